@@ -1,0 +1,186 @@
+"""backward(): the chain rule applied to a whole graph, once, in reverse topological order.
+
+Running ops forward builds a graph: each result tensor keeps its parents (an ordered tuple) and a
+closure `backward(g)` that turns ∂E/∂out into (∂E/∂parent for each parent) — the op's
+vector-Jacobian product. `backward` walks that graph from the loss E back to the leaves.
+
+Note [gradient accumulation]
+    A tensor used in several places (`b = a + a`, a hidden unit feeding two outputs) receives one
+    gradient per use; the total derivative is their sum (∂E/∂out_h1 = ∂E_o1/∂out_h1 +
+    ∂E_o2/∂out_h1 in the notes). Gradients meet in one table and are summed, never overwritten.
+    Leaves keep theirs in `.grad`, which also sums across backward calls until it is reset.
+
+Note [broadcasting]
+    An op's VJP returns a gradient of the op's *output* shape; where NumPy broadcast an input,
+    `unbroadcast` sums the gradient back to that input's shape here, in one place, so every VJP
+    is plain same-shape math.
+
+Note [gradient ownership]
+    A VJP may hand the same array to two parents (add returns (g, g)) or a view of it (reshape).
+    That is safe inside the walk, which never writes into a gradient, but `.grad` is the user's
+    to change in place, so a leaf gets a private copy when its array is shared or read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from chainrule.errors import GraphError, ShapeError
+
+if TYPE_CHECKING:
+    from chainrule.tensor import Tensor
+
+Recorder = Callable[["Tensor", np.ndarray, tuple], None]
+
+
+class _GradMode:
+    """Whether ops record a graph; switched off by `no_grad()`."""
+
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _GradMode.enabled
+
+
+class no_grad:
+    """Context manager (and decorator) under which ops build no graph.
+
+    >>> with no_grad():
+    ...     y = model(x)          # y.requires_grad is False; nothing is kept for backward
+    """
+
+    def __enter__(self) -> None:
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self._previous
+
+    def __call__(self, fn: Callable) -> Callable:
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
+        wrapper.__doc__ = fn.__doc__
+        return wrapper
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum `grad` over the axes NumPy broadcast, so it has `shape` again (Note [broadcasting])."""
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    kept_ones = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if kept_ones:
+        grad = grad.sum(axis=kept_ones, keepdims=True)
+    return grad
+
+
+def topological_order(root: Tensor) -> list[Tensor]:
+    """Every tensor that `root` depends on and that needs a gradient, parents before children.
+
+    Iterative depth-first search (no recursion limit: chains of 100,000 ops are fine); parents
+    are visited in their recorded order, so the order is the same on every run.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in reversed(node._parents):
+            if parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
+    return order
+
+
+def _freed_graph(grad: np.ndarray) -> tuple:
+    raise GraphError(
+        "backward: this part of the graph was already freed by an earlier backward(); "
+        "call backward(retain_graph=True) the first time to go through it twice"
+    )
+
+
+def backward(
+    root: Tensor,
+    grad: np.ndarray | float | None = None,
+    *,
+    retain_graph: bool = False,
+    recorder: Recorder | None = None,
+) -> None:
+    """Accumulate ∂root/∂leaf into `leaf.grad` for every leaf that requires a gradient.
+
+    grad: ∂E/∂root, of root's shape; may be omitted only when root holds one value (then 1).
+    retain_graph: keep the graph so that backward can run through it again.
+    recorder: called as recorder(node, ∂E/∂node, (∂E/∂parent, ...)) for every op node, in the
+        order the chain rule visits them (the explain mode listens here).
+    """
+    if not root.requires_grad:
+        raise GraphError(
+            "backward: this tensor does not require grad, so there is nothing to differentiate; "
+            "create the inputs with requires_grad=True (and not under no_grad())"
+        )
+    if grad is None:
+        if root.data.size != 1:
+            raise GraphError(
+                f"backward: the output has shape {root.data.shape}, not a single value; pass "
+                "its gradient explicitly, e.g. y.backward(np.ones_like(y.numpy())), or reduce "
+                "it first with .sum() or .mean()"
+            )
+        seed = np.ones(root.data.shape, dtype=root.data.dtype)
+    else:
+        seed = np.array(grad, dtype=root.data.dtype)  # a copy: the caller's array stays theirs
+        if seed.shape != root.data.shape:
+            raise ShapeError(
+                f"backward: the output gradient has shape {seed.shape} but the output has shape "
+                f"{root.data.shape}; they must match"
+            )
+
+    grads: dict[int, np.ndarray] = {id(root): seed}
+    handed_out: set[int] = set()  # Note [gradient ownership]
+    for node in reversed(topological_order(root)):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        vjp = node._backward
+        if vjp is None or node._retains_grad:
+            _accumulate_into(node, g, handed_out)
+            if vjp is None:
+                continue
+        parent_grads = vjp(g)
+        if recorder is not None:
+            recorder(node, g, parent_grads)
+        for parent, pg in zip(node._parents, parent_grads, strict=True):
+            if pg is None or not parent.requires_grad:
+                continue
+            if pg.shape != parent.data.shape:
+                pg = unbroadcast(pg, parent.data.shape)
+            key = id(parent)
+            previous = grads.get(key)
+            grads[key] = pg if previous is None else previous + pg
+        if not retain_graph:
+            node._backward = _freed_graph
+            node._parents = ()
+
+
+def _accumulate_into(node: Tensor, g: np.ndarray, handed_out: set[int]) -> None:
+    if node.grad is not None:
+        node.grad = node.grad + g
+        return
+    owner = id(g if g.base is None else g.base)
+    if owner in handed_out or not g.flags.writeable:
+        g = g.copy()
+    else:
+        handed_out.add(owner)
+    node.grad = g

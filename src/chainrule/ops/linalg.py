@@ -1,0 +1,95 @@
+"""Matrix products: matmul (1-D, 2-D, batched) and the dense layer's z = x·Wᵀ + b."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.errors import ShapeError
+from chainrule.ops.base import operands, result
+from chainrule.tensor import Tensor
+
+
+def _swap(m: np.ndarray) -> np.ndarray:
+    return m.swapaxes(-1, -2)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """out = a @ b;  ∂E/∂a = g @ bᵀ, ∂E/∂b = aᵀ @ g (batch axes broadcast as in NumPy).
+
+    A 1-D operand is treated as a row (left) or column (right) vector, as NumPy does.
+    """
+    a, b = operands("matmul", a, b)
+    if a.data.ndim == 0 or b.data.ndim == 0:
+        raise ShapeError(
+            f"matmul: operands must have at least one dimension, got shapes {a.data.shape} and "
+            f"{b.data.shape}; use * to multiply by a scalar"
+        )
+    try:
+        out = a.data @ b.data
+    except ValueError:
+        raise ShapeError(
+            f"matmul: shapes {a.data.shape} and {b.data.shape} do not line up: the last "
+            f"dimension of the first ({a.data.shape[-1]}) must equal the "
+            f"{'only' if b.data.ndim == 1 else 'second-to-last'} dimension of the second "
+            f"({b.data.shape[0] if b.data.ndim == 1 else b.data.shape[-2]})"
+        ) from None
+
+    def vjp(g: np.ndarray) -> tuple:
+        # Promote 1-D operands to matrices, so the two 2-D rules cover every case.
+        a2 = a.data[None, :] if a.data.ndim == 1 else a.data
+        b2 = b.data[:, None] if b.data.ndim == 1 else b.data
+        if a.data.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if b.data.ndim == 1:
+            g = np.expand_dims(g, -1)
+        ga = gb = None
+        if a.requires_grad:
+            ga = g @ _swap(b2)
+            if a.data.ndim == 1:
+                ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:])
+        if b.requires_grad:
+            gb = _swap(a2) @ g
+            if b.data.ndim == 1:
+                gb = gb[..., 0]
+        return ga, gb
+
+    return result(out, (a, b), vjp, "matmul")
+
+
+def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """z = x·Wᵀ + b, a dense layer's net input, as one op (the notes' net = Σ w·x + b).
+
+    x: (batch, in) or (in,);  weight W: (out, in);  bias b: (out,);  z: (batch, out) or (out,).
+    ∂E/∂x = g·W,  ∂E/∂W = gᵀ·x,  ∂E/∂b = Σ over the batch of g.
+    """
+    x, weight = operands("linear", x, weight)
+    if weight.data.ndim != 2 or x.data.ndim not in (1, 2) or x.data.shape[-1] != weight.data.shape[1]:
+        raise ShapeError(
+            f"linear: input of shape {x.data.shape} does not fit weight of shape "
+            f"{weight.data.shape}: the input needs {weight.data.shape[-1] if weight.data.ndim else '?'} "
+            f"features in its last dimension, shaped (batch, features) or (features,)"
+        )
+    out = x.data @ weight.data.T
+    parents: tuple[Tensor, ...] = (x, weight)
+    if bias is not None:
+        x, bias = operands("linear", x, bias)
+        if bias.data.shape != weight.data.shape[:1]:
+            raise ShapeError(
+                f"linear: bias of shape {bias.data.shape} does not fit weight of shape "
+                f"{weight.data.shape}; it must have shape ({weight.data.shape[0]},)"
+            )
+        out += bias.data
+        parents = (x, weight, bias)
+
+    def vjp(g: np.ndarray) -> tuple:
+        g2 = g if g.ndim == 2 else g[None, :]
+        x2 = x.data if x.data.ndim == 2 else x.data[None, :]
+        gx = (g @ weight.data) if x.requires_grad else None
+        gw = (g2.T @ x2) if weight.requires_grad else None
+        if bias is None:
+            return gx, gw
+        return gx, gw, (g2.sum(axis=0) if bias.requires_grad else None)
+
+    return result(out, parents, vjp, "linear")
