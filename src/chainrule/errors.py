@@ -23,7 +23,7 @@ class GraphError(ChainruleError, RuntimeError):
 
 
 class DataError(ChainruleError, ValueError):
-    """Training or prediction data that cannot be used: NaN/inf, empty, wrong columns, bad labels."""
+    """Data that cannot be used: NaN/inf, empty, wrong number of columns, labels out of range."""
 
 
 class ConfigError(ChainruleError, ValueError):

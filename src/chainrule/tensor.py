@@ -90,7 +90,7 @@ class Tensor:
                  backward: Callable[[np.ndarray], tuple], op: str) -> Tensor:
         """The result of an op (fast path: no validation, data already an array)."""
         out = object.__new__(cls)
-        out.data = data
+        out.data = data if type(data) is np.ndarray else np.asarray(data)  # 0-d results
         out.grad = None
         out.name = None
         out._retains_grad = False

@@ -39,7 +39,7 @@ def lift(value: Any, like: Tensor | None = None) -> Tensor:
 def operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Lift a pair of operands and apply the dtype policy (Note [dtypes] in tensor.py)."""
     if not isinstance(a, Tensor):
-        a = lift(a, b)
+        a = lift(a, b if isinstance(b, Tensor) else None)
     if not isinstance(b, Tensor):
         b = lift(b, a)
     da, db = a.data.dtype, b.data.dtype

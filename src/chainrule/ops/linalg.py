@@ -40,10 +40,10 @@ def matmul(a: Any, b: Any) -> Tensor:
         # Promote 1-D operands to matrices, so the two 2-D rules cover every case.
         a2 = a.data[None, :] if a.data.ndim == 1 else a.data
         b2 = b.data[:, None] if b.data.ndim == 1 else b.data
-        if a.data.ndim == 1:
-            g = np.expand_dims(g, -2)
         if b.data.ndim == 1:
-            g = np.expand_dims(g, -1)
+            g = g[..., None]
+        if a.data.ndim == 1:
+            g = g[..., None, :]
         ga = gb = None
         if a.requires_grad:
             ga = g @ _swap(b2)
@@ -65,11 +65,12 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     ∂E/∂x = g·W,  ∂E/∂W = gᵀ·x,  ∂E/∂b = Σ over the batch of g.
     """
     x, weight = operands("linear", x, weight)
-    if weight.data.ndim != 2 or x.data.ndim not in (1, 2) or x.data.shape[-1] != weight.data.shape[1]:
+    w_shape = weight.data.shape
+    if len(w_shape) != 2 or x.data.ndim not in (1, 2) or x.data.shape[-1] != w_shape[1]:
         raise ShapeError(
-            f"linear: input of shape {x.data.shape} does not fit weight of shape "
-            f"{weight.data.shape}: the input needs {weight.data.shape[-1] if weight.data.ndim else '?'} "
-            f"features in its last dimension, shaped (batch, features) or (features,)"
+            f"linear: input of shape {x.data.shape} does not fit weight of shape {w_shape}: "
+            f"the input needs {w_shape[-1] if w_shape else '?'} features in its last "
+            "dimension, shaped (batch, features) or (features,)"
         )
     out = x.data @ weight.data.T
     parents: tuple[Tensor, ...] = (x, weight)

@@ -1,8 +1,9 @@
 """Losses: the error E between a prediction y and a target t, and ∂E/∂y.
 
-Targets are data: the squared errors also pass a gradient to t (it is just −∂E/∂y), the
-cross-entropies treat t as a constant. Prediction and target must have the same shape — no
-broadcasting, because (n, 1) against (n,) silently builds an (n, n) error in NumPy.
+Targets are usually data, but every loss with real-valued targets also passes a gradient to t
+(for soft targets or distillation); integer class labels have none. Prediction and target must
+have the same shape — no broadcasting, because (n, 1) against (n,) silently builds an (n, n)
+error in NumPy.
 
 Note [why the ½]
     The notes' E = ½ Σ (t − y)² has ∂E/∂y = −(t − y) = y − t: the ½ cancels the 2 that the
@@ -93,26 +94,31 @@ def _check_binary_targets(op: str, t: np.ndarray) -> None:
 def binary_cross_entropy(p: Any, t: Any, reduction: Reduction = "mean") -> Tensor:
     """E = −[t·ln p + (1 − t)·ln(1 − p)] per element, for probabilities p (e.g. sigmoid outputs).
 
-    ∂E/∂p = (p − t) / (p·(1 − p)).  Logs are floored at −100 so p = 0 or 1 stays finite; prefer
-    `binary_cross_entropy_with_logits`, which is exact for any logit.
+    ∂E/∂p = (p − t) / (p·(1 − p)),  ∂E/∂t = ln(1 − p) − ln p.  Logs are floored at −100 so
+    p = 0 or 1 stays finite; prefer `binary_cross_entropy_with_logits`, exact for any logit.
     """
     p, t = _pair("binary_cross_entropy", p, t)
     _check_binary_targets("binary_cross_entropy", t.data)
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p.data), -100)
         log_q = np.maximum(np.log1p(-p.data), -100)
-    out, scale = _reduce("binary_cross_entropy", -(t.data * log_p + (1 - t.data) * log_q), reduction)
+    per_item = -(t.data * log_p + (1 - t.data) * log_q)
+    out, scale = _reduce("binary_cross_entropy", per_item, reduction)
 
     def vjp(g: np.ndarray) -> tuple:
         tiny = np.finfo(p.data.dtype).tiny
         safe = np.clip(p.data * (1 - p.data), tiny, None)
-        return (_scale(g, scale, reduction, p.data.shape) * (p.data - t.data) / safe, None)
+        gE = _scale(g, scale, reduction, p.data.shape)
+        return (gE * (p.data - t.data) / safe if p.requires_grad else None,
+                gE * (log_q - log_p) if t.requires_grad else None)
 
     return result(out, (p, t), vjp, "binary_cross_entropy")
 
 
 def binary_cross_entropy_with_logits(z: Any, t: Any, reduction: Reduction = "mean") -> Tensor:
-    """E = −[t·ln σ(z) + (1 − t)·ln(1 − σ(z))] per element, for logits z;  ∂E/∂z = σ(z) − t.
+    """E = −[t·ln σ(z) + (1 − t)·ln(1 − σ(z))] per element, for logits z.
+
+    ∂E/∂z = σ(z) − t,  ∂E/∂t = −z.
 
     Computed as max(z, 0) − t·z + ln(1 + e^(−|z|)), finite for any z.
     """
@@ -123,8 +129,10 @@ def binary_cross_entropy_with_logits(z: Any, t: Any, reduction: Reduction = "mea
     out, scale = _reduce("binary_cross_entropy_with_logits", per_item, reduction)
 
     def vjp(g: np.ndarray) -> tuple:
+        gE = _scale(g, scale, reduction, data.shape)
         sigma = 0.5 * np.tanh(0.5 * data) + 0.5
-        return (_scale(g, scale, reduction, data.shape) * (sigma - t.data), None)
+        return (gE * (sigma - t.data) if z.requires_grad else None,
+                -gE * data if t.requires_grad else None)
 
     return result(out, (z, t), vjp, "binary_cross_entropy_with_logits")
 

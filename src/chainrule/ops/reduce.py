@@ -53,7 +53,7 @@ def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 
 def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """out = ln Σ e^x over `axis` (shifted by the max, so it cannot overflow);  ∂out/∂x = softmax(x)."""
+    """out = ln Σ e^x over `axis`;  ∂out/∂x = softmax(x).  Shifted by the max: cannot overflow."""
     axes = normalize_axis(axis, x.data.ndim)
     data = x.data.astype(float_dtype_of(x), copy=False)
     peak = data.max(axis=axes, keepdims=True)

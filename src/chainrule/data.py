@@ -1,0 +1,839 @@
+"""Data before the first forward pass: bundled datasets, CSV files, checks, splits, minibatches.
+
+Everything here is plain NumPy and knows nothing of tensors or layers. Conventions:
+
+- `X` is 2-D, shape (samples, features), float64 once it is in a `Dataset`.
+- Classification targets `y` are 1-D integer labels 0..k-1, shape (samples,); `one_hot` turns
+  them into the (samples, k) matrix that a squared-error loss wants.
+- Regression targets `y` are 2-D, shape (samples, outputs), even with one output: a 1-D target
+  would broadcast against a (samples, 1) prediction into a (samples, samples) error.
+- Row and column numbers in error messages about arrays are 0-based, as in `X[5, 2]`; line
+  numbers in errors about CSV files count every line of the file from 1, header included, as a
+  text editor does.
+
+Every problem with the data raises `DataError` with a message that says what is wrong and where.
+
+Example:
+    >>> from chainrule import data
+    >>> ds = data.load("iris")
+    >>> ds.X.shape, ds.n_classes
+    ((150, 4), 3)
+    >>> X_tr, y_tr, X_va, y_va = data.train_val_split(ds.X, ds.y, 0.2, seed=0, stratify=True)
+    >>> len(y_tr), len(y_va)
+    (120, 30)
+"""
+
+import csv
+import difflib
+import gzip
+import io
+import math
+import numbers
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from chainrule.errors import DataError
+
+Task = Literal["classification", "regression"]
+
+DATASETS: tuple[str, ...] = ("xor", "worked-example", "spirals", "moons", "iris", "digits")
+"""Names accepted by `load`."""
+
+GENERATED: tuple[str, ...] = ("spirals", "moons")
+"""The datasets drawn from a random generator; only these take `n_samples` and `noise`."""
+
+_DEFAULT_N_SAMPLES = 400
+_DEFAULT_NOISE = {"spirals": 0.05, "moons": 0.1}
+_MAX_AUTO_CLASSES = 50  # load_csv(task="auto"): more distinct integer targets means regression
+
+
+# --------------------------------------------------------------------------------------------
+# Dataset
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    """Samples and targets with their names.
+
+    Attributes:
+        name: where the data came from ("iris", or a CSV file's stem).
+        X: float64 array of shape (n_samples, n_features).
+        y: classification: int64 labels 0..k-1, shape (n_samples,);
+            regression: float64 targets, shape (n_samples, n_outputs).
+        task: "classification" or "regression".
+        feature_names: one name per column of X.
+        target_names: classification: the class names, label i is target_names[i];
+            regression: one name per column of y.
+
+    The constructor checks everything with `validate` and casts X to float64 (integer pixel
+    counts become floats) and labels to int64. Equality is identity (arrays have no single
+    truth value); the arrays themselves stay writable.
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    task: Task
+    feature_names: tuple[str, ...]
+    target_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _check_task(self.task)
+        target_names = tuple(str(n) for n in self.target_names)
+        n_classes = len(target_names) if self.task == "classification" else None
+        validate(self.X, self.y, n_classes=n_classes, task=self.task)
+        X = np.asarray(self.X, dtype=np.float64)
+        y_dtype = np.int64 if self.task == "classification" else np.float64
+        y = np.asarray(self.y, dtype=y_dtype)
+        feature_names = tuple(str(n) for n in self.feature_names)
+        if len(feature_names) != X.shape[1]:
+            raise DataError(
+                f"feature_names has {len(feature_names)} names but X has {X.shape[1]} columns"
+            )
+        if self.task == "regression" and len(target_names) != y.shape[1]:
+            raise DataError(
+                f"target_names has {len(target_names)} names but y has {y.shape[1]} columns"
+            )
+        # A frozen dataclass may still set its own fields while it is being built.
+        object.__setattr__(self, "name", str(self.name))
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "feature_names", feature_names)
+        object.__setattr__(self, "target_names", target_names)
+
+    @property
+    def n_samples(self) -> int:
+        """Number of rows of X."""
+        return int(self.X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        """Number of columns of X."""
+        return int(self.X.shape[1])
+
+    @property
+    def n_classes(self) -> int | None:
+        """Number of classes k, or None for regression."""
+        return len(self.target_names) if self.task == "classification" else None
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the network's output layer: k classes, or the number of target columns."""
+        if self.task == "classification":
+            return len(self.target_names)
+        return int(self.y.shape[1])
+
+    def __repr__(self) -> str:
+        if self.task == "classification":
+            targets = f"{self.n_classes} classes"
+        else:
+            targets = f"{self.n_outputs} outputs"
+        samples = f"{self.n_samples} sample{'s' if self.n_samples != 1 else ''}"
+        features = f"{self.n_features} feature{'s' if self.n_features != 1 else ''}"
+        return f"Dataset({self.name!r}, {self.task}, {samples} × {features}, {targets})"
+
+
+# --------------------------------------------------------------------------------------------
+# Named datasets
+# --------------------------------------------------------------------------------------------
+
+
+def load(
+    name: str,
+    *,
+    seed: int = 0,
+    n_samples: int | None = None,
+    noise: float | None = None,
+) -> Dataset:
+    """Load one of the named datasets in `DATASETS`.
+
+    - "xor": the 4 points of {0,1}², label x1 XOR x2 (2 classes). Not linearly separable.
+    - "worked-example": the backprop notes' single sample, X = [[0.05, 0.10]], regression
+      targets y = [[0.01, 0.99]] (inputs i1, i2; outputs o1, o2).
+    - "spirals": two interleaved spirals, 2 classes (default 400 samples, noise 0.05).
+    - "moons": two interleaved half-moons, 2 classes (default 400 samples, noise 0.1).
+    - "iris": Fisher's 150 irises, 4 measurements in cm, 3 species.
+    - "digits": UCI optical handwritten digits (test set), 1,797 8×8 images, 64 pixel counts
+      0..16 read row by row, 10 classes.
+
+    `seed`, `n_samples` and `noise` shape the generated sets only: the same seed gives the same
+    points. `noise` is the standard deviation of Gaussian jitter added to each coordinate.
+    Passing `n_samples` or `noise` for a fixed dataset raises DataError.
+
+    Example:
+        >>> load("spirals", seed=1, n_samples=100).X.shape
+        (100, 2)
+    """
+    if name not in DATASETS:
+        close = difflib.get_close_matches(str(name), DATASETS, n=1, cutoff=0.7)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise DataError(
+            f"unknown dataset {name!r}; available datasets: {', '.join(DATASETS)}{hint}"
+        )
+    if name in GENERATED:
+        n = _DEFAULT_N_SAMPLES if n_samples is None else _check_n_samples(n_samples)
+        sigma = _DEFAULT_NOISE[name] if noise is None else _check_noise(noise)
+        rng = np.random.default_rng(seed)
+        X, y = _spirals(n, sigma, rng) if name == "spirals" else _moons(n, sigma, rng)
+        return Dataset(name, X, y, "classification", ("x1", "x2"), ("0", "1"))
+
+    for arg, value in (("n_samples", n_samples), ("noise", noise)):
+        if value is not None:
+            raise DataError(
+                f"{arg} applies only to the generated datasets ({', '.join(GENERATED)}); "
+                f"{name!r} is fixed"
+            )
+    if name == "xor":
+        X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+        y = np.array([0, 1, 1, 0], dtype=np.int64)
+        return Dataset("xor", X, y, "classification", ("x1", "x2"), ("0", "1"))
+    if name == "worked-example":
+        X = np.array([[0.05, 0.10]])
+        y = np.array([[0.01, 0.99]])
+        return Dataset("worked-example", X, y, "regression", ("i1", "i2"), ("o1", "o2"))
+    if name == "iris":
+        return _load_iris()
+    return _load_digits()
+
+
+def _check_n_samples(n_samples: int) -> int:
+    if not _is_int(n_samples) or n_samples < 2:
+        raise DataError(
+            f"n_samples must be an integer of at least 2 (one sample per class), got {n_samples!r}"
+        )
+    return int(n_samples)
+
+
+def _check_noise(noise: object) -> float:
+    if (
+        isinstance(noise, bool)
+        or not isinstance(noise, numbers.Real)
+        or not math.isfinite(noise)
+        or noise < 0
+    ):
+        raise DataError(f"noise must be a finite number ≥ 0, got {noise!r}")
+    return float(noise)
+
+
+def _spirals(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two arms of an Archimedean spiral, half a turn apart, 1.5 turns each.
+
+    Sample i has label i % 2 (so the classes differ in size by at most one). Its position
+    along the arm is t ~ U(0, 1): radius r = 0.15 + 0.85·t, angle φ = 3π·t + π·label, and the
+    point is r·(cos φ, sin φ) plus N(0, noise²) in each coordinate. Starting at r = 0.15 keeps
+    the two arms apart at the centre.
+    """
+    labels = np.arange(n) % 2
+    t = rng.uniform(0.0, 1.0, size=n)
+    radius = 0.15 + 0.85 * t
+    angle = 3.0 * np.pi * t + np.pi * labels
+    X = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
+    X += noise * rng.standard_normal((n, 2))
+    return X, labels.astype(np.int64)
+
+
+def _moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two interlocking half circles of radius 1.
+
+    Sample i has label i % 2 and angle θ ~ U(0, π). Label 0 lies on the upper arc
+    (cos θ, sin θ); label 1 on the lower arc (1 − cos θ, 0.5 − sin θ), shifted so that each
+    moon reaches into the other's hollow. Then N(0, noise²) is added to each coordinate.
+    """
+    labels = np.arange(n) % 2
+    theta = rng.uniform(0.0, np.pi, size=n)
+    upper = np.column_stack([np.cos(theta), np.sin(theta)])
+    lower = np.column_stack([1.0 - np.cos(theta), 0.5 - np.sin(theta)])
+    X = np.where(labels[:, None] == 0, upper, lower)
+    X += noise * rng.standard_normal((n, 2))
+    return X, labels.astype(np.int64)
+
+
+def _bundled_text(filename: str) -> str:
+    """The text of a file shipped in chainrule/datasets/ (gunzipped when it ends in .gz)."""
+    raw = resources.files("chainrule").joinpath("datasets").joinpath(filename).read_bytes()
+    if filename.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    return raw.decode("ascii")
+
+
+def _load_iris() -> Dataset:
+    # First line: "150,4,setosa,versicolor,virginica"; then 4 measurements and a label 0..2.
+    text = _bundled_text("iris.csv")
+    first_line, _, body = text.partition("\n")
+    n_rows, n_features, *class_names = first_line.strip().split(",")
+    table = np.loadtxt(io.StringIO(body), delimiter=",", dtype=np.float64, ndmin=2)
+    _check_bundled("iris.csv", table, (int(n_rows), int(n_features) + 1))
+    feature_names = (
+        "sepal length (cm)",
+        "sepal width (cm)",
+        "petal length (cm)",
+        "petal width (cm)",
+    )
+    y = table[:, -1].astype(np.int64)
+    return Dataset("iris", table[:, :-1], y, "classification", feature_names, tuple(class_names))
+
+
+def _load_digits() -> Dataset:
+    # 1,797 lines of 65 integers: 64 pixel counts (8×8, row by row), then the digit.
+    text = _bundled_text("digits.csv.gz")
+    table = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.int64, ndmin=2)
+    _check_bundled("digits.csv.gz", table, (1797, 65))
+    feature_names = tuple(f"pixel_{row}_{col}" for row in range(8) for col in range(8))
+    class_names = tuple(str(d) for d in range(10))
+    return Dataset(
+        "digits", table[:, :-1], table[:, -1], "classification", feature_names, class_names
+    )
+
+
+def _check_bundled(filename: str, table: np.ndarray, shape: tuple[int, int]) -> None:
+    if table.shape != shape:
+        raise DataError(
+            f"the bundled file chainrule/datasets/{filename} is damaged: expected a table of "
+            f"shape {shape} but read {table.shape}; reinstall chainrule"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# CSV files
+# --------------------------------------------------------------------------------------------
+
+
+def load_csv(
+    path: str | os.PathLike[str],
+    target: str | None = None,
+    *,
+    task: Literal["auto", "classification", "regression"] = "auto",
+    has_header: bool = True,
+) -> Dataset:
+    """Read a comma-separated file into a Dataset: one target column, every other a feature.
+
+    Args:
+        path: the CSV file (UTF-8; blank lines are skipped; cells are stripped of spaces).
+        target: the target column's name; by default the last column. Without a header the
+            columns are named "column_0", "column_1", ...
+        task: "classification", "regression", or "auto": a target whose values are all
+            integers (1, 2.0, ...) with at most 50 distinct values is classification; any
+            other numeric target is regression; a target with any non-numeric value (e.g.
+            "setosa") is classification.
+        has_header: whether the first non-blank line holds the column names.
+
+    Class labels become 0..k-1 in sorted order (numeric labels sorted as numbers, otherwise as
+    strings), and target_names keeps the original labels: label i means target_names[i].
+    Every feature value must be a finite number; empty cells, NaN and inf are refused.
+
+    Example (a file with header "a,b,species"):
+        ds = load_csv("flowers.csv", target="species")
+    """
+    if task not in ("auto", "classification", "regression"):
+        raise DataError(f"task must be 'auto', 'classification' or 'regression', got {task!r}")
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"CSV file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, not a CSV file")
+    rows = _read_csv_rows(path)
+    if not rows:
+        raise DataError(f"{path} is empty: no header and no data rows")
+
+    if has_header:
+        header, data = rows[0][1], rows[1:]
+        if not data:
+            raise DataError(f"{path} has a header but no data rows")
+    else:
+        header, data = [f"column_{j}" for j in range(len(rows[0][1]))], rows
+    _check_header(path, header)
+
+    n_columns = len(header)
+    for line, cells in data:
+        if len(cells) != n_columns:
+            raise DataError(
+                f"{path}, line {line}: expected {n_columns} values (one per column) "
+                f"but found {len(cells)}"
+            )
+
+    if target is None:
+        target_col = n_columns - 1
+    elif target in header:
+        target_col = header.index(target)
+    else:
+        raise DataError(
+            f"target column {target!r} not found in {path}; the columns are: {', '.join(header)}"
+        )
+    feature_cols = [j for j in range(n_columns) if j != target_col]
+
+    X = np.empty((len(data), len(feature_cols)), dtype=np.float64)
+    for i, (line, cells) in enumerate(data):
+        for k, j in enumerate(feature_cols):
+            X[i, k] = _parse_number(cells[j], path, line, header[j])
+
+    target_cells = [(line, cells[target_col]) for line, cells in data]
+    y, resolved_task, target_names = _parse_target(target_cells, path, header[target_col], task)
+    feature_names = tuple(header[j] for j in feature_cols)
+    return Dataset(path.stem, X, y, resolved_task, feature_names, target_names)
+
+
+def _read_csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV file as (line number, stripped cells)."""
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            for cells in reader:
+                stripped = [cell.strip() for cell in cells]
+                if any(stripped):
+                    rows.append((reader.line_num, stripped))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not a UTF-8 text file ({exc})") from exc
+    except csv.Error as exc:
+        raise DataError(f"{path} is not valid CSV: {exc}") from exc
+    return rows
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    if len(header) < 2:
+        raise DataError(
+            f"{path} has only one column ({header[0]!r}); it needs at least one feature "
+            f"column and one target column, separated by commas"
+        )
+    seen: dict[str, int] = {}
+    for j, name in enumerate(header):
+        if name in seen:
+            raise DataError(
+                f"{path}: column name {name!r} appears twice (columns {seen[name]} and {j}, "
+                f"0-based); rename one"
+            )
+        seen[name] = j
+
+
+def _parse_number(text: str, path: Path, line: int, column: str) -> float:
+    where = f"{path}, line {line}, column {column!r}"
+    if text == "":
+        raise DataError(f"{where}: the value is missing (empty cell)")
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(
+            f"{where}: {text!r} is not a number (encode text features as numbers, "
+            f"or drop the column)"
+        ) from None
+    if not math.isfinite(value):
+        raise DataError(f"{where}: {text!r} is not a finite number (NaN and inf are refused)")
+    return value
+
+
+def _parse_target(
+    cells: list[tuple[int, str]],
+    path: Path,
+    column: str,
+    task: Literal["auto", "classification", "regression"],
+) -> tuple[np.ndarray, Task, tuple[str, ...]]:
+    """Targets from their text: (y, the task it resolved to, target_names)."""
+    numbers_or_none: list[float | None] = []
+    for line, text in cells:
+        where = f"{path}, line {line}, column {column!r}"
+        if text == "":
+            raise DataError(f"{where}: the target is missing (empty cell)")
+        try:
+            value = float(text)
+        except ValueError:
+            numbers_or_none.append(None)
+            continue
+        if not math.isfinite(value):
+            raise DataError(f"{where}: target {text!r} is not a finite number")
+        numbers_or_none.append(value)
+
+    numeric = all(v is not None for v in numbers_or_none)
+    if task == "regression":
+        if not numeric:
+            line, text = next(c for c, v in zip(cells, numbers_or_none, strict=True) if v is None)
+            raise DataError(
+                f"{path}, line {line}, column {column!r}: target {text!r} is not a number "
+                f"(task='regression' needs numeric targets)"
+            )
+        y = np.array(numbers_or_none, dtype=np.float64).reshape(-1, 1)
+        return y, "regression", (column,)
+
+    values = [v for v in numbers_or_none if v is not None]
+    integral = numeric and all(v.is_integer() for v in values)
+    if task == "auto" and numeric:
+        few = len(set(values)) <= _MAX_AUTO_CLASSES
+        if not (integral and few):
+            y = np.array(values, dtype=np.float64).reshape(-1, 1)
+            return y, "regression", (column,)
+
+    if numeric:
+        if not integral:
+            line, text = next(c for c, v in zip(cells, values, strict=True) if not v.is_integer())
+            raise DataError(
+                f"{path}, line {line}, column {column!r}: class label {text!r} is not an "
+                f"integer; use task='regression' for continuous targets"
+            )
+        int_labels = [int(v) for v in values]
+        classes = sorted(set(int_labels))
+        index = {c: i for i, c in enumerate(classes)}
+        y = np.array([index[c] for c in int_labels], dtype=np.int64)
+        return y, "classification", tuple(str(c) for c in classes)
+
+    texts = [text for _, text in cells]
+    names = sorted(set(texts))
+    index_of = {name: i for i, name in enumerate(names)}
+    y = np.array([index_of[t] for t in texts], dtype=np.int64)
+    return y, "classification", tuple(names)
+
+
+# --------------------------------------------------------------------------------------------
+# Checks before training
+# --------------------------------------------------------------------------------------------
+
+
+def validate(
+    X: ArrayLike,
+    y: ArrayLike | None = None,
+    *,
+    n_features: int | None = None,
+    n_classes: int | None = None,
+    task: Task | None = None,
+) -> None:
+    """Raise DataError if X (and y) cannot be used for training or prediction; else return None.
+
+    Checks, in order: X is a rectangular numeric array (bool, integer or float; integer X is
+    fine, training casts it to float), is 2-D, is not empty, has `n_features` columns when
+    given, and holds no NaN or inf. Then y: numeric, one entry per row of X, finite, and
+
+    - classification (`task="classification"`, or `n_classes` given without a task): 1-D
+      integer-valued labels (an integer dtype, or floats such as 2.0), none negative, all below
+      `n_classes` when given;
+    - regression: 2-D, shape (samples, outputs).
+
+    Messages give the first bad location, 0-based: "X contains NaN at row 5, column 2".
+
+    Example:
+        >>> validate([[0.0, 1.0], [1.0, 0.0]], [0, 1], n_classes=2)
+    """
+    if task is not None:
+        _check_task(task)
+    X_arr = _numeric_array(X, "X")
+    if X_arr.ndim != 2:
+        raise DataError(_not_2d_message(X_arr))
+    if X_arr.shape[0] == 0:
+        raise DataError(f"X is empty: it has no rows (shape {X_arr.shape})")
+    if X_arr.shape[1] == 0:
+        raise DataError(f"X has no columns (shape {X_arr.shape}): each sample needs a feature")
+    if n_features is not None and X_arr.shape[1] != n_features:
+        raise DataError(
+            f"X has {X_arr.shape[1]} columns but the model expects {n_features} features"
+        )
+    _check_finite(X_arr, "X")
+    if y is None:
+        return
+
+    y_arr = _numeric_array(y, "y")
+    if y_arr.ndim == 0:
+        raise DataError("y is a single number; it needs one target per row of X")
+    if y_arr.shape[0] != X_arr.shape[0]:
+        raise DataError(f"X has {X_arr.shape[0]} rows but y has {y_arr.shape[0]}")
+    _check_finite(y_arr, "y")
+    if task == "classification" or (task is None and n_classes is not None):
+        _check_labels(y_arr, n_classes)
+    elif task == "regression" and y_arr.ndim != 2:
+        hint = " (use y.reshape(-1, 1) for a single output)" if y_arr.ndim == 1 else ""
+        raise DataError(
+            f"regression targets y must be 2-D (samples, outputs) but y has shape "
+            f"{y_arr.shape}{hint}"
+        )
+    elif y_arr.ndim > 2:
+        raise DataError(f"y must be 1-D labels or 2-D targets but has shape {y_arr.shape}")
+
+
+def _check_task(task: object) -> None:
+    if task not in ("classification", "regression"):
+        raise DataError(f"task must be 'classification' or 'regression', got {task!r}")
+
+
+def _numeric_array(value: ArrayLike, name: str) -> np.ndarray:
+    """`value` as an array of bools, integers or floats, or a DataError saying why not."""
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:  # nested lists of different lengths
+        raise DataError(
+            f"{name} is not a rectangular array (do all rows have the same length?): {exc}"
+        ) from exc
+    kind = arr.dtype.kind
+    if kind in "biuf":
+        return arr
+    if kind in "US":
+        fix = (
+            "encode class labels as integers 0..k-1 (load_csv does this)"
+            if name == "y"
+            else "convert them to numbers"
+        )
+        raise DataError(f"{name} contains strings (dtype {arr.dtype}); {fix}")
+    if kind == "c":
+        raise DataError(f"{name} is complex (dtype {arr.dtype}); only real numbers can be used")
+    if kind == "O":
+        raise DataError(
+            f"{name} has dtype object (mixed types, or None for missing values?); "
+            f"convert it with np.asarray({name}, dtype=float) after fixing the bad entries"
+        )
+    raise DataError(f"{name} has dtype {arr.dtype}; it must hold numbers")
+
+
+def _not_2d_message(X: np.ndarray) -> str:
+    if X.ndim == 0:
+        return "X is a single number; it must be 2-D (samples, features), e.g. [[x]]"
+    if X.ndim == 1:
+        n = X.shape[0]
+        return (
+            f"X must be 2-D (samples, features) but has shape {X.shape}; use X.reshape(-1, 1) "
+            f"if it holds {n} samples of one feature, or X.reshape(1, -1) if it is one sample "
+            f"of {n} features"
+        )
+    return (
+        f"X must be 2-D (samples, features) but has shape {X.shape}; flatten each sample "
+        f"with X.reshape(len(X), -1)"
+    )
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    if arr.dtype.kind != "f":
+        return  # bools and integers cannot be NaN or inf
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    value = arr[first]
+    what = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    count = int(bad.sum())
+    also = f" ({count} non-finite values in all)" if count > 1 else ""
+    raise DataError(f"{name} contains {what} at {_location(first, name)}{also}")
+
+
+def _location(index: tuple[int, ...], name: str) -> str:
+    subscript = f"{name}[{', '.join(str(i) for i in index)}]"
+    if len(index) == 1:
+        return f"index {index[0]} ({subscript})"
+    if len(index) == 2:
+        return f"row {index[0]}, column {index[1]} ({subscript})"
+    return subscript
+
+
+def _label_range(n_classes: int | None) -> str:
+    if n_classes is None:
+        return "0..k-1"
+    return "0" if n_classes == 1 else f"0..{n_classes - 1}"
+
+
+def _check_labels(y: np.ndarray, n_classes: int | None) -> None:
+    """Class labels: 1-D, integer-valued, in 0..n_classes-1. y is numeric and finite."""
+    if n_classes is not None and (not _is_int(n_classes) or n_classes < 1):
+        raise DataError(f"n_classes must be a positive integer, got {n_classes!r}")
+    if y.ndim != 1:
+        if y.ndim == 2 and y.shape[1] == 1:
+            hint = "; use y.ravel()"
+        elif y.ndim == 2:
+            hint = "; if y is one-hot, use y.argmax(axis=1)"
+        else:
+            hint = ""
+        raise DataError(
+            f"class labels y must be 1-D (one integer label per sample) but y has shape "
+            f"{y.shape}{hint}"
+        )
+    labels_must_be = f"labels must be {_label_range(n_classes)}"
+    if y.dtype.kind == "f":
+        fractional = np.flatnonzero(y != np.round(y))
+        if fractional.size:
+            i = int(fractional[0])
+            raise DataError(
+                f"y contains non-integer label {float(y[i])} at index {i}; class labels must be "
+                f"integers ({labels_must_be})"
+            )
+    negative = np.flatnonzero(y < 0)
+    if negative.size:
+        i = int(negative[0])
+        raise DataError(f"y contains negative label {int(y[i])} at index {i} ({labels_must_be})")
+    if n_classes is not None:
+        too_big = np.flatnonzero(y >= n_classes)
+        if too_big.size:
+            i = int(too_big[0])
+            raise DataError(
+                f"y contains label {int(y[i])} but the model has {n_classes} classes "
+                f"({labels_must_be}); first at index {i}"
+            )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------------------------
+# Splits, minibatches, one-hot targets
+# --------------------------------------------------------------------------------------------
+
+
+def train_val_split(
+    X: ArrayLike,
+    y: ArrayLike,
+    val_fraction: float = 0.2,
+    *,
+    seed: int = 0,
+    stratify: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Shuffle rows with a seeded generator and hold out a fraction for validation.
+
+    The validation part has round(val_fraction · n) rows. With `stratify=True` (1-D class
+    labels only), each class is split in the same proportion, so the class mix of both parts
+    matches the whole; per-class counts are rounded by largest remainder to keep the total.
+    The same seed always gives the same split.
+
+    Returns:
+        (X_train, y_train, X_val, y_val), rows in shuffled order.
+
+    Example:
+        >>> X_tr, y_tr, X_va, y_va = train_val_split(np.zeros((10, 2)), np.arange(10), 0.3)
+        >>> X_tr.shape, X_va.shape
+        ((7, 2), (3, 2))
+    """
+    X_arr, y_arr = _paired(X, y)
+    if (
+        isinstance(val_fraction, bool)
+        or not isinstance(val_fraction, numbers.Real)
+        or not 0 < val_fraction < 1
+    ):
+        raise DataError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}")
+    n = X_arr.shape[0]
+    n_val = round(val_fraction * n)
+    if n_val == 0 or n_val == n:
+        empty = "validation" if n_val == 0 else "training"
+        raise DataError(
+            f"val_fraction={val_fraction} of {n} samples leaves the {empty} set empty; "
+            f"use more data or a different val_fraction"
+        )
+    rng = np.random.default_rng(seed)
+    if stratify:
+        val_idx, train_idx = _stratified_indices(y_arr, n_val, float(val_fraction), rng)
+    else:
+        order = rng.permutation(n)
+        val_idx, train_idx = order[:n_val], order[n_val:]
+    return X_arr[train_idx], y_arr[train_idx], X_arr[val_idx], y_arr[val_idx]
+
+
+def _stratified_indices(
+    y: np.ndarray, n_val: int, val_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validation and training row indices that keep each class's share."""
+    if y.ndim != 1:
+        raise DataError(f"stratify=True needs 1-D class labels y, but y has shape {y.shape}")
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        lonely = classes[np.argmin(counts)].item()
+        raise DataError(
+            f"stratify=True needs at least 2 samples of every class, but class {lonely!r} has 1"
+        )
+    # Largest remainder: every class gets floor(share), then the classes with the largest
+    # fractional parts get one more each until the counts add up to n_val.
+    shares = val_fraction * counts
+    per_class = np.floor(shares).astype(np.int64)
+    leftover = n_val - int(per_class.sum())
+    by_remainder = np.argsort(-(shares - per_class), kind="stable")
+    per_class[by_remainder[:leftover]] += 1
+
+    val_parts, train_parts = [], []
+    for c, k in zip(classes, per_class, strict=True):
+        members = rng.permutation(np.flatnonzero(y == c))
+        val_parts.append(members[:k])
+        train_parts.append(members[k:])
+    val_idx = rng.permutation(np.concatenate(val_parts))
+    train_idx = rng.permutation(np.concatenate(train_parts))
+    return val_idx, train_idx
+
+
+def batches(
+    X: ArrayLike,
+    y: ArrayLike,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    rng: np.random.Generator | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Minibatches (X_batch, y_batch) covering every row once: one epoch.
+
+    With `shuffle`, rows are visited in the order `rng.permutation(n)`; pass the same
+    Generator across epochs for a fresh order each epoch, and a Generator seeded the same way
+    for the same orders on every run (the default, None, draws an unseeded one). Without
+    `shuffle`, rows come in order. The last batch holds the n % batch_size leftover rows,
+    unless `drop_last` drops it. A batch_size larger than n gives one batch of all n rows,
+    even with drop_last (dropping it would leave an epoch with no batches at all).
+
+    Errors (batch_size < 1, X and y of different lengths, no rows) are raised here, at the
+    call, not at the first `next()`.
+
+    Example:
+        >>> [len(xb) for xb, _ in batches(np.zeros((5, 2)), np.zeros(5), 2, shuffle=False)]
+        [2, 2, 1]
+    """
+    X_arr, y_arr = _paired(X, y)
+    if not _is_int(batch_size) or batch_size < 1:
+        raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
+    n = X_arr.shape[0]
+    size = min(int(batch_size), n)
+    if shuffle:
+        order = (rng if rng is not None else np.random.default_rng()).permutation(n)
+    else:
+        order = None
+    stop = n - n % size if drop_last else n
+    return _iterate_batches(X_arr, y_arr, order, size, stop)
+
+
+def _iterate_batches(
+    X: np.ndarray, y: np.ndarray, order: np.ndarray | None, size: int, stop: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for start in range(0, stop, size):
+        if order is None:
+            rows: slice | np.ndarray = slice(start, start + size)
+        else:
+            rows = order[start : start + size]
+        yield X[rows], y[rows]
+
+
+def _paired(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """X and y as arrays with the same, non-zero number of rows."""
+    X_arr, y_arr = np.asarray(X), np.asarray(y)
+    if X_arr.ndim == 0 or y_arr.ndim == 0:
+        raise DataError(
+            f"X and y must be arrays with one row per sample, got shapes {X_arr.shape} "
+            f"and {y_arr.shape}"
+        )
+    if X_arr.shape[0] != y_arr.shape[0]:
+        raise DataError(f"X has {X_arr.shape[0]} rows but y has {y_arr.shape[0]}")
+    if X_arr.shape[0] == 0:
+        raise DataError("X is empty: it has no rows")
+    return X_arr, y_arr
+
+
+def one_hot(y: ArrayLike, n_classes: int) -> np.ndarray:
+    """Class labels as rows of the identity: out[i, y[i]] = 1, everything else 0.
+
+    Shapes: y (n,) integer labels 0..n_classes-1 → float64 (n, n_classes).
+
+    Example:
+        >>> one_hot([2, 0], 3)
+        array([[0., 0., 1.],
+               [1., 0., 0.]])
+    """
+    if not _is_int(n_classes) or n_classes < 1:
+        raise DataError(f"n_classes must be a positive integer, got {n_classes!r}")
+    y_arr = _numeric_array(y, "y")
+    _check_finite(y_arr, "y")
+    _check_labels(y_arr, n_classes)
+    out = np.zeros((y_arr.shape[0], n_classes), dtype=np.float64)
+    out[np.arange(y_arr.shape[0]), y_arr.astype(np.int64)] = 1.0
+    return out

@@ -1,0 +1,163 @@
+"""The backward walk: accumulation, reuse, order, freeing, no_grad, detach, deep chains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.functional as F
+
+
+def leaf(values, dtype="float64"):
+    return cr.tensor(np.asarray(values, dtype=dtype), requires_grad=True)
+
+
+def test_worked_example_forward_and_gradients():
+    # The notes' 2-2-2 network: net_h1 = w1·i1 + w2·i2 + b1 = 0.15·0.05 + 0.20·0.10 + 0.35
+    # = 0.3775, out_h1 = σ(0.3775) = 0.593269992; out_o1 = 0.75136507; E_total = 0.298371109.
+    x = np.array([[0.05, 0.10]])
+    w1 = leaf([[0.15, 0.20], [0.25, 0.30]])
+    w2 = leaf([[0.40, 0.45], [0.50, 0.55]])
+    h = F.sigmoid(F.linear(x, w1, np.array([0.35, 0.35])))
+    o = F.sigmoid(F.linear(h, w2, np.array([0.60, 0.60])))
+    E = F.half_squared_error(o, np.array([[0.01, 0.99]]))
+    assert h.data[0, 0] == pytest.approx(0.593269992, abs=1e-9)
+    assert o.data[0, 0] == pytest.approx(0.75136507, abs=1e-8)
+    assert E.item() == pytest.approx(0.298371109, abs=1e-9)
+    E.backward()
+    # ∂E/∂w5 = (out_o1 − t_o1)·out_o1(1 − out_o1)·out_h1 = 0.74136507·0.18681560·0.59326999
+    assert w2.grad[0, 0] == pytest.approx(0.082167041, abs=1e-9)
+    assert w1.grad[0, 0] == pytest.approx(0.000438568, abs=1e-9)
+    np.testing.assert_allclose(w2.data - 0.5 * w2.grad,
+                               [[0.35891648, 0.40866619], [0.51130127, 0.56137012]], atol=1e-8)
+    np.testing.assert_allclose(w1.data - 0.5 * w1.grad,
+                               [[0.14978072, 0.19956143], [0.24975114, 0.29950229]], atol=1e-8)
+
+
+def test_gradients_sum_where_a_tensor_is_reused():
+    # b = a + a; c = b + b = 4a, so ∂c/∂a = 4 (the overwrite bug would give 2 or 1).
+    a = leaf([3.0])
+    b = a + a
+    c = b + b
+    c.sum().backward()
+    assert a.grad.tolist() == [4.0]
+    # x·x: the product rule through a shared input gives 2x.
+    x = leaf([1.5, -2.0])
+    (x * x).sum().backward()
+    assert x.grad.tolist() == [3.0, -4.0]
+
+
+def test_grad_accumulates_across_backward_calls_until_reset():
+    x = leaf([1.0, 2.0])
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [6.0, 6.0]
+    x.zero_grad()
+    assert x.grad is None
+    (x * 2).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_leaf_grads_never_share_memory():
+    # add hands the same gradient array to both parents; each leaf must own its .grad.
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (a + b).sum().backward()
+    a.grad[0] = 100.0
+    assert b.grad.tolist() == [1.0, 1.0]
+    # A broadcast (read-only) gradient is materialised before it reaches a leaf.
+    c = leaf([[1.0, 2.0]])
+    c.sum().backward()
+    c.grad *= 2
+    assert c.grad.tolist() == [[2.0, 2.0]]
+
+
+def test_explicit_output_gradient_is_not_modified():
+    x = leaf([1.0, 2.0, 3.0])
+    y = x * 2
+    seed = np.array([1.0, 0.5, 0.0])
+    y.backward(seed)
+    x.grad += 1  # must not write through to the caller's array
+    assert seed.tolist() == [1.0, 0.5, 0.0]
+    assert x.grad.tolist() == [3.0, 2.0, 1.0]
+
+
+def test_broadcast_gradients_are_summed_to_each_input_shape():
+    x = leaf(np.ones((4, 3)))
+    b = leaf([1.0, 2.0, 3.0])
+    s = leaf(2.0)
+    ((x + b) * s).sum().backward()
+    assert b.grad.shape == (3,) and b.grad.tolist() == [8.0, 8.0, 8.0]
+    assert s.grad.shape == () and s.grad == pytest.approx(4 * (1 + 2 + 3) + 12)
+
+
+def test_graph_is_freed_after_backward_unless_retained():
+    x = leaf([1.0, 2.0])
+    y = (x.sigmoid() * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad, 2 * 2 * (lambda s: s * (1 - s))(1 / (1 + np.exp(-x.data))))
+    with pytest.raises(cr.GraphError, match="already freed by an earlier backward"):
+        y.backward()
+
+
+def test_deep_chain_of_100000_ops_runs_without_recursion():
+    x = leaf([1.0])
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0]
+
+
+def test_backward_visits_in_a_stable_order():
+    seen: list[str] = []
+    a, b = leaf([1.0]), leaf([2.0])
+    out = ((a * b).sigmoid() + a.tanh()).sum()
+    cr.autograd.backward(out, recorder=lambda node, g, grads: seen.append(node.op))
+    # Reverse of a depth-first post-order that visits parents in their recorded order.
+    assert seen == ["sum", "add", "tanh", "sigmoid", "mul"]
+    first = list(seen)
+    seen.clear()
+    out = ((a * b).sigmoid() + a.tanh()).sum()
+    cr.autograd.backward(out, recorder=lambda node, g, grads: seen.append(node.op))
+    assert seen == first
+
+
+def test_no_grad_builds_no_graph_and_detach_cuts_it():
+    x = leaf([1.0, 2.0])
+    with cr.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.is_leaf
+    assert cr.is_grad_enabled()
+    z = (x.detach() * 2 + x).sum()
+    z.backward()
+    assert x.grad.tolist() == [1.0, 1.0]
+
+    @cr.no_grad()
+    def predict(t):
+        return t * 3
+
+    assert not predict(x).requires_grad
+
+
+def test_retain_grad_keeps_intermediate_gradients():
+    x = leaf([0.5])
+    net = (x * 2).retain_grad()
+    out = net.sigmoid()
+    out.sum().backward()
+    s = out.data[0]
+    assert net.grad.tolist() == pytest.approx([s * (1 - s)])
+
+
+def test_non_scalar_backward_needs_an_output_gradient():
+    y = leaf([[1.0, 2.0]]) * 2
+    with pytest.raises(cr.GraphError, match=r"the output has shape \(1, 2\), not a single value"):
+        y.backward()
+    with pytest.raises(cr.ShapeError, match=r"gradient has shape \(3,\) but the output has shape"):
+        y.backward(np.ones(3))
+
+
+def test_backward_on_a_tensor_without_grad():
+    with pytest.raises(cr.GraphError, match="does not require grad"):
+        cr.tensor([1.0]).sum().backward()
