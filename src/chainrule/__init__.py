@@ -1,6 +1,6 @@
 """chainrule: train neural networks by backpropagation and see every chain-rule step."""
 
-from chainrule import functional
+from chainrule import data, functional, nn
 from chainrule.autograd import is_grad_enabled, no_grad
 from chainrule.check import GradcheckReport, gradcheck, jacobian
 from chainrule.errors import (
@@ -20,8 +20,27 @@ from chainrule.tensor import Tensor, get_default_dtype, set_default_dtype, tenso
 __version__ = "0.1.0"
 
 __all__ = [
-    "ChainruleError", "ConfigError", "DTypeError", "DataError", "DivergenceError",
-    "GradcheckReport", "GraphError", "ModelFileError", "ShapeError", "Tensor", "concatenate",
-    "functional", "get_default_dtype", "gradcheck", "is_grad_enabled", "jacobian", "no_grad",
-    "set_default_dtype", "stack", "tensor", "where",
+    "ChainruleError",
+    "ConfigError",
+    "DTypeError",
+    "DataError",
+    "DivergenceError",
+    "GradcheckReport",
+    "GraphError",
+    "ModelFileError",
+    "ShapeError",
+    "Tensor",
+    "concatenate",
+    "data",
+    "functional",
+    "get_default_dtype",
+    "gradcheck",
+    "is_grad_enabled",
+    "jacobian",
+    "nn",
+    "no_grad",
+    "set_default_dtype",
+    "stack",
+    "tensor",
+    "where",
 ]

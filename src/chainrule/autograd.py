@@ -24,6 +24,7 @@ Note [gradient ownership]
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -82,27 +83,19 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def topological_order(root: Tensor) -> list[Tensor]:
-    """Every tensor that `root` depends on and that needs a gradient, parents before children.
+    """Every tensor `root` depends on that needs a gradient, in the order backward visits them.
 
-    Iterative depth-first search (no recursion limit: chains of 100,000 ops are fine); parents
-    are visited in their recorded order, so the order is the same on every run.
+    A tensor is always created after the tensors it is computed from, so the reverse of the
+    creation order is a topological order: children before parents, the same on every run.
     """
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for parent in reversed(node._parents):
-            if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
-    return order
+    seen = {id(root): root}
+    stack = [root]
+    while stack:  # iterative: chains of 100,000 ops are fine
+        for parent in stack.pop()._parents:
+            if parent.requires_grad and id(parent) not in seen:
+                seen[id(parent)] = parent
+                stack.append(parent)
+    return sorted(seen.values(), key=lambda t: t._seq, reverse=True)
 
 
 def _freed_graph(grad: np.ndarray) -> tuple:
@@ -121,6 +114,9 @@ def backward(
 ) -> None:
     """Accumulate ∂root/∂leaf into `leaf.grad` for every leaf that requires a gradient.
 
+    Walks the graph once, newest tensor first, calling each op's VJP exactly once with the
+    summed gradient of its output (Note [gradient accumulation]).
+
     grad: ∂E/∂root, of root's shape; may be omitted only when root holds one value (then 1).
     retain_graph: keep the graph so that backward can run through it again.
     recorder: called as recorder(node, ∂E/∂node, (∂E/∂parent, ...)) for every op node, in the
@@ -138,7 +134,9 @@ def backward(
                 "its gradient explicitly, e.g. y.backward(np.ones_like(y.numpy())), or reduce "
                 "it first with .sum() or .mean()"
             )
-        seed = np.ones(root.data.shape, dtype=root.data.dtype)
+        seed = np.array(1, dtype=root.data.dtype)
+        if root.data.ndim:
+            seed = seed.reshape(root.data.shape)
     else:
         seed = np.array(grad, dtype=root.data.dtype)  # a copy: the caller's array stays theirs
         if seed.shape != root.data.shape:
@@ -147,18 +145,22 @@ def backward(
                 f"{root.data.shape}; they must match"
             )
 
+    # One pass, newest tensor first (the reverse of creation order is a topological order):
+    # a tensor is queued when its first gradient arrives, and every tensor that uses it was
+    # created later, so all of its gradients have arrived by the time it is popped. Leaves
+    # are never queued: each gradient that reaches one is added to its .grad at once.
+    owned: set[int] = set()  # Note [gradient ownership]
+    if root._backward is None:
+        _accumulate(root, seed, owned)
+        return
     grads: dict[int, np.ndarray] = {id(root): seed}
-    handed_out: set[int] = set()  # Note [gradient ownership]
-    for node in reversed(topological_order(root)):
-        g = grads.pop(id(node), None)
-        if g is None:
-            continue
-        vjp = node._backward
-        if vjp is None or node._retains_grad:
-            _accumulate_into(node, g, handed_out)
-            if vjp is None:
-                continue
-        parent_grads = vjp(g)
+    queue: list[tuple[int, Tensor]] = [(-root._seq, root)]
+    while queue:
+        node = heappop(queue)[1]
+        g = grads.pop(id(node))
+        if node._retains_grad:
+            _accumulate(node, g, owned)
+        parent_grads = node._backward(g)
         if recorder is not None:
             recorder(node, g, parent_grads)
         for parent, pg in zip(node._parents, parent_grads, strict=True):
@@ -166,21 +168,29 @@ def backward(
                 continue
             if pg.shape != parent.data.shape:
                 pg = unbroadcast(pg, parent.data.shape)
+            if parent._backward is None:
+                _accumulate(parent, pg, owned)
+                continue
             key = id(parent)
             previous = grads.get(key)
-            grads[key] = pg if previous is None else previous + pg
+            if previous is None:
+                grads[key] = pg
+                heappush(queue, (-parent._seq, parent))
+            else:
+                grads[key] = previous + pg
         if not retain_graph:
             node._backward = _freed_graph
             node._parents = ()
 
 
-def _accumulate_into(node: Tensor, g: np.ndarray, handed_out: set[int]) -> None:
+def _accumulate(node: Tensor, g: np.ndarray, owned: set[int]) -> None:
+    """node.grad += g; the first time, node gets an array of its own (Note [gradient ownership])."""
     if node.grad is not None:
         node.grad = node.grad + g
         return
     owner = id(g if g.base is None else g.base)
-    if owner in handed_out or not g.flags.writeable:
+    if owner in owned or not g.flags.writeable:
         g = g.copy()
     else:
-        handed_out.add(owner)
+        owned.add(owner)
     node.grad = g

@@ -124,16 +124,15 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: 
             continue
         analytic = t.grad if t.grad is not None else np.zeros_like(t.data)
         numeric = np.zeros(t.data.shape, dtype=np.float64)
-        flat = t.data.reshape(-1)  # a view: perturbing it perturbs the input
         with no_grad():
-            for k in range(flat.size):
-                original = flat[k]
-                flat[k] = original + eps
+            for element in np.ndindex(t.data.shape):  # any memory layout: index, don't reshape
+                original = t.data[element]
+                t.data[element] = original + eps
                 plus = _projected(fn, tensors, weights)[2]
-                flat[k] = original - eps
+                t.data[element] = original - eps
                 minus = _projected(fn, tensors, weights)[2]
-                flat[k] = original
-                numeric.flat[k] = (plus - minus) / (2 * eps)
+                t.data[element] = original
+                numeric[element] = (plus - minus) / (2 * eps)
         abs_error = np.abs(analytic - numeric)
         rel_error = abs_error / np.maximum(np.abs(numeric), 1e-12)
         excess = abs_error - (atol + rtol * np.abs(numeric))

@@ -13,6 +13,7 @@ Note [dtypes]
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from chainrule import autograd
 from chainrule.errors import DTypeError
 
 _default_dtype = np.dtype(np.float32)
+_creation_order = itertools.count()  # every tensor is numbered after the tensors it came from
 
 
 def set_default_dtype(dtype: Any) -> None:
@@ -64,7 +66,7 @@ class Tensor:
     this tensor are recorded for backward.  name: an optional label used by explanations.
     """
 
-    __slots__ = ("_backward", "_op", "_parents", "_retains_grad", "data", "grad", "name",
+    __slots__ = ("_backward", "_op", "_parents", "_retains_grad", "_seq", "data", "grad", "name",
                  "requires_grad")
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__ instead of NumPy's
     __hash__ = object.__hash__  # == builds a boolean tensor, so hash by identity
@@ -84,6 +86,7 @@ class Tensor:
         self._backward: Callable | None = None
         self._op = ""
         self._retains_grad = False
+        self._seq = next(_creation_order)
 
     @classmethod
     def _from_op(cls, data: np.ndarray, parents: tuple[Tensor, ...],
@@ -95,15 +98,25 @@ class Tensor:
         out.name = None
         out._retains_grad = False
         out._op = op
-        if autograd._GradMode.enabled and any(p.requires_grad for p in parents):
-            out.requires_grad = True
-            out._parents = parents
-            out._backward = backward
-        else:
-            out.requires_grad = False
-            out._parents = ()
-            out._backward = None
+        out._seq = next(_creation_order)
+        out.requires_grad = False
+        out._parents = ()
+        out._backward = None
+        if autograd._GradMode.enabled:
+            for parent in parents:
+                if parent.requires_grad:
+                    out.requires_grad = True
+                    out._parents = parents
+                    out._backward = backward
+                    break
         return out
+
+    @classmethod
+    def _constant(cls, data: np.ndarray) -> Tensor:
+        """A tensor around an array that needs no gradient (fast path for op operands)."""
+        if data.dtype.kind not in "biuf":
+            _as_array(data)  # raises the usual dtype error
+        return cls._from_op(data, (), None, "")  # type: ignore[arg-type]
 
     # --- inspection -------------------------------------------------------------------------
     @property
@@ -183,7 +196,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (no gradient flows through it)."""
-        return Tensor._from_op(self.data, (), None, "")  # type: ignore[arg-type]
+        return Tensor._constant(self.data)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.data.dtype.kind != "f":

@@ -60,3 +60,8 @@ def test_jacobian_of_softmax():
     s = np.exp(x) / np.exp(x).sum()
     J = cr.jacobian(lambda t: cr.functional.softmax(t), x)
     np.testing.assert_allclose(J, np.diag(s) - np.outer(s, s), atol=1e-15)
+
+
+def test_gradcheck_perturbs_non_contiguous_inputs():
+    x = cr.tensor(np.arange(1.0, 7.0).reshape(2, 3).T, requires_grad=True)  # a transposed view
+    assert cr.gradcheck(lambda t: t * t, x).passed

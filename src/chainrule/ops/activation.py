@@ -18,8 +18,9 @@ def sigmoid(x: Tensor) -> Tensor:
     Computed as ½·tanh(net/2) + ½, the same function written without exp, so it neither
     overflows nor warns for any |net| (e.g. 1e4).
     """
-    out = np.array(x.data, dtype=float_dtype_of(x))
-    out *= 0.5
+    out = np.multiply(x.data, 0.5, dtype=float_dtype_of(x))
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)  # a 0-d input gives a NumPy scalar; the steps below work in place
     np.tanh(out, out=out)
     out *= 0.5
     out += 0.5

@@ -31,8 +31,10 @@ def lift(value: Any, like: Tensor | None = None) -> Tensor:
     """`value` as a Tensor; a plain number takes the dtype of the tensor it meets."""
     if isinstance(value, Tensor):
         return value
+    if type(value) is np.ndarray:
+        return Tensor._constant(value)
     if like is not None and like.data.dtype.kind == "f" and not isinstance(value, np.ndarray):
-        return Tensor(np.asarray(value, dtype=like.data.dtype))
+        return Tensor._constant(np.asarray(value, dtype=like.data.dtype))
     return Tensor(value)
 
 

@@ -65,30 +65,30 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     ∂E/∂x = g·W,  ∂E/∂W = gᵀ·x,  ∂E/∂b = Σ over the batch of g.
     """
     x, weight = operands("linear", x, weight)
-    w_shape = weight.data.shape
-    if len(w_shape) != 2 or x.data.ndim not in (1, 2) or x.data.shape[-1] != w_shape[1]:
+    xd, wd = x.data, weight.data
+    if wd.ndim != 2 or xd.ndim > 2 or xd.shape[-1:] != wd.shape[1:]:
         raise ShapeError(
-            f"linear: input of shape {x.data.shape} does not fit weight of shape {w_shape}: "
-            f"the input needs {w_shape[-1] if w_shape else '?'} features in its last "
-            "dimension, shaped (batch, features) or (features,)"
+            f"linear: input of shape {xd.shape} does not fit weight of shape {wd.shape}: the "
+            f"input needs {wd.shape[-1] if wd.ndim else '?'} features in its last dimension, "
+            "shaped (batch, features) or (features,)"
         )
-    out = x.data @ weight.data.T
-    parents: tuple[Tensor, ...] = (x, weight)
-    if bias is not None:
+    out = xd @ wd.T
+    if bias is None:
+        parents: tuple[Tensor, ...] = (x, weight)
+    else:
         x, bias = operands("linear", x, bias)
-        if bias.data.shape != weight.data.shape[:1]:
+        if bias.data.shape != wd.shape[:1]:
             raise ShapeError(
                 f"linear: bias of shape {bias.data.shape} does not fit weight of shape "
-                f"{weight.data.shape}; it must have shape ({weight.data.shape[0]},)"
+                f"{wd.shape}; it must have shape ({wd.shape[0]},)"
             )
         out += bias.data
         parents = (x, weight, bias)
 
     def vjp(g: np.ndarray) -> tuple:
-        g2 = g if g.ndim == 2 else g[None, :]
-        x2 = x.data if x.data.ndim == 2 else x.data[None, :]
-        gx = (g @ weight.data) if x.requires_grad else None
-        gw = (g2.T @ x2) if weight.requires_grad else None
+        g2, x2 = (g, xd) if g.ndim == 2 else (g[None, :], xd[None, :])
+        gx = g @ wd if x.requires_grad else None
+        gw = g2.T @ x2 if weight.requires_grad else None
         if bias is None:
             return gx, gw
         return gx, gw, (g2.sum(axis=0) if bias.requires_grad else None)

@@ -1,0 +1,38 @@
+"""Neural-network building blocks: Module and Parameter, layers, initializers and losses.
+
+>>> import chainrule.nn as nn
+>>> model = nn.Sequential(nn.Linear(2, 2, rng=0), nn.Sigmoid(), nn.Linear(2, 2, rng=1),
+...                       nn.Sigmoid())
+>>> [name for name, _ in model.named_parameters()]
+['0.weight', '0.bias', '2.weight', '2.bias']
+"""
+
+from chainrule.nn import init
+from chainrule.nn.layers import (
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+    mlp,
+)
+from chainrule.nn.losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HalfSquaredError,
+    MSELoss,
+    get_loss,
+)
+from chainrule.nn.module import LoadResult, Module, Parameter
+
+__all__ = [
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HalfSquaredError", "Identity",
+    "LeakyReLU", "Linear", "LoadResult", "LogSoftmax", "MSELoss", "Module", "Parameter", "ReLU",
+    "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "get_loss", "init", "mlp",
+]

@@ -1,0 +1,334 @@
+"""Layers: Linear, the activation modules, Sequential, and `mlp` to build a stack of them.
+
+Every layer is a thin wrapper over one op in `chainrule.ops`, so the graph an explanation reads
+has one node per layer step: `linear` (net = x·Wᵀ + b), then `sigmoid` (out = σ(net)), and so on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.errors import ConfigError, DTypeError, ShapeError
+from chainrule.nn import init
+from chainrule.nn.module import Module, Parameter
+from chainrule.ops import activation
+from chainrule.ops.linalg import linear
+from chainrule.tensor import Tensor, get_default_dtype
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+class Linear(Module):
+    """A dense layer: net = x·Wᵀ + b (the notes' net_j = Σ_i w_ji·x_i + b_j for each unit j).
+
+    Shapes: x (batch, in_features) or (in_features,);  weight W (out_features, in_features),
+    row j holding the weights into unit j;  bias b (out_features,);  output (batch,
+    out_features) or (out_features,).  Runs as the single op `linear`.
+
+    Initialization (as in PyTorch): weight and bias drawn from uniform(−1/√in, 1/√in), weight
+    first. rng: a numpy Generator or an int seed; None uses fresh OS entropy, so pass a seed
+    (or a shared Generator) for reproducible weights. dtype: a floating dtype (default:
+    `chainrule.get_default_dtype()`).
+
+    >>> import chainrule as cr
+    >>> layer = Linear(2, 2, rng=0)
+    >>> layer(cr.tensor([[0.05, 0.10]])).shape
+    (1, 2)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 dtype: Any = None, rng: init.RNG = None) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if not _is_positive_int(value):
+                raise ConfigError(f"Linear: {name} must be a positive int, got {value!r}")
+        dtype = np.dtype(get_default_dtype() if dtype is None else dtype)
+        if dtype.kind != "f":
+            raise DTypeError(f"Linear: dtype must be a floating dtype, got {dtype}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        generator = init.as_generator(rng)
+        bound = 1.0 / math.sqrt(self.in_features)
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
+        init.uniform_(self.weight, -bound, bound, rng=generator)
+        if bias:
+            self.bias = Parameter(np.empty(self.out_features, dtype=dtype))
+            init.uniform_(self.bias, -bound, bound, rng=generator)
+        else:
+            self.bias = None
+
+    def forward(self, x: Any) -> Tensor:
+        shape = x.shape if isinstance(x, Tensor) else np.shape(x)
+        if len(shape) not in (1, 2):
+            raise ShapeError(
+                f"{self._name()}: expected input of shape (batch, {self.in_features}) or "
+                f"({self.in_features},), got shape {shape} with {len(shape)} dimensions"
+                + (f"; flatten the leading dimensions first, e.g. x.reshape(-1, {shape[-1]})"
+                   if len(shape) > 2 else "")
+            )
+        if shape[-1] != self.in_features:
+            raise ShapeError(
+                f"{self._name()}: expected input with {self.in_features} features in its last "
+                f"dimension, got shape {shape}"
+            )
+        return linear(x, self.weight, self.bias)
+
+    def _name(self) -> str:
+        return f"Linear(in_features={self.in_features}, out_features={self.out_features})"
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+# --- activations: parameter-free, applied element by element (softmax along one axis) -------
+class _Activation(Module):
+    """An activation keeps the number of features, so Sequential's size check looks past it."""
+
+
+class Sigmoid(_Activation):
+    """out = σ(net) = 1 / (1 + e^(−net));  ∂out/∂net = out·(1 − out)."""
+
+    def forward(self, x: Any) -> Tensor:
+        return activation.sigmoid(_as_tensor(x))
+
+
+class Tanh(_Activation):
+    """out = tanh(net);  ∂out/∂net = 1 − out²."""
+
+    def forward(self, x: Any) -> Tensor:
+        return activation.tanh(_as_tensor(x))
+
+
+class ReLU(_Activation):
+    """out = max(0, net);  ∂out/∂net = 1 where net > 0, else 0."""
+
+    def forward(self, x: Any) -> Tensor:
+        return activation.relu(_as_tensor(x))
+
+
+class LeakyReLU(_Activation):
+    """out = net where net > 0, else negative_slope·net."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Any) -> Tensor:
+        return activation.leaky_relu(_as_tensor(x), self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Softplus(_Activation):
+    """out = ln(1 + e^net);  ∂out/∂net = σ(net)."""
+
+    def forward(self, x: Any) -> Tensor:
+        return activation.softplus(_as_tensor(x))
+
+
+class Softmax(_Activation):
+    """out_i = e^(x_i) / Σ_j e^(x_j) along `axis` (the last by default)."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = int(axis)
+
+    def forward(self, x: Any) -> Tensor:
+        return activation.softmax(_as_tensor(x), self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class LogSoftmax(_Activation):
+    """out_i = x_i − ln Σ_j e^(x_j) along `axis` (the last by default)."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = int(axis)
+
+    def forward(self, x: Any) -> Tensor:
+        return activation.log_softmax(_as_tensor(x), self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class Identity(_Activation):
+    """out = net (a linear output unit); returns its input unchanged."""
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+# --- Sequential ------------------------------------------------------------------------------
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value > 0
+
+
+def _features(module: Module) -> tuple[int, int] | bool | None:
+    """(in, out) features of a module, True if it keeps the count, None if it is unknown."""
+    if isinstance(module, Linear):
+        return module.in_features, module.out_features
+    if isinstance(module, _Activation):
+        return True
+    if isinstance(module, Sequential):
+        sizes = [_features(m) for m in module]
+        if any(s is None for s in sizes):
+            return None
+        known = [s for s in sizes if isinstance(s, tuple)]
+        return (known[0][0], known[-1][1]) if known else True
+    return None
+
+
+def _label(module: Module, sizes: tuple[int, int]) -> str:
+    return f"{type(module).__name__}({sizes[0]}→{sizes[1]})"
+
+
+class Sequential(Module):
+    """Modules applied one after another: `Sequential(Linear(2, 2), Sigmoid())(x)`.
+
+    Sub-modules are named "0", "1", ... (or by the keys of a single mapping argument), so
+    parameters are "0.weight", "0.bias", ...  Supports `len`, iteration, `model[i]`, slicing
+    (a new Sequential sharing the modules) and `append`.
+
+    At construction (and on append) consecutive Linear layers are checked to chain: each one's
+    out_features must equal the next one's in_features, looking past activations. A mismatch
+    raises ShapeError naming both layers, instead of failing later inside a forward pass.
+    """
+
+    def __init__(self, *modules: Module | Mapping[str, Module]) -> None:
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            items = [(str(name), m) for name, m in modules[0].items()]
+        else:
+            items = [(str(i), m) for i, m in enumerate(modules)]
+        for name, module in items:
+            self._check_module(name, module)
+            self.add_module(name, module)
+        self.check_sizes()
+
+    @staticmethod
+    def _check_module(name: str, module: Any) -> None:
+        if not isinstance(module, Module):
+            hint = " (instantiate it: write Sigmoid(), not Sigmoid)" \
+                if isinstance(module, type) and issubclass(module, Module) else ""
+            raise ConfigError(
+                f"Sequential: entry {name} is a {type(module).__name__}, not a Module{hint}"
+            )
+
+    def check_sizes(self) -> None:
+        """Raise ShapeError if two consecutive Linear layers do not chain (see the class doc)."""
+        previous: tuple[int, Module, tuple[int, int]] | None = None
+        for index, module in enumerate(self):
+            sizes = _features(module)
+            if sizes is None:  # a module of unknown shape: start checking afresh after it
+                previous = None
+            if not isinstance(sizes, tuple):
+                continue
+            if previous is not None and previous[2][1] != sizes[0]:
+                p_index, p_module, p_sizes = previous
+                raise ShapeError(
+                    f"Sequential: layer {p_index} {_label(p_module, p_sizes)} outputs "
+                    f"{p_sizes[1]} features but layer {index} {_label(module, sizes)} expects "
+                    f"{sizes[0]}"
+                )
+            previous = (index, module, sizes)
+
+    def forward(self, x: Any) -> Any:
+        for module in self:
+            x = module(x)
+        return x
+
+    def append(self, module: Module) -> Sequential:
+        """Add `module` at the end (named by the current length); returns self."""
+        name = str(len(self))
+        self._check_module(name, module)
+        self.add_module(name, module)
+        try:
+            self.check_sizes()
+        except ShapeError:
+            delattr(self, name)
+            raise
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._modules.values()))
+
+    def __getitem__(self, index: int | slice) -> Any:
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(dict(items[index]))
+        if not isinstance(index, int | np.integer) or isinstance(index, bool):
+            raise TypeError(f"Sequential indices must be ints or slices, got "
+                            f"{type(index).__name__}")
+        if not -len(items) <= index < len(items):
+            raise IndexError(f"Sequential index {index} is out of range for {len(items)} "
+                             "modules")
+        return items[index][1]
+
+
+# --- mlp -------------------------------------------------------------------------------------
+_HIDDEN = {
+    "sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU,
+    "softplus": Softplus, "identity": Identity,
+}
+_OUTPUT = {**_HIDDEN, "softmax": Softmax, "log_softmax": LogSoftmax}
+
+
+def _activation(name: Any, table: dict[str, type[Module]], argument: str) -> Module:
+    if not isinstance(name, str) or name not in table:
+        raise ConfigError(
+            f"mlp: unknown {argument} {name!r}; valid names are {', '.join(table)}"
+        )
+    return table[name]()
+
+
+def mlp(sizes: Sequence[int], activation: str = "sigmoid", output_activation: str | None = None,
+        *, bias: bool = True, rng: init.RNG = None, dtype: Any = None) -> Sequential:
+    """A multilayer perceptron: Linear(sizes[0], sizes[1]), activation, ..., Linear(.., sizes[-1]).
+
+    sizes: the width of every layer, inputs first, e.g. [2, 2, 2] for the notes' network.
+    activation: after every hidden Linear — sigmoid, tanh, relu, leaky_relu, softplus or
+    identity.  output_activation: after the last Linear (the same names, or softmax and
+    log_softmax), or None for raw outputs.  rng: one Generator (or seed) shared by all layers,
+    in order, so a seed reproduces the whole network.
+
+    >>> mlp([2, 2, 2], "sigmoid", "sigmoid", rng=0)     # the notes' 2-2-2 sigmoid network
+    Sequential(
+      (0): Linear(in_features=2, out_features=2, bias=True)
+      (1): Sigmoid()
+      (2): Linear(in_features=2, out_features=2, bias=True)
+      (3): Sigmoid()
+    )
+    """
+    if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence) or len(sizes) < 2 \
+            or not all(_is_positive_int(n) for n in sizes):
+        raise ConfigError(
+            f"mlp: sizes must be a sequence of at least 2 positive ints (inputs, ..., "
+            f"outputs), got {sizes!r}"
+        )
+    _activation(activation, _HIDDEN, "activation")  # validate even when there is no hidden layer
+    if output_activation is not None:
+        _activation(output_activation, _OUTPUT, "output_activation")
+    generator = init.as_generator(rng)
+    layers: list[Module] = []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        layers.append(Linear(int(n_in), int(n_out), bias, dtype=dtype, rng=generator))
+        if i < len(sizes) - 2:
+            layers.append(_activation(activation, _HIDDEN, "activation"))
+        elif output_activation is not None:
+            layers.append(_activation(output_activation, _OUTPUT, "output_activation"))
+    return Sequential(*layers)
