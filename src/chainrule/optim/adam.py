@@ -1,0 +1,150 @@
+"""Adam and AdamW: steps scaled by running averages of the gradient and of its square."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from chainrule.errors import ConfigError
+from chainrule.optim.optimizer import (
+    Optimizer,
+    Parameter,
+    nonnegative_finite,
+    positive_finite,
+    state_buffer,
+    unit_interval,
+)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015): a per-weight step size from gradient statistics.
+
+    With g = ∂E/∂W (+ λ·W when weight_decay λ > 0: L2, Note [weight decay]), learning rate η,
+    and t the number of steps this parameter has taken (this one included):
+
+        m ← β1·m + (1 − β1)·g          running mean of the gradient
+        v ← β2·v + (1 − β2)·g²         running mean of its square (elementwise)
+        m̂ = m / (1 − β1ᵗ)              corrected for starting at m = v = 0
+        v̂ = v / (1 − β2ᵗ)
+        W ← W − η·m̂ / (√v̂ + ε)
+
+    On the first step m̂ = g and v̂ = g², so every weight moves by about η against the sign of
+    its gradient, whatever the gradient's size.
+
+    params: iterable of parameters.  lr: η > 0.  betas: (β1, β2), each in [0, 1).
+    eps: ε > 0.  weight_decay: λ ≥ 0, added to the gradient (see AdamW for the decoupled form).
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor(np.array([0.40, 0.45]), requires_grad=True)
+    >>> w.grad = np.array([0.082167041, -0.02])
+    >>> Adam([w], lr=0.1).step()              # each weight moves by η·g/(|g| + ε) ≈ ±0.1
+    >>> w.data
+    array([0.30000001, 0.54999995])
+    """
+
+    _state_names = ("step", "exp_avg", "exp_avg_sq")
+    _counter_names = ("step",)
+    #: AdamW sets this: weight decay shrinks W directly instead of joining the gradient.
+    _decoupled_weight_decay = False
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{type(self).__name__}: betas must be a pair (beta1, beta2), got {betas!r}"
+            ) from None
+        self._configure(beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray) -> None:
+        beta1, beta2 = self.betas
+        if "step" not in state:
+            state["step"] = np.zeros((), dtype=np.int64)
+        m = state_buffer(state, "exp_avg", w)
+        v = state_buffer(state, "exp_avg_sq", w)
+
+        # t ← t + 1
+        state["step"] += 1
+        t = int(state["step"])
+
+        # AdamW only: W ← W − η·λ·W
+        if self._decoupled_weight_decay and self.weight_decay != 0.0:
+            w *= 1.0 - self.lr * self.weight_decay
+
+        # m ← β1·m + (1 − β1)·g
+        m *= beta1
+        np.multiply(g, 1.0 - beta1, out=scratch)
+        m += scratch
+
+        # v ← β2·v + (1 − β2)·g²
+        v *= beta2
+        np.multiply(g, g, out=scratch)
+        scratch *= 1.0 - beta2
+        v += scratch
+
+        # W ← W − η·m̂ / (√v̂ + ε), computed as W − (η / (1 − β1ᵗ))·m / (√v / √(1 − β2ᵗ) + ε)
+        np.sqrt(v, out=scratch)
+        scratch /= math.sqrt(1.0 - beta2**t)
+        scratch += self.eps
+        np.divide(m, scratch, out=scratch)
+        scratch *= self.lr / (1.0 - beta1**t)
+        w -= scratch
+
+    def _l2_weight_decay(self) -> float:
+        return 0.0 if self._decoupled_weight_decay else self.weight_decay
+
+    def _hyper(self) -> dict:
+        beta1, beta2 = self.betas
+        return {"beta1": beta1, "beta2": beta2, "eps": self.eps, "weight_decay": self.weight_decay}
+
+    def _configure(self, beta1: float, beta2: float, eps: float, weight_decay: float) -> None:
+        name = type(self).__name__
+        beta1 = unit_interval(name, "betas[0]", beta1)
+        beta2 = unit_interval(name, "betas[1]", beta2)
+        eps = positive_finite(name, "eps", eps)
+        weight_decay = nonnegative_finite(name, "weight_decay", weight_decay)
+        self.betas = (beta1, beta2)
+        self.eps = eps
+        self.weight_decay = weight_decay
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), Note [weight decay].
+
+    The same rule as Adam with g = ∂E/∂W (no L2 term), and before it, each step,
+
+        W ← W − η·λ·W
+
+    so every weight shrinks by the same fraction η·λ, however large its gradients are.
+
+    params, lr, betas, eps: as for Adam.  weight_decay: λ ≥ 0 (default 1e-2).
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor(np.array([0.40, 0.45]), requires_grad=True)
+    >>> w.grad = np.array([0.082167041, -0.02])
+    >>> AdamW([w], lr=0.1, weight_decay=0.5).step()   # W·(1 − 0.05), then Adam's ±0.1
+    >>> w.data
+    array([0.28000001, 0.52749995])
+    """
+
+    _decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay)

@@ -1,0 +1,100 @@
+"""RMSprop: divide each step by a running root-mean-square of recent gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from chainrule.optim.optimizer import (
+    Optimizer,
+    Parameter,
+    nonnegative_finite,
+    positive_finite,
+    state_buffer,
+    unit_interval,
+)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture notes, 2012), in PyTorch's published (uncentered) form.
+
+    With g = ∂E/∂W (+ λ·W when weight_decay λ > 0: L2, Note [weight decay]) and learning rate η:
+
+        v ← α·v + (1 − α)·g²                  running mean of the squared gradient, v₀ = 0
+        momentum μ = 0:  W ← W − η·g / (√v + ε)
+        momentum μ > 0:  b ← μ·b + g / (√v + ε)     b₀ = 0
+                         W ← W − η·b
+
+    Unlike Adam, v is not bias-corrected: the first steps are larger, by up to 1/√(1 − α).
+
+    params: iterable of parameters.  lr: η > 0.  alpha: α in [0, 1).  eps: ε > 0.
+    momentum: μ in [0, 1).  weight_decay: λ ≥ 0.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor(np.array([0.40]), requires_grad=True)
+    >>> w.grad = np.array([0.1])
+    >>> RMSprop([w], lr=0.01).step()      # v = 0.01·0.1², W − 0.01·0.1/(√v + ε) ≈ 0.3
+    >>> w.data
+    array([0.3000001])
+    """
+
+    _state_names = ("square_avg", "momentum_buffer")
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        self._configure(alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay)
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray) -> None:
+        v = state_buffer(state, "square_avg", w)
+
+        # v ← α·v + (1 − α)·g²
+        v *= self.alpha
+        np.multiply(g, g, out=scratch)
+        scratch *= 1.0 - self.alpha
+        v += scratch
+
+        # scratch ← g / (√v + ε)
+        np.sqrt(v, out=scratch)
+        scratch += self.eps
+        np.divide(g, scratch, out=scratch)
+
+        if self.momentum > 0.0:
+            # b ← μ·b + g / (√v + ε);  W ← W − η·b
+            b = state_buffer(state, "momentum_buffer", w)
+            b *= self.momentum
+            b += scratch
+            np.copyto(scratch, b)
+        # W ← W − η·scratch
+        scratch *= self.lr
+        w -= scratch
+
+    def _l2_weight_decay(self) -> float:
+        return self.weight_decay
+
+    def _hyper(self) -> dict:
+        return {
+            "alpha": self.alpha,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+        }
+
+    def _configure(self, alpha: float, eps: float, momentum: float, weight_decay: float) -> None:
+        name = type(self).__name__
+        alpha = unit_interval(name, "alpha", alpha)
+        eps = positive_finite(name, "eps", eps)
+        momentum = unit_interval(name, "momentum", momentum)
+        weight_decay = nonnegative_finite(name, "weight_decay", weight_decay)
+        self.alpha = alpha
+        self.eps = eps
+        self.momentum = momentum
+        self.weight_decay = weight_decay

@@ -1,0 +1,512 @@
+"""fit(): the training loop — forward, loss, backward, update — with history and callbacks.
+
+    for each epoch:
+        for each mini-batch (shuffled with the seed):
+            E = loss(model(x), t)          # 1. forward pass, 2. loss
+            E.backward()                   # 3. backward pass: ∂E/∂W for every parameter
+            optimizer.step()               # 4. update: W ← W − η·∂E/∂W (or a better rule)
+        evaluate on the validation data; callbacks (early stopping, checkpoints); log
+
+Same seed, same data, same settings → bit-identical weights: the only randomness in the loop
+is the shuffling, drawn from one `np.random.Generator` seeded by `seed`.
+
+Note [divergence]
+    Before each update the loss and every gradient are checked. A NaN or an infinity stops
+    training at once with a `DivergenceError` naming the epoch, step, loss and learning rate;
+    since the update has not happened, the model keeps its last finite weights.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import numpy as np
+
+from chainrule import data as datasets
+from chainrule import nn
+from chainrule.autograd import no_grad
+from chainrule.errors import ConfigError, DataError, DivergenceError
+from chainrule.optim import Optimizer
+from chainrule.optim.schedules import LRScheduler, ReduceLROnPlateau
+from chainrule.tensor import Tensor
+
+
+@dataclass
+class History:
+    """What happened during training: one row per epoch and the loss of every step.
+
+    epochs: dicts with "epoch" (1-based), "loss" (mean training loss over the epoch),
+    "accuracy" (classifiers), "val_loss" / "val_accuracy" (with validation data), "lr" and
+    "seconds".  step_losses: the training loss of each mini-batch, in order (the curve a
+    learning-rate sweep plots).  stop_reason: why training ended early, if it did.
+    """
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
+    stop_reason: str | None = None
+
+    def __getitem__(self, key: str) -> list[float]:
+        """One column over the epochs, e.g. history["val_loss"]."""
+        return [row[key] for row in self.epochs if key in row]
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.epochs[-1] if self.epochs else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "step_losses": self.step_losses,
+                "stop_reason": self.stop_reason}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        return cls(list(d.get("epochs", [])), list(d.get("step_losses", [])),
+                   d.get("stop_reason"))
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during `fit`: carries where training stopped and the checkpoint saved, if any."""
+
+    def __init__(self, state: TrainState, checkpoint: str | None) -> None:
+        where = f"epoch {state.epoch + 1}, step {state.step}"
+        saved = f"; checkpoint saved to {checkpoint}" if checkpoint else ""
+        super().__init__(f"training interrupted at {where}{saved}")
+        self.state = state
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class TrainState:
+    """The loop's state, handed to callbacks. `stop = True` ends training after this epoch."""
+
+    model: nn.Module
+    optimizer: Optimizer
+    history: History
+    rng: np.random.Generator
+    epoch: int = 0  # 0-based index of the epoch in progress
+    step: int = 0  # number of updates done so far, over all epochs
+    epoch_rng_state: dict | None = None  # the generator's state when this epoch began
+    partial: dict[str, float] = field(default_factory=dict)  # this epoch's running sums
+    epoch_started: float = 0.0
+    stop: bool = False
+
+
+class Callback:
+    """Hooks into `fit`. Override what you need; set `state.stop = True` to end training."""
+
+    def on_train_begin(self, state: TrainState) -> None: ...
+
+    def on_step_end(self, state: TrainState, loss: float) -> None: ...
+
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None: ...
+
+    def on_train_end(self, state: TrainState) -> None: ...
+
+
+class EarlyStopping(Callback):
+    """Stop when `monitor` has not improved by `min_delta` for `patience` epochs.
+
+    With restore_best (the default) the model gets back the weights of its best epoch.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 restore_best: bool = True) -> None:
+        if patience < 1:
+            raise ConfigError(f"EarlyStopping: patience must be at least 1, got {patience}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.restore_best = restore_best
+        self.best = math.inf
+        self.best_epoch = 0
+        self.best_weights: dict[str, np.ndarray] | None = None
+        self.waited = 0
+
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        if self.monitor not in logs:
+            raise ConfigError(
+                f"EarlyStopping: no '{self.monitor}' to monitor; available: {', '.join(logs)} "
+                "(val_loss needs validation data or a validation split)"
+            )
+        value = logs[self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.waited = value, int(logs["epoch"]), 0
+            if self.restore_best:
+                self.best_weights = state.model.state_dict()
+            return
+        self.waited += 1
+        if self.waited >= self.patience:
+            state.stop = True
+            state.history.stop_reason = (
+                f"early stopping: {self.monitor} did not improve for {self.patience} epochs "
+                f"(best {self.best:.6g} at epoch {self.best_epoch})"
+            )
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self.restore_best and self.best_weights is not None and state.stop:
+            state.model.load_state_dict(self.best_weights)
+
+
+class ProgressBar(Callback):
+    """A rich progress bar over the steps of all epochs, showing the current loss."""
+
+    def __init__(self, epochs: int, steps_per_epoch: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+            BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+            TimeRemainingColumn(), transient=True,
+        )
+        self.task = self.progress.add_task("train", total=epochs * steps_per_epoch,
+                                           epoch=1, epochs=epochs, loss="-")
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self.progress.start()
+        self.progress.update(self.task, completed=state.step)
+
+    def on_step_end(self, state: TrainState, loss: float) -> None:
+        self.progress.update(self.task, advance=1, epoch=state.epoch + 1, loss=f"{loss:.5g}")
+
+    def on_train_end(self, state: TrainState) -> None:
+        self.progress.stop()
+
+
+# --- the loop --------------------------------------------------------------------------------
+
+def fit(
+    model: nn.Module,
+    loss: nn.Module | str,
+    optimizer: Optimizer,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int = 10,
+    batch_size: int | None = None,
+    shuffle: bool = True,
+    seed: int = 0,
+    validation_data: tuple[Any, Any] | None = None,
+    scheduler: LRScheduler | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool | str = "auto",
+    resume: Any = None,
+    checkpoint: str | None = None,
+    checkpoint_config: dict | None = None,
+) -> History:
+    """Train `model` on (X, y) by mini-batch backpropagation and return its `History`.
+
+    loss: a loss module or name ("half_sse", "mse", "bce", "bce_logits", "cross_entropy").
+    batch_size: samples per update (None: the whole training set, i.e. full-batch descent).
+    seed: seeds the shuffling; the same seed and settings give bit-identical weights.
+    validation_data: (X_val, y_val), evaluated after every epoch (val_loss, val_accuracy).
+    scheduler: steps once per epoch (ReduceLROnPlateau with val_loss, or loss without it).
+    progress: a rich progress bar; "auto" shows it only when output is a terminal.
+    resume: a `chainrule.io.Checkpoint` to continue from (weights, optimizer, schedule,
+        shuffling and history), so the result is bit-identical to an uninterrupted run.
+    checkpoint: a path; a checkpoint is written there after every epoch and on Ctrl-C, which
+        then raises `TrainingInterrupted`. checkpoint_config is stored in it for --resume.
+
+    >>> history = fit(model, "cross_entropy", SGD(model.parameters(), lr=0.1), X, y,
+    ...               epochs=20, batch_size=32, validation_data=(X_val, y_val))
+    """
+    loss_fn = nn.get_loss(loss) if isinstance(loss, str) else loss
+    X, y = _checked_data(model, loss_fn, X, y, "training")
+    if validation_data is not None:
+        validation_data = _checked_data(model, loss_fn, *validation_data, "validation")
+    n = len(X)
+    batch_size = _checked_batch_size(batch_size, n)
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f"fit: epochs must be a positive integer, got {epochs!r}")
+    steps_per_epoch = math.ceil(n / batch_size)
+
+    state = TrainState(model, optimizer, History(), np.random.default_rng(seed))
+    if resume is not None:
+        _restore(state, resume, scheduler)
+    callbacks = list(callbacks)
+    if _show_progress(progress):
+        callbacks.insert(0, ProgressBar(epochs, steps_per_epoch))
+
+    for callback in callbacks:
+        callback.on_train_begin(state)
+    model.train()
+    try:
+        # Overflow shows up as a non-finite loss or gradient, which stops training with a
+        # clear error (Note [divergence]); NumPy's warnings about it would only add noise.
+        with _ctrl_c_between_steps() as ctrl_c, np.errstate(over="ignore", invalid="ignore",
+                                                            divide="ignore"):
+            while state.epoch < epochs and not state.stop:
+                _run_epoch(state, loss_fn, X, y, batch_size, shuffle, steps_per_epoch, ctrl_c,
+                           callbacks)
+                _end_of_epoch(state, loss_fn, validation_data, scheduler, callbacks)
+                if checkpoint is not None:
+                    _save_checkpoint(checkpoint, state, scheduler, checkpoint_config)
+    except KeyboardInterrupt:
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, state, scheduler, checkpoint_config)
+        raise TrainingInterrupted(state, checkpoint) from None
+    finally:
+        for callback in callbacks:
+            callback.on_train_end(state)
+    return state.history
+
+
+@contextmanager
+def _ctrl_c_between_steps() -> Iterator[dict[str, bool]]:
+    """Let Ctrl-C finish the current step first, so a checkpoint never holds half an update.
+
+    The first Ctrl-C sets a flag that the loop checks after each step; a second one interrupts
+    at once. (Signal handlers can only be set from the main thread; elsewhere this does nothing.)
+    """
+    flag = {"pressed": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        if flag["pressed"]:
+            raise KeyboardInterrupt
+        flag["pressed"] = True
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_epoch(state: TrainState, loss_fn: nn.Module, X: np.ndarray, y: np.ndarray,
+               batch_size: int, shuffle: bool, steps_per_epoch: int, ctrl_c: dict[str, bool],
+               callbacks: list[Callback]) -> None:
+    """The updates of one epoch; when resuming mid-epoch, the batches already done are skipped."""
+    state.epoch_started = time.perf_counter()
+    if state.epoch_rng_state is None:
+        state.epoch_rng_state = state.rng.bit_generator.state
+    done = state.step - state.epoch * steps_per_epoch
+    order = datasets.batches(X, y, batch_size, shuffle=shuffle, rng=state.rng)
+    for xb, yb in islice(order, done, None):
+        _train_step(state, loss_fn, xb, yb, callbacks)
+        if ctrl_c["pressed"]:
+            raise KeyboardInterrupt
+
+
+def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.ndarray,
+                callbacks: list[Callback]) -> None:
+    """One update: forward, loss, backward, check (Note [divergence]), step."""
+    state.optimizer.zero_grad()
+    output = state.model(Tensor._constant(xb))
+    E = loss_fn(output, yb)
+    E.backward()
+    value = float(E.data)
+    bad = None if math.isfinite(value) else "the loss"
+    if bad is None:
+        bad = _first_non_finite_gradient(state.model)
+    if bad is not None:
+        raise _divergence(state, value, bad)
+    state.optimizer.step()
+    state.step += 1
+    state.history.step_losses.append(value)
+    partial = state.partial
+    partial["loss_sum"] = partial.get("loss_sum", 0.0) + value * len(xb)
+    partial["count"] = partial.get("count", 0) + len(xb)
+    correct = _correct(loss_fn, output.data, yb)
+    if correct is not None:
+        partial["correct"] = partial.get("correct", 0) + correct
+    for callback in callbacks:
+        callback.on_step_end(state, value)
+
+
+def _end_of_epoch(state: TrainState, loss_fn: nn.Module, validation_data: Any,
+                  scheduler: LRScheduler | None, callbacks: list[Callback]) -> dict[str, float]:
+    """Log the epoch (training and validation metrics), step the schedule, run callbacks."""
+    partial = state.partial
+    logs: dict[str, float] = {"epoch": state.epoch + 1,
+                              "loss": partial["loss_sum"] / partial["count"]}
+    if "correct" in partial:
+        logs["accuracy"] = partial["correct"] / partial["count"]
+    if validation_data is not None:
+        for key, value in evaluate(state.model, loss_fn, *validation_data).items():
+            logs[f"val_{key}"] = value
+    logs["lr"] = state.optimizer.lr
+    if isinstance(scheduler, ReduceLROnPlateau):
+        scheduler.step(logs.get("val_loss", logs["loss"]))
+    elif scheduler is not None:
+        scheduler.step()
+    logs["seconds"] = time.perf_counter() - state.epoch_started
+    state.history.epochs.append(logs)
+    state.epoch += 1
+    state.partial = {}
+    state.epoch_rng_state = None
+    for callback in callbacks:
+        callback.on_epoch_end(state, logs)
+    return logs
+
+
+def _first_non_finite_gradient(model: nn.Module) -> str | None:
+    for name, p in model.named_parameters():
+        # The sum of a finite gradient is finite unless it overflows, which is divergence too.
+        if p.grad is not None and not np.isfinite(p.grad.sum()):
+            return f"the gradient of {name}"
+    return None
+
+
+def _divergence(state: TrainState, loss: float, what: str) -> DivergenceError:
+    error = DivergenceError(
+        f"training diverged at epoch {state.epoch + 1}, step {state.step + 1}: {what} is "
+        f"not finite (loss {loss:.6g}, learning rate {state.optimizer.lr:g}); the model keeps "
+        "its last finite weights. Try a smaller learning rate."
+    )
+    error.history = state.history  # type: ignore[attr-defined]
+    error.epoch, error.step, error.loss = state.epoch + 1, state.step + 1, loss  # type: ignore[attr-defined]
+    return error
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+def predict(model: nn.Module, X: Any, batch_size: int = 4096) -> np.ndarray:
+    """The model's outputs for X, computed without building a graph, in eval mode.
+
+    X is checked first (2-D, the model's number of features, finite) and cast to the model's
+    dtype, so integer inputs work.
+    """
+    X = np.asarray(X.data if isinstance(X, Tensor) else X)
+    datasets.validate(X, n_features=_model_sizes(model)[0])
+    X = X.astype(_parameter_dtype(model), copy=False)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            parts = [model(Tensor._constant(X[i:i + batch_size])).data
+                     for i in range(0, max(len(X), 1), batch_size)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(parts) if parts else np.empty((0,))
+
+
+def evaluate(model: nn.Module, loss: nn.Module | str, X: Any, y: Any) -> dict[str, float]:
+    """The loss (and accuracy, for classifiers) of the model on (X, y)."""
+    loss_fn = nn.get_loss(loss) if isinstance(loss, str) else loss
+    X, y = _checked_data(model, loss_fn, X, y, "evaluation")
+    output = predict(model, X)
+    with no_grad():
+        value = float(loss_fn(Tensor._constant(output), y).data)
+    result = {"loss": value}
+    correct = _correct(loss_fn, output, y)
+    if correct is not None:
+        result["accuracy"] = correct / len(output)
+    return result
+
+
+def _correct(loss_fn: nn.Module, output: np.ndarray, y: np.ndarray) -> int | None:
+    """How many predictions are right, for classification losses; None otherwise."""
+    if isinstance(loss_fn, nn.CrossEntropyLoss):
+        return int(np.sum(output.argmax(axis=-1) == y))
+    if isinstance(loss_fn, nn.BCELoss | nn.BCEWithLogitsLoss):
+        threshold = 0.5 if isinstance(loss_fn, nn.BCELoss) else 0.0
+        return int(np.sum(np.all((output > threshold) == (y > 0.5), axis=-1)))
+    return None
+
+
+# --- checks before training ------------------------------------------------------------------
+
+def _checked_data(model: nn.Module, loss_fn: nn.Module, X: Any, y: Any,
+                  what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate (X, y) against the model and loss before any training (clear DataErrors)."""
+    X = np.asarray(X.data if isinstance(X, Tensor) else X)
+    y = np.asarray(y.data if isinstance(y, Tensor) else y)
+    dtype = _parameter_dtype(model)
+    n_in, n_out = _model_sizes(model)
+    classification = isinstance(loss_fn, nn.CrossEntropyLoss)
+    try:
+        datasets.validate(X, y if classification or y.ndim != 1 else y.reshape(-1, 1),
+                          n_features=n_in, n_classes=n_out if classification else None,
+                          task="classification" if classification else "regression")
+    except DataError as error:
+        raise DataError(f"{what} data: {error}") from None
+    if not classification:
+        if y.ndim == 1:
+            y = y.reshape(-1, 1)
+        if n_out is not None and y.shape[1] != n_out:
+            raise DataError(
+                f"{what} data: the targets have {y.shape[1]} columns but the model has "
+                f"{n_out} outputs"
+            )
+        y = y.astype(dtype)
+    else:
+        y = y.astype(np.int64)
+    return X.astype(dtype), y
+
+
+def _checked_batch_size(batch_size: int | None, n: int) -> int:
+    if batch_size is None:
+        return n
+    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ConfigError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
+    if batch_size > n:
+        raise ConfigError(
+            f"fit: batch_size {batch_size} is larger than the {n} training samples; use at "
+            f"most {n} (or batch_size=None for full-batch training)"
+        )
+    return int(batch_size)
+
+
+def _model_sizes(model: nn.Module) -> tuple[int | None, int | None]:
+    """Input features of the first Linear layer and outputs of the last one (None if unknown)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        return None, None
+    return linears[0].in_features, linears[-1].out_features
+
+
+def _parameter_dtype(model: nn.Module) -> np.dtype:
+    for p in model.parameters():
+        return p.data.dtype
+    from chainrule.tensor import get_default_dtype
+
+    return get_default_dtype()
+
+
+def _show_progress(progress: bool | str) -> bool:
+    if progress == "auto":
+        from rich.console import Console
+
+        return Console(stderr=True).is_terminal
+    return bool(progress)
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+def _save_checkpoint(path: str, state: TrainState, scheduler: LRScheduler | None,
+                     config: dict | None) -> None:
+    from chainrule import io
+
+    rng_state = state.epoch_rng_state or state.rng.bit_generator.state
+    history = state.history.to_dict() | {"partial": state.partial}
+    io.save_checkpoint(path, model=state.model, optimizer=state.optimizer, epoch=state.epoch,
+                       step=state.step, config=config or {}, rng_state=rng_state,
+                       scheduler_state=scheduler.state_dict() if scheduler else None,
+                       history=history)
+
+
+def _restore(state: TrainState, checkpoint: Any, scheduler: LRScheduler | None) -> None:
+    """Put the loop back where the checkpoint left it (weights, optimizer, schedule, shuffling)."""
+    state.model.load_state_dict(checkpoint.model.state_dict())
+    state.optimizer.load_state_dict(checkpoint.optimizer_state)
+    if scheduler is not None and checkpoint.scheduler_state is not None:
+        scheduler.load_state_dict(checkpoint.scheduler_state)
+    state.rng.bit_generator.state = checkpoint.rng_state
+    state.epoch_rng_state = checkpoint.rng_state
+    state.epoch, state.step = checkpoint.epoch, checkpoint.step
+    history = dict(checkpoint.history or {})
+    state.partial = dict(history.pop("partial", {}) or {})
+    state.history = History.from_dict(history)

@@ -1,0 +1,174 @@
+"""The training loop: the notes' numbers, real datasets, determinism, divergence, bad data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn, optim
+from chainrule.examples import INPUTS, LEARNING_RATE, TARGETS, worked_example_model
+from chainrule.train import Callback, EarlyStopping, evaluate, fit, predict
+
+
+def test_one_sgd_step_on_the_worked_example_matches_the_notes():
+    model = worked_example_model()
+    fit(model, "half_sse", optim.SGD(model.parameters(), lr=LEARNING_RATE), INPUTS, TARGETS,
+        epochs=1, progress=False)
+    # w⁺ = w − η·∂E/∂w with ∂E/∂w5 = 0.082167041 → w5⁺ = 0.40 − 0.5·0.082167041 = 0.35891648
+    np.testing.assert_allclose(model[2].weight.data.ravel(),
+                               [0.35891648, 0.40866619, 0.51130127, 0.56137012], atol=5e-9)
+    np.testing.assert_allclose(model[0].weight.data.ravel(),
+                               [0.14978072, 0.19956143, 0.24975114, 0.29950229], atol=5e-9)
+    np.testing.assert_array_equal(model[0].bias.data, [0.35, 0.35])  # frozen, as in the notes
+    E = evaluate(model, "half_sse", INPUTS, TARGETS)["loss"]
+    assert E == pytest.approx(0.291027774, abs=1e-9)
+
+
+def test_worked_example_error_after_10000_steps():
+    model = worked_example_model()
+    history = fit(model, "half_sse", optim.SGD(model.parameters(), lr=LEARNING_RATE), INPUTS,
+                  TARGETS, epochs=10_000, progress=False)
+    assert history.step_losses[0] == pytest.approx(0.298371109, abs=1e-9)
+    assert evaluate(model, "half_sse", INPUTS, TARGETS)["loss"] == pytest.approx(3.5102e-05,
+                                                                                 rel=1e-3)
+
+
+def test_xor_is_solved():
+    ds = cr.data.load("xor")
+    model = nn.mlp([2, 8, 2], "tanh", rng=1)
+    fit(model, "cross_entropy", optim.Adam(model.parameters(), lr=0.05), ds.X, ds.y,
+        epochs=300, progress=False)
+    assert predict(model, ds.X).argmax(axis=1).tolist() == ds.y.tolist()
+
+
+def test_digits_reach_97_percent_on_a_held_out_fifth():
+    ds = cr.data.load("digits")
+    X_train, y_train, X_val, y_val = cr.data.train_val_split(ds.X / 16.0, ds.y, 0.2, seed=0)
+    model = nn.mlp([64, 64, 10], "relu", rng=0)
+    history = fit(model, "cross_entropy", optim.Adam(model.parameters(), lr=3e-3), X_train,
+                  y_train, epochs=40, batch_size=32, validation_data=(X_val, y_val),
+                  progress=False)
+    assert history.final["val_accuracy"] >= 0.97
+    assert evaluate(model, "cross_entropy", X_val, y_val)["accuracy"] == \
+        history.final["val_accuracy"]
+
+
+def _train_spirals(seed: int) -> dict[str, np.ndarray]:
+    ds = cr.data.load("spirals", n_samples=200)
+    model = nn.mlp([2, 16, 2], "tanh", rng=3)
+    fit(model, "cross_entropy", optim.SGD(model.parameters(), lr=0.1, momentum=0.9), ds.X,
+        ds.y, epochs=5, batch_size=16, seed=seed, progress=False)
+    return model.state_dict()
+
+
+def test_same_seed_gives_bit_identical_weights():
+    first, second, other = _train_spirals(7), _train_spirals(7), _train_spirals(8)
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])
+    assert any(not np.array_equal(first[k], other[k]) for k in first)
+
+
+def test_history_records_epochs_and_steps():
+    ds = cr.data.load("iris")
+    model = nn.mlp([4, 8, 3], "relu", rng=0)
+    history = fit(model, "cross_entropy", optim.Adam(model.parameters(), lr=0.01), ds.X[:120],
+                  ds.y[:120], epochs=3, batch_size=50, validation_data=(ds.X[120:], ds.y[120:]),
+                  progress=False)
+    assert history["epoch"] == [1, 2, 3]
+    assert len(history.step_losses) == 3 * 3  # ceil(120 / 50) steps per epoch
+    assert set(history.final) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+    # The epoch loss is the sample-weighted mean of its step losses (50, 50 and 20 samples).
+    first = history.step_losses[:3]
+    assert history.epochs[0]["loss"] == pytest.approx((50 * first[0] + 50 * first[1]
+                                                       + 20 * first[2]) / 120, rel=1e-6)
+
+
+def test_divergence_stops_at_once_and_keeps_the_last_finite_weights():
+    ds = cr.data.load("moons", n_samples=64)
+    model = nn.mlp([2, 32, 2], "relu", rng=0)
+    seen: list[dict[str, np.ndarray]] = []
+
+    class Snapshot(Callback):
+        def on_step_end(self, state, loss):
+            seen.append(state.model.state_dict())
+
+    with pytest.raises(cr.DivergenceError, match=r"training diverged at epoch \d+, step \d+: "
+                                                 r"the (loss|gradient of [\w.]+) is not finite "
+                                                 r"\(loss .*, learning rate 1e\+06\)") as caught:
+        fit(model, "cross_entropy", optim.SGD(model.parameters(), lr=1e6), ds.X, ds.y,
+            epochs=50, batch_size=8, callbacks=[Snapshot()], progress=False)
+    error = caught.value
+    assert error.step == len(seen) + 1
+    final = model.state_dict()
+    assert all(np.all(np.isfinite(v)) for v in final.values())
+    for key in final:  # the weights are those after the last finite step
+        np.testing.assert_array_equal(final[key], seen[-1][key])
+    assert len(error.history.step_losses) == len(seen)
+
+
+def test_early_stopping_restores_the_best_weights():
+    ds = cr.data.load("moons", n_samples=200, noise=0.3)
+    X_train, y_train, X_val, y_val = cr.data.train_val_split(ds.X, ds.y, 0.5, seed=1)
+    model = nn.mlp([2, 64, 2], "relu", rng=0)
+    stopper = EarlyStopping(patience=3)
+    history = fit(model, "cross_entropy", optim.Adam(model.parameters(), lr=0.05), X_train,
+                  y_train, epochs=500, batch_size=10, validation_data=(X_val, y_val),
+                  callbacks=[stopper], progress=False)
+    assert history.stop_reason.startswith("early stopping: val_loss did not improve for 3")
+    assert len(history.epochs) < 500
+    best = min(history["val_loss"])
+    assert evaluate(model, "cross_entropy", X_val, y_val)["loss"] == pytest.approx(best,
+                                                                                  rel=1e-5)
+
+
+def test_scheduler_steps_once_per_epoch():
+    ds = cr.data.load("xor")
+    model = nn.mlp([2, 4, 2], "tanh", rng=0)
+    opt = optim.SGD(model.parameters(), lr=1.0)
+    history = fit(model, "cross_entropy", opt, ds.X, ds.y, epochs=3,
+                  scheduler=optim.StepLR(opt, step_size=1, gamma=0.5), progress=False)
+    assert history["lr"] == [1.0, 0.5, 0.25]
+
+
+@pytest.mark.parametrize(("X", "y", "message"), [
+    (np.zeros((0, 2)), np.zeros(0, dtype=int), "training data: .*empty"),
+    (np.array([[0.0, np.nan]]), np.array([0]), "training data: X contains NaN at row 0"),
+    (np.zeros((3, 3)), np.array([0, 1, 0]), "training data: .*3 columns.*2"),
+    (np.zeros((3, 2)), np.array([0, 1]), "training data: X has 3 rows but y has 2"),
+    (np.zeros((3, 2)), np.array([0, 1, 2]), "training data: .*label 2.*2 classes"),
+    (np.zeros((3, 2)), np.array([0, -1, 1]), "training data: .*-1"),
+    (np.zeros(3), np.array([0, 1, 0]), "training data: .*2-D"),
+])
+def test_bad_data_is_refused_before_training(X, y, message):
+    model = nn.mlp([2, 3, 2], "relu", rng=0)
+    before = model.state_dict()
+    with pytest.raises(cr.DataError, match=message):
+        fit(model, "cross_entropy", optim.SGD(model.parameters(), lr=0.1), X, y, epochs=1,
+            progress=False)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_bad_settings_are_refused():
+    model = nn.mlp([2, 3, 2], "relu", rng=0)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(cr.ConfigError, match="batch_size 5 is larger than the 4 training samples"):
+        fit(model, "cross_entropy", opt, X, y, batch_size=5, progress=False)
+    with pytest.raises(cr.ConfigError, match="epochs must be a positive integer, got 0"):
+        fit(model, "cross_entropy", opt, X, y, epochs=0, progress=False)
+    with pytest.raises(cr.DataError, match="targets have 1 columns but the model has 2 outputs"):
+        fit(model, "mse", opt, X, y.astype(float), progress=False)
+
+
+def test_regression_targets_and_integer_inputs():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 5, size=(64, 3))  # integers are cast to the model's dtype
+    y = (X @ np.array([0.5, -1.0, 2.0]))[:, None] / 10
+    model = nn.mlp([3, 1], "identity", rng=0)
+    fit(model, "mse", optim.SGD(model.parameters(), lr=0.05), X, y, epochs=300, batch_size=16,
+        progress=False)
+    assert evaluate(model, "mse", X, y)["loss"] < 1e-3
+    with pytest.raises(cr.DataError, match="X has 4 columns but the model expects 3 features"):
+        predict(model, np.zeros((2, 4)))
