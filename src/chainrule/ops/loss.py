@@ -176,14 +176,14 @@ def cross_entropy(logits: Tensor, labels: Any, reduction: Reduction = "mean") ->
         )
     data = z.data.astype(float_dtype_of(z), copy=False)
     shifted = data - data.max(axis=-1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    picked = np.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
-    out, scale = _reduce("cross_entropy", -picked, reduction)
+    exps = np.exp(shifted)
+    totals = exps.sum(axis=-1, keepdims=True)
+    picked = (labels,) if data.ndim == 1 else (np.arange(len(labels)), labels)
+    out, scale = _reduce("cross_entropy", np.log(totals[..., 0]) - shifted[picked], reduction)
 
     def vjp(g: np.ndarray) -> tuple:
-        grad = np.exp(log_probs)
-        np.put_along_axis(grad, labels[..., None],
-                          np.take_along_axis(grad, labels[..., None], axis=-1) - 1, axis=-1)
+        grad = exps / totals  # softmax(z)
+        grad[picked] -= 1  # − onehot(label)
         grad *= g[..., None] if reduction == "none" else g * scale
         return (grad,)
 
