@@ -4,17 +4,19 @@
 
 Rows (the MLPs of the training issue): 2-2-2 sigmoid batch 1 (float64, ½-squared error),
 64-128-128-10 tanh batch 32, 784-256-256-10 relu batch 128 and 1024-2048-2048-10 relu batch 256
-(float32, cross-entropy), each with SGD and with Adam. Prints time ratios against NumPy and the
-peak memory each contender allocates during its steps (tracemalloc for NumPy and chainrule,
-PyTorch's own CPU allocator statistics are not comparable, so its peak is read from the process
-high-water mark in a separate child process).
+(float32, cross-entropy), each with SGD and with Adam. Prints time ratios against NumPy, and the
+peak memory each contender needs: measured in a child process per contender as the rise of
+the resident-set high-water mark (VmHWM) from just after the imports to the end of three steps
+(data, model, optimizer state, activations, gradients), the same way for all three (Linux).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import tracemalloc
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 from _timing import measure, print_table
@@ -163,55 +165,93 @@ def torch_step(model, activation, loss, rule):
     return step
 
 
-def peak_bytes(step, x, y, repeats=3) -> int:
-    step(x, y)
-    tracemalloc.start()
-    for _ in range(repeats):
-        step(x, y)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak
+def make_step(contender, row, rule):
+    """A zero-argument function that runs one training step of `contender` on `row`."""
+    _title, sizes, activation, batch, dtype, loss = row
+    x, y = make_data(sizes, batch, dtype, loss)
+    model = build_model(sizes, activation, dtype, loss)
+    if contender == "numpy":
+        reference = NumpyMLP(model, activation, loss, rule)
+        return lambda: reference.step(x, y)
+    if contender == "chainrule":
+        ours = chainrule_step(model, loss, rule)
+        return lambda: ours(x, y)
+    import torch
+
+    torch.set_num_threads(2)
+    theirs = torch_step(model, activation, loss, rule)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    return lambda: theirs(tx, ty)
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def child_peak(contender: str, row_index: int, rule: str) -> None:
+    """In a child process: print the peak memory of building and training (3 steps) a row.
+
+    Measured from after the imports, so it counts data, model, optimizer state, activations
+    and gradients, but not the libraries themselves.
+    """
+    if contender == "torch":
+        import torch  # noqa: F401  (imported before the baseline, like numpy and chainrule)
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    before = _status_kib("VmRSS")
+    step = make_step(contender, ROWS[row_index], rule)
+    for _ in range(3):
+        step()
+    print((_status_kib("VmHWM") - before) * 1024)
+
+
+def peak_bytes(contender: str, row_index: int, rule: str) -> int | None:
+    done = subprocess.run([sys.executable, __file__, "--peak", contender, str(row_index), rule],
+                          capture_output=True, text=True, check=False)
+    return int(done.stdout.strip()) if done.returncode == 0 else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the largest row")
+    parser.add_argument("--peak", nargs=3, metavar=("CONTENDER", "ROW", "RULE"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peak:
+        child_peak(args.peak[0], int(args.peak[1]), args.peak[2])
+        return
     try:
         import torch
 
         torch.set_num_threads(2)
+        contenders = ("numpy", "chainrule", "torch")
     except ImportError:
-        torch = None
+        contenders = ("numpy", "chainrule")
         print("PyTorch not installed (pip install -e '.[bench]'): comparing with NumPy only.")
     rows, memory = [], []
-    for title, sizes, activation, batch, dtype, loss in ROWS[: 3 if args.quick else 4]:
+    for index, row in enumerate(ROWS[: 3 if args.quick else 4]):
+        title, sizes, activation, batch, dtype, loss = row
         x, y = make_data(sizes, batch, dtype, loss)
         for rule in ("sgd", "adam"):
-            fns, peaks = {}, {}
+            # Same start, same data: the losses of the first steps must agree.
             reference = NumpyMLP(build_model(sizes, activation, dtype, loss), activation, loss,
                                  rule)
             ours = chainrule_step(build_model(sizes, activation, dtype, loss), loss, rule)
-            # Same start, same data: the losses of the first steps must agree.
             for _ in range(3):
                 e_ref, e_ours = reference.step(x, y), float(ours(x, y).data)
                 assert math.isclose(e_ref, e_ours, rel_tol=1e-4), (title, rule, e_ref, e_ours)
-            fns["numpy"] = lambda r=reference: r.step(x, y)
-            fns["chainrule"] = lambda s=ours: s(x, y)
-            peaks["numpy"] = peak_bytes(reference.step, x, y)
-            peaks["chainrule"] = peak_bytes(ours, x, y)
-            if torch is not None:
-                tx = torch.from_numpy(x)
-                ty = torch.from_numpy(y)
-                theirs = torch_step(build_model(sizes, activation, dtype, loss), activation,
-                                    loss, rule)
-                fns["torch"] = lambda s=theirs: s(tx, ty)
+            fns = {name: make_step(name, row, rule) for name in contenders}
             rows.append((f"{title}, {rule}", measure(fns, rounds=5)))
-            memory.append((f"{title}, {rule}", peaks))
+            memory.append((f"{title}, {rule}",
+                           {name: peak_bytes(name, index, rule) for name in contenders}))
     print_table("training step: forward + loss + backward + update", rows, baseline="numpy")
-    print("\npeak memory allocated during a step (tracemalloc, MiB)")
+    print("\npeak memory: data + model + 3 steps (rise of the RSS high-water mark, MiB)")
     for title, peaks in memory:
-        print(f"{title:<46}" + "".join(f"{k:>12}: {v / 2**20:8.2f}" for k, v in peaks.items()))
+        cells = "".join(f"{name:>12}: " + ("   n/a" if value is None else f"{value / 2**20:6.1f}")
+                        for name, value in peaks.items())
+        print(f"{title:<46}{cells}")
     _ = cr  # the public package, imported so a broken install fails loudly
 
 
