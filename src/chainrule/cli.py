@@ -59,4 +59,4 @@ def main() -> None:
 
 
 # Commands register themselves on import; keep this list in the order `--help` shows them.
-from chainrule.commands import demo  # noqa: E402, F401
+from chainrule.commands import demo, predict, train  # noqa: E402, F401

@@ -172,3 +172,38 @@ def test_regression_targets_and_integer_inputs():
     assert evaluate(model, "mse", X, y)["loss"] < 1e-3
     with pytest.raises(cr.DataError, match="X has 4 columns but the model expects 3 features"):
         predict(model, np.zeros((2, 4)))
+
+
+def test_ctrl_c_mid_epoch_then_resume_is_bit_identical(tmp_path):
+    from chainrule import io
+    from chainrule.train import TrainingInterrupted
+
+    ds = cr.data.load("spirals", n_samples=120)
+
+    def setup():
+        model = nn.mlp([2, 12, 2], "tanh", rng=5)
+        opt = optim.Adam(model.parameters(), lr=0.01)
+        return model, opt, optim.StepLR(opt, step_size=2, gamma=0.5)
+
+    model, opt, schedule = setup()
+    fit(model, "cross_entropy", opt, ds.X, ds.y, epochs=5, batch_size=16, seed=3,
+        scheduler=schedule, progress=False)
+    expected = model.state_dict()
+
+    class CtrlC(Callback):  # presses Ctrl-C in the middle of epoch 3
+        def on_step_end(self, state, loss):
+            if state.step == 2 * 8 + 3:
+                raise KeyboardInterrupt
+
+    checkpoint = tmp_path / "checkpoint.safetensors"
+    model, opt, schedule = setup()
+    with pytest.raises(TrainingInterrupted, match=r"interrupted at epoch 3, step 19; checkpoint"):
+        fit(model, "cross_entropy", opt, ds.X, ds.y, epochs=5, batch_size=16, seed=3,
+            scheduler=schedule, callbacks=[CtrlC()], progress=False, checkpoint=str(checkpoint))
+    model, opt, schedule = setup()  # a fresh process would start from scratch like this
+    history = fit(model, "cross_entropy", opt, ds.X, ds.y, epochs=5, batch_size=16, seed=3,
+                  scheduler=schedule, progress=False, resume=io.load_checkpoint(checkpoint))
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, expected[key])
+    assert history["epoch"] == [1, 2, 3, 4, 5]
+    assert len(history.step_losses) == 5 * 8

@@ -1,27 +1,63 @@
-"""`chainrule demo`: the notes' worked example, trained end to end."""
+"""`chainrule demo`: the notes' worked example end to end — explained, trained, swept."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from chainrule.cli import command
 
 
 @command("demo")
-def demo(steps: int = 10_000) -> None:
-    """Train the notes' 2-2-2 sigmoid network (η = 0.5) and print the error falling."""
-    import chainrule as cr
-    from chainrule import nn
+def demo(
+    steps: Annotated[int, typer.Option(help="Training steps.", min=1)] = 10_000,
+    explain: Annotated[bool, typer.Option(help="Explain the first step.")] = True,
+    sweep: Annotated[bool, typer.Option(help="Sweep η = 0.1 … 2.")] = True,
+    out: Annotated[Path, typer.Option(help="Folder for the sweep's plot and table.")] =
+        Path("chainrule-demo"),
+) -> None:
+    """The notes' 2-2-2 sigmoid network: explain one step, train it, sweep learning rates."""
+    from rich.console import Console
+
+    console = Console()
+    if explain:
+        _explain_first_step(console)
+    _train(console, steps)
+    if sweep:
+        _sweep(console, out)
+
+
+def _explain_first_step(console: object) -> None:
+    from chainrule.explain import explain, render_text
     from chainrule.examples import INPUTS, LEARNING_RATE, TARGETS, worked_example_model
 
+    result = explain(worked_example_model(), INPUTS, TARGETS, loss="half_sse",
+                     lr=LEARNING_RATE)
+    render_text(result, console=console)
+
+
+def _train(console, steps: int) -> None:
+    """Plain gradient descent, W ← W − η·∂E/∂W, printing the error as it falls."""
+    from chainrule import nn, optim
+    from chainrule.examples import INPUTS, LEARNING_RATE, TARGETS, worked_example_model
+    from chainrule.train import evaluate, fit, predict
+
+    console.rule(f"training: {steps:,} steps of gradient descent, η = {LEARNING_RATE}")
     model = worked_example_model()
-    loss = nn.HalfSquaredError()
-    for step in range(steps + 1):
-        model.zero_grad()
-        E = loss(model(INPUTS), TARGETS)
-        if step in (0, 1, 10, 100, 1000) or step == steps:
-            print(f"step {step:>6}: E_total = {E.item():.9f}")
-        if step < steps:
-            E.backward()
-            with cr.no_grad():
-                for p in model.parameters():
-                    if p.grad is not None:
-                        p.data -= LEARNING_RATE * p.grad
+    history = fit(model, nn.HalfSquaredError(), optim.SGD(model.parameters(), lr=LEARNING_RATE),
+                  INPUTS, TARGETS, epochs=steps, progress=False)
+    errors = [*history.step_losses, evaluate(model, "half_sse", INPUTS, TARGETS)["loss"]]
+    for step in sorted({0, 1, 10, 100, 1000, steps} & set(range(len(errors)))):
+        console.print(f"step {step:>6}: E_total = {errors[step]:.9f}")
+    outputs = predict(model, INPUTS)[0]
+    console.print(f"outputs after {steps:,} steps: {outputs[0]:.9f}, {outputs[1]:.9f} "
+                  "(targets 0.01, 0.99)")
+
+
+def _sweep(console, out: Path) -> None:
+    from chainrule import sweep
+
+    console.rule("learning-rate sweep: η = 0.1, 0.2, 0.5, 0.8, 1, 2")
+    sweep.worked_example_sweep(out, console=console)
