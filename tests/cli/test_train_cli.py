@@ -94,7 +94,8 @@ def test_an_unwritable_output_folder_is_refused_before_training(tmp_path):
 
 def test_predict_with_the_wrong_columns(tmp_path):
     out = tmp_path / "iris"
-    assert run("train", "--dataset", "iris", "--epochs", "2", "--out", out, "--quiet").exit_code == 0
+    trained = run("train", "--dataset", "iris", "--epochs", "2", "--out", out, "--quiet")
+    assert trained.exit_code == 0
     csv = tmp_path / "wrong.csv"
     csv.write_text("a,b\n1,2\n")
     result = run("predict", out / "model.safetensors", csv)

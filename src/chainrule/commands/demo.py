@@ -30,8 +30,8 @@ def demo(
 
 
 def _explain_first_step(console: object) -> None:
-    from chainrule.explain import explain, render_text
     from chainrule.examples import INPUTS, LEARNING_RATE, TARGETS, worked_example_model
+    from chainrule.explain import explain, render_text
 
     result = explain(worked_example_model(), INPUTS, TARGETS, loss="half_sse",
                      lr=LEARNING_RATE)
