@@ -23,6 +23,7 @@ from _timing import measure, print_table
 
 import chainrule as cr
 from chainrule import nn, optim
+from chainrule.trace import TracedStep
 
 ROWS = [
     ("2-2-2 sigmoid, batch 1, float64", [2, 2, 2], "sigmoid", 1, "float64", "half_sse"),
@@ -108,11 +109,16 @@ class NumpyMLP:
             p -= (self.lr / c1) * m / (np.sqrt(v / c2) + eps)
 
 
-# --- chainrule, eager and traced ---------------------------------------------------------------
+# --- chainrule, eager (the default) and traced (trace.py) ---------------------------------
+
+def make_optimizer(model, rule):
+    if rule == "sgd":
+        return optim.SGD(model.parameters(), lr=LR[rule])
+    return optim.Adam(model.parameters(), lr=LR[rule])
+
 
 def chainrule_step(model, loss, rule):
-    opt = optim.SGD(model.parameters(), lr=LR[rule]) if rule == "sgd" else \
-        optim.Adam(model.parameters(), lr=LR[rule])
+    opt = make_optimizer(model, rule)
     loss_fn = nn.get_loss(loss)
 
     def step(x, y):
@@ -176,6 +182,9 @@ def make_step(contender, row, rule):
     if contender == "chainrule":
         ours = chainrule_step(model, loss, rule)
         return lambda: ours(x, y)
+    if contender == "traced":
+        traced = TracedStep(model, nn.get_loss(loss), make_optimizer(model, rule), x, y)
+        return lambda: traced(x, y)
     import torch
 
     torch.set_num_threads(2)
@@ -226,9 +235,9 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(2)
-        contenders = ("numpy", "chainrule", "torch")
+        contenders = ("numpy", "chainrule", "traced", "torch")
     except ImportError:
-        contenders = ("numpy", "chainrule")
+        contenders = ("numpy", "chainrule", "traced")
         print("PyTorch not installed (pip install -e '.[bench]'): comparing with NumPy only.")
     rows, memory = [], []
     for index, row in enumerate(ROWS[: 3 if args.quick else 4]):

@@ -1,6 +1,6 @@
 """chainrule: train neural networks by backpropagation and see every chain-rule step."""
 
-from chainrule import data, functional, nn
+from chainrule import data, functional, io, nn
 from chainrule.autograd import is_grad_enabled, no_grad
 from chainrule.check import GradcheckReport, gradcheck, jacobian
 from chainrule.errors import (
@@ -13,6 +13,8 @@ from chainrule.errors import (
     ModelFileError,
     ShapeError,
 )
+from chainrule.explain import explain
+from chainrule.io import load, load_checkpoint, save_model
 from chainrule.ops.elementwise import where
 from chainrule.ops.shape import concatenate, stack
 from chainrule.tensor import Tensor, get_default_dtype, set_default_dtype, tensor
@@ -20,27 +22,9 @@ from chainrule.tensor import Tensor, get_default_dtype, set_default_dtype, tenso
 __version__ = "0.1.0"
 
 __all__ = [
-    "ChainruleError",
-    "ConfigError",
-    "DTypeError",
-    "DataError",
-    "DivergenceError",
-    "GradcheckReport",
-    "GraphError",
-    "ModelFileError",
-    "ShapeError",
-    "Tensor",
-    "concatenate",
-    "data",
-    "functional",
-    "get_default_dtype",
-    "gradcheck",
-    "is_grad_enabled",
-    "jacobian",
-    "nn",
-    "no_grad",
-    "set_default_dtype",
-    "stack",
-    "tensor",
-    "where",
+    "ChainruleError", "ConfigError", "DTypeError", "DataError", "DivergenceError",
+    "GradcheckReport", "GraphError", "ModelFileError", "ShapeError", "Tensor", "concatenate",
+    "data", "explain", "functional", "get_default_dtype", "gradcheck", "io",
+    "is_grad_enabled", "jacobian", "load", "load_checkpoint", "nn", "no_grad", "save_model",
+    "set_default_dtype", "stack", "tensor", "where",
 ]

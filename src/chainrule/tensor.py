@@ -66,8 +66,8 @@ class Tensor:
     this tensor are recorded for backward.  name: an optional label used by explanations.
     """
 
-    __slots__ = ("_backward", "_op", "_parents", "_retains_grad", "_seq", "data", "grad", "name",
-                 "requires_grad")
+    __slots__ = ("_backward", "_kernel", "_op", "_parents", "_retains_grad", "_seq", "data",
+                 "grad", "name", "requires_grad")
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__ instead of NumPy's
     __hash__ = object.__hash__  # == builds a boolean tensor, so hash by identity
 
@@ -85,19 +85,25 @@ class Tensor:
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Callable | None = None
         self._op = ""
+        self._kernel = None
         self._retains_grad = False
         self._seq = next(_creation_order)
 
     @classmethod
     def _from_op(cls, data: np.ndarray, parents: tuple[Tensor, ...],
-                 backward: Callable[[np.ndarray], tuple], op: str) -> Tensor:
-        """The result of an op (fast path: no validation, data already an array)."""
+                 backward: Callable[[np.ndarray], tuple], op: str, kernel: Any = None) -> Tensor:
+        """The result of an op (fast path: no validation, data already an array).
+
+        kernel: for ops written as a `Kernel` (ops/base.py), (kernel, attrs), which lets a
+        traced step replay the op.
+        """
         out = object.__new__(cls)
         out.data = data if type(data) is np.ndarray else np.asarray(data)  # 0-d results
         out.grad = None
         out.name = None
         out._retains_grad = False
         out._op = op
+        out._kernel = kernel
         out._seq = next(_creation_order)
         out.requires_grad = False
         out._parents = ()

@@ -37,6 +37,7 @@ from chainrule.errors import ConfigError, DataError, DivergenceError
 from chainrule.optim import Optimizer
 from chainrule.optim.schedules import LRScheduler, ReduceLROnPlateau
 from chainrule.tensor import Tensor
+from chainrule.trace import TracedStep
 
 
 @dataclass
@@ -95,6 +96,7 @@ class TrainState:
     epoch_rng_state: dict | None = None  # the generator's state when this epoch began
     partial: dict[str, float] = field(default_factory=dict)  # this epoch's running sums
     epoch_started: float = 0.0
+    traces: dict | None = None  # traced steps by batch shape, when fit(trace=True)
     stop: bool = False
 
 
@@ -203,6 +205,7 @@ def fit(
     resume: Any = None,
     checkpoint: str | None = None,
     checkpoint_config: dict | None = None,
+    trace: bool = False,
 ) -> History:
     """Train `model` on (X, y) by mini-batch backpropagation and return its `History`.
 
@@ -216,6 +219,8 @@ def fit(
         shuffling and history), so the result is bit-identical to an uninterrupted run.
     checkpoint: a path; a checkpoint is written there after every epoch and on Ctrl-C, which
         then raises `TrainingInterrupted`. checkpoint_config is stored in it for --resume.
+    trace: replay a traced step (trace.py) instead of building the graph every step: the same
+        kernels in the same order, so the same weights, with less overhead on small networks.
 
     >>> history = fit(model, "cross_entropy", SGD(model.parameters(), lr=0.1), X, y,
     ...               epochs=20, batch_size=32, validation_data=(X_val, y_val))
@@ -230,7 +235,8 @@ def fit(
         raise ConfigError(f"fit: epochs must be a positive integer, got {epochs!r}")
     steps_per_epoch = math.ceil(n / batch_size)
 
-    state = TrainState(model, optimizer, History(), np.random.default_rng(seed))
+    state = TrainState(model, optimizer, History(), np.random.default_rng(seed),
+                       traces={} if trace else None)
     if resume is not None:
         _restore(state, resume, scheduler)
     callbacks = list(callbacks)
@@ -303,11 +309,7 @@ def _run_epoch(state: TrainState, loss_fn: nn.Module, X: np.ndarray, y: np.ndarr
 def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.ndarray,
                 callbacks: list[Callback]) -> None:
     """One update: forward, loss, backward, check (Note [divergence]), step."""
-    state.optimizer.zero_grad()
-    output = state.model(Tensor._constant(xb))
-    E = loss_fn(output, yb)
-    E.backward()
-    value = float(E.data)
+    value, output = _forward_backward(state, loss_fn, xb, yb)
     bad = None if math.isfinite(value) else "the loss"
     if bad is None:
         bad = _first_non_finite_gradient(state.model)
@@ -319,11 +321,30 @@ def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.nd
     partial = state.partial
     partial["loss_sum"] = partial.get("loss_sum", 0.0) + value * len(xb)
     partial["count"] = partial.get("count", 0) + len(xb)
-    correct = _correct(loss_fn, output.data, yb)
+    correct = _correct(loss_fn, output, yb)
     if correct is not None:
         partial["correct"] = partial.get("correct", 0) + correct
     for callback in callbacks:
         callback.on_step_end(state, value)
+
+
+def _forward_backward(state: TrainState, loss_fn: nn.Module, xb: np.ndarray,
+                      yb: np.ndarray) -> tuple[float, np.ndarray]:
+    """Fill every parameter's .grad with ∂E/∂W; return E and the model's output.
+
+    Eagerly (a new graph each step), or by replaying a traced step for this batch shape.
+    """
+    if state.traces is None:
+        state.optimizer.zero_grad()
+        output = state.model(Tensor._constant(xb))
+        E = loss_fn(output, yb)
+        E.backward()
+        return float(E.data), output.data
+    traced = state.traces.get((xb.shape, yb.shape))
+    if traced is None:
+        traced = TracedStep(state.model, loss_fn, state.optimizer, xb, yb)
+        state.traces[(xb.shape, yb.shape)] = traced
+    return traced.forward_backward(xb, yb), traced.prediction
 
 
 def _end_of_epoch(state: TrainState, loss_fn: nn.Module, validation_data: Any,

@@ -8,60 +8,112 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.ops.base import float_dtype_of, result
+from chainrule.ops.base import Kernel, float_dtype_of, kernel_result, result
 from chainrule.tensor import Tensor
 
 
-def sigmoid(x: Tensor) -> Tensor:
+def _floating(x: Tensor) -> Tensor:
+    """x itself, or a float copy of an integer tensor (which has no gradient to lose)."""
+    if x.data.dtype.kind == "f":
+        return x
+    return Tensor._constant(x.data.astype(float_dtype_of(x)))
+
+
+class Sigmoid(Kernel):
     """out = σ(net) = 1 / (1 + e^(−net));  ∂out/∂net = out·(1 − out).
 
     Computed as ½·tanh(net/2) + ½, the same function written without exp, so it neither
     overflows nor warns for any |net| (e.g. 1e4).
     """
-    out = np.multiply(x.data, 0.5, dtype=float_dtype_of(x))
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)  # a 0-d input gives a NumPy scalar; the steps below work in place
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return result(out, (x,), lambda g: (g * (out * (1 - out)),), "sigmoid")
+
+    @staticmethod
+    def forward(net):
+        out = np.tanh(net * 0.5)
+        out *= 0.5
+        out += 0.5
+        return (out,)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        out = outputs[0]
+        return (g * (out * (1 - out)),)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """out = σ(net);  ∂out/∂net = out·(1 − out) (see `Sigmoid`)."""
+    return kernel_result(Sigmoid, (_floating(x),), "sigmoid")
+
+
+class Tanh(Kernel):
+    """out = tanh(net);  ∂out/∂net = 1 − out²."""
+
+    @staticmethod
+    def forward(net):
+        return (np.tanh(net),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        out = outputs[0]
+        return (g * (1 - out * out),)
 
 
 def tanh(x: Tensor) -> Tensor:
     """out = tanh(net);  ∂out/∂net = 1 − out²."""
-    out = np.tanh(x.data.astype(float_dtype_of(x), copy=False))
-    return result(out, (x,), lambda g: (g * (1 - out * out),), "tanh")
+    return kernel_result(Tanh, (_floating(x),), "tanh")
+
+
+class ReLU(Kernel):
+    """out = max(0, net);  ∂out/∂net = 1 where net > 0, else 0."""
+
+    @staticmethod
+    def forward(net):
+        return (np.maximum(net, 0),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g * (outputs[0] > 0),)
 
 
 def relu(x: Tensor) -> Tensor:
     """out = max(0, net);  ∂out/∂net = 1 where net > 0, else 0."""
-    out = np.maximum(x.data, 0)
-    return result(out, (x,), lambda g: (g * (out > 0),), "relu")
+    return kernel_result(ReLU, (x,), "relu")
+
+
+class LeakyReLU(Kernel):
+    """out = net where net > 0, else α·net;  ∂out/∂net = 1 or α."""
+
+    @staticmethod
+    def forward(net, negative_slope):
+        return (np.where(net > 0, net, net * negative_slope),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, negative_slope):
+        return (np.where(inputs[0] > 0, g, g * negative_slope),)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """out = net where net > 0, else α·net;  ∂out/∂net = 1 or α."""
-    positive = x.data > 0
-    out = np.where(positive, x.data, x.data * negative_slope)
-
-    def vjp(g: np.ndarray) -> tuple:
-        return (np.where(positive, g, g * negative_slope),)
-
-    return result(out, (x,), vjp, "leaky_relu")
+    return kernel_result(LeakyReLU, (x,), "leaky_relu", negative_slope=negative_slope)
 
 
-def softplus(x: Tensor) -> Tensor:
+class Softplus(Kernel):
     """out = ln(1 + e^net);  ∂out/∂net = σ(net).
 
     Computed as max(net, 0) + ln(1 + e^(−|net|)), finite for any |net|.
     """
-    data = x.data.astype(float_dtype_of(x), copy=False)
-    out = np.maximum(data, 0) + np.log1p(np.exp(-np.abs(data)))
 
-    def vjp(g: np.ndarray) -> tuple:
-        return (g * (0.5 * np.tanh(0.5 * data) + 0.5),)
+    @staticmethod
+    def forward(net):
+        return (np.maximum(net, 0) + np.log1p(np.exp(-np.abs(net))),)
 
-    return result(out, (x,), vjp, "softplus")
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g * Sigmoid.forward(inputs[0])[0],)
+
+
+def softplus(x: Tensor) -> Tensor:
+    """out = ln(1 + e^net);  ∂out/∂net = σ(net)."""
+    return kernel_result(Softplus, (_floating(x),), "softplus")
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:

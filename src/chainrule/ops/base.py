@@ -9,6 +9,11 @@ An op is a function that
 
 A VJP returns gradients of the output's broadcast shape; the engine sums them back to each
 parent's shape (Note [broadcasting] in autograd.py), so VJPs stay plain same-shape math.
+
+The ops a training step of an MLP is made of (linear, the activations, the losses) are written
+as a `Kernel`: forward and backward as plain functions of arrays. Eager mode calls them through
+the graph; a traced step (trace.py) replays the very same functions without building one, so
+the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -25,6 +30,38 @@ from chainrule.tensor import Tensor, get_default_dtype
 VJP = Callable[[np.ndarray], tuple]
 
 result = Tensor._from_op
+
+
+class Kernel:
+    """An op's math on arrays, forward and backward side by side.
+
+    forward(*inputs, **attrs) -> outputs: the result first, then anything the backward step
+        needs besides the inputs (e.g. softmax probabilities); `inputs` are the parents' arrays.
+    backward(g, inputs, outputs, needs, **attrs) -> grads: ∂E/∂inputs[i] for each input, of
+        that input's shape, or None where needs[i] is False; g = ∂E/∂result.
+    """
+
+    @staticmethod
+    def forward(*inputs: np.ndarray, **attrs: Any) -> tuple:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(g: np.ndarray, inputs: tuple, outputs: tuple, needs: tuple,
+                 **attrs: Any) -> tuple:
+        raise NotImplementedError
+
+
+def kernel_result(kernel: type[Kernel], parents: tuple[Tensor, ...], op: str,
+                  **attrs: Any) -> Tensor:
+    """Run `kernel` forward on the parents' arrays; return its result with the VJP attached."""
+    inputs = tuple([p.data for p in parents])
+    outputs = kernel.forward(*inputs, **attrs)
+    backward = kernel.backward
+
+    def vjp(g: np.ndarray) -> tuple:
+        return backward(g, inputs, outputs, [p.requires_grad for p in parents], **attrs)
+
+    return result(outputs[0], parents, vjp, op, (kernel, attrs))
 
 
 def lift(value: Any, like: Tensor | None = None) -> Tensor:

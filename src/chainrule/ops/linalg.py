@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import ShapeError
-from chainrule.ops.base import operands, result
+from chainrule.ops.base import Kernel, kernel_result, operands, result
 from chainrule.tensor import Tensor
 
 
@@ -58,11 +58,36 @@ def matmul(a: Any, b: Any) -> Tensor:
     return result(out, (a, b), vjp, "matmul")
 
 
+class Linear(Kernel):
+    """z = x·Wᵀ + b, a dense layer's net input (the notes' net = Σ w·x + b).
+
+    ∂E/∂x = g·W,  ∂E/∂W = gᵀ·x,  ∂E/∂b = Σ over the batch of g.
+    """
+
+    @staticmethod
+    def forward(x, w, b=None):
+        z = x @ w.T
+        if b is not None:
+            z += b
+        return (z,)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        x, w = inputs[0], inputs[1]
+        gx = g @ w if needs[0] else None
+        if x.ndim == 1:  # one sample: ∂E/∂W is the outer product g·xᵀ, ∂E/∂b is g
+            gw = np.multiply.outer(g, x) if needs[1] else None
+            gb = g
+        else:
+            gw = g.T @ x if needs[1] else None
+            gb = g.sum(axis=0) if len(needs) == 3 and needs[2] else None
+        return (gx, gw) if len(needs) == 2 else (gx, gw, gb if needs[2] else None)
+
+
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """z = x·Wᵀ + b, a dense layer's net input, as one op (the notes' net = Σ w·x + b).
+    """z = x·Wᵀ + b, as one op (see `Linear`).
 
     x: (batch, in) or (in,);  weight W: (out, in);  bias b: (out,);  z: (batch, out) or (out,).
-    ∂E/∂x = g·W,  ∂E/∂W = gᵀ·x,  ∂E/∂b = Σ over the batch of g.
     """
     x, weight = operands("linear", x, weight)
     xd, wd = x.data, weight.data
@@ -72,25 +97,13 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"input needs {wd.shape[-1] if wd.ndim else '?'} features in its last dimension, "
             "shaped (batch, features) or (features,)"
         )
-    out = xd @ wd.T
-    if bias is None:
-        parents: tuple[Tensor, ...] = (x, weight)
-    else:
+    parents: tuple[Tensor, ...] = (x, weight)
+    if bias is not None:
         x, bias = operands("linear", x, bias)
         if bias.data.shape != wd.shape[:1]:
             raise ShapeError(
                 f"linear: bias of shape {bias.data.shape} does not fit weight of shape "
                 f"{wd.shape}; it must have shape ({wd.shape[0]},)"
             )
-        out += bias.data
         parents = (x, weight, bias)
-
-    def vjp(g: np.ndarray) -> tuple:
-        g2, x2 = (g, xd) if g.ndim == 2 else (g[None, :], xd[None, :])
-        gx = g @ wd if x.requires_grad else None
-        gw = g2.T @ x2 if weight.requires_grad else None
-        if bias is None:
-            return gx, gw
-        return gx, gw, (g2.sum(axis=0) if bias.requires_grad else None)
-
-    return result(out, parents, vjp, "linear")
+    return kernel_result(Linear, parents, "linear")

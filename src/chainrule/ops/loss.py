@@ -14,12 +14,13 @@ Note [why the ½]
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
 
 from chainrule.errors import ConfigError, DataError, ShapeError
-from chainrule.ops.base import float_dtype_of, lift, operands, result
+from chainrule.ops.base import Kernel, float_dtype_of, kernel_result, lift, operands
 from chainrule.tensor import Tensor
 
 Reduction = Literal["mean", "sum", "none"]
@@ -35,21 +36,48 @@ def _pair(op: str, y: Any, t: Any) -> tuple[Tensor, Tensor]:
     return y, t
 
 
-def _reduce(op: str, per_item: np.ndarray, reduction: str) -> tuple[np.ndarray, float]:
-    """Apply the batch reduction; also return the scale ∂E/∂item that it implies."""
-    if reduction == "mean":
-        n = per_item.size or 1
-        return np.asarray(per_item.sum() / n, dtype=per_item.dtype), 1.0 / n
-    if reduction == "sum":
-        return np.asarray(per_item.sum(), dtype=per_item.dtype), 1.0
-    if reduction == "none":
-        return per_item, 1.0
-    raise ConfigError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+def _reduction(op: str, reduction: str, items: tuple[int, ...]) -> float:
+    """The factor ∂E/∂item that the batch reduction implies (checking the reduction's name).
+
+    items: the shape of the per-item errors (per sample, or per element for mse and bce).
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ConfigError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return 1.0 / max(math.prod(items), 1) if reduction == "mean" else 1.0
 
 
-def _per_item(g: np.ndarray, scale: float, reduction: str) -> np.ndarray:
+def _reduce(per_item: np.ndarray, reduction: str, scale: float) -> np.ndarray:
+    return per_item if reduction == "none" else per_item.sum() * scale
+
+
+def _factor(g: np.ndarray, reduction: str, scale: float) -> np.ndarray:
     """∂E/∂item: the incoming gradient times the reduction's factor (broadcasts to the items)."""
     return g if reduction == "none" else g * scale
+
+
+def _pair_grads(gy: np.ndarray, needs: tuple) -> tuple:
+    """(∂E/∂y, ∂E/∂t) for losses of a difference y − t: ∂E/∂t = −∂E/∂y."""
+    return (gy if needs[0] else None, -gy if needs[1] else None)
+
+
+class HalfSquaredError(Kernel):
+    """The notes' error E = ½ Σ_o (t_o − y_o)² per sample;  ∂E/∂y_o = y_o − t_o, ∂E/∂t = −∂E/∂y.
+
+    outputs: (E, diff = y − t).  For "mean" and "sum" the per-sample sum is one dot product,
+    Σ over samples of ½ Σ_o diff² = ½·(diff · diff).
+    """
+
+    @staticmethod
+    def forward(y, t, reduction, scale):
+        diff = y - t
+        if reduction == "none":
+            return 0.5 * (diff * diff).sum(axis=-1), diff
+        return 0.5 * scale * np.vdot(diff, diff), diff
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, reduction, scale):
+        factor = g[..., None] if reduction == "none" else g * scale
+        return _pair_grads(outputs[1] * factor, needs)
 
 
 def half_squared_error(y: Any, t: Any, reduction: Reduction = "mean") -> Tensor:
@@ -60,36 +88,31 @@ def half_squared_error(y: Any, t: Any, reduction: Reduction = "mean") -> Tensor:
     ∂E/∂y_o = y_o − t_o (times 1/samples for "mean"; Note [why the ½]).
     """
     y, t = _pair("half_squared_error", y, t)
-    diff = y.data - t.data
-    if reduction == "none":
-        out, scale = 0.5 * (diff * diff).sum(axis=-1), 1.0
-    else:
-        # Σ over samples of ½ Σ_o diff² is ½·(diff · diff); one call instead of four.
-        total, scale = np.vdot(diff, diff), 1.0
-        if reduction == "mean":
-            scale = 1.0 / (diff.size // diff.shape[-1] if diff.ndim else 1)
-        elif reduction != "sum":
-            _reduce("half_squared_error", diff, reduction)  # raises the reduction error
-        out = np.asarray(0.5 * scale * total, dtype=diff.dtype)
+    scale = _reduction("half_squared_error", reduction, y.data.shape[:-1])
+    return kernel_result(HalfSquaredError, (y, t), "half_squared_error", reduction=reduction,
+                         scale=scale)
 
-    def vjp(g: np.ndarray) -> tuple:
-        gy = diff * (g[..., None] if reduction == "none" else g * scale)
-        return (gy if y.requires_grad else None, -gy if t.requires_grad else None)
 
-    return result(out, (y, t), vjp, "half_squared_error")
+class MeanSquaredError(Kernel):
+    """E = (y − t)² per element;  ∂E/∂y = 2(y − t), ∂E/∂t = −∂E/∂y.  outputs: (E, diff)."""
+
+    @staticmethod
+    def forward(y, t, reduction, scale):
+        diff = y - t
+        if reduction == "none":
+            return diff * diff, diff
+        return scale * np.vdot(diff, diff), diff
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, reduction, scale):
+        return _pair_grads(outputs[1] * (2 * _factor(g, reduction, scale)), needs)
 
 
 def mse(y: Any, t: Any, reduction: Reduction = "mean") -> Tensor:
     """Mean squared error: E = (1/N) Σ (y − t)² over all N elements (no ½);  ∂E/∂y = 2(y − t)/N."""
     y, t = _pair("mse", y, t)
-    diff = y.data - t.data
-    out, scale = _reduce("mse", diff * diff, reduction)
-
-    def vjp(g: np.ndarray) -> tuple:
-        gy = diff * (2 * _per_item(g, scale, reduction))
-        return (gy if y.requires_grad else None, -gy if t.requires_grad else None)
-
-    return result(out, (y, t), vjp, "mse")
+    scale = _reduction("mse", reduction, y.data.shape)
+    return kernel_result(MeanSquaredError, (y, t), "mse", reduction=reduction, scale=scale)
 
 
 def _check_binary_targets(op: str, t: np.ndarray) -> None:
@@ -97,56 +120,101 @@ def _check_binary_targets(op: str, t: np.ndarray) -> None:
         raise DataError(f"{op}: targets must lie in [0, 1], got values from {t.min()} to {t.max()}")
 
 
-def binary_cross_entropy(p: Any, t: Any, reduction: Reduction = "mean") -> Tensor:
-    """E = −[t·ln p + (1 − t)·ln(1 − p)] per element, for probabilities p (e.g. sigmoid outputs).
+class BinaryCrossEntropy(Kernel):
+    """E = −[t·ln p + (1 − t)·ln(1 − p)] per element, for probabilities p.
 
     ∂E/∂p = (p − t) / (p·(1 − p)),  ∂E/∂t = ln(1 − p) − ln p.  Logs are floored at −100 so
-    p = 0 or 1 stays finite; prefer `binary_cross_entropy_with_logits`, exact for any logit.
+    p = 0 or 1 stays finite.  outputs: (E, ln p, ln(1 − p)).
+    """
+
+    @staticmethod
+    def forward(p, t, reduction, scale):
+        with np.errstate(divide="ignore"):
+            log_p = np.maximum(np.log(p), -100)
+            log_q = np.maximum(np.log1p(-p), -100)
+        return _reduce(-(t * log_p + (1 - t) * log_q), reduction, scale), log_p, log_q
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, reduction, scale):
+        (p, t), (_, log_p, log_q) = inputs, outputs
+        factor = _factor(g, reduction, scale)
+        gp = gt = None
+        if needs[0]:
+            gp = factor * (p - t) / np.clip(p * (1 - p), np.finfo(p.dtype).tiny, None)
+        if needs[1]:
+            gt = factor * (log_q - log_p)
+        return gp, gt
+
+
+def binary_cross_entropy(p: Any, t: Any, reduction: Reduction = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities p (e.g. sigmoid outputs); see `BinaryCrossEntropy`.
+
+    Prefer `binary_cross_entropy_with_logits`, which is exact for any logit.
     """
     p, t = _pair("binary_cross_entropy", p, t)
     _check_binary_targets("binary_cross_entropy", t.data)
-    with np.errstate(divide="ignore"):
-        log_p = np.maximum(np.log(p.data), -100)
-        log_q = np.maximum(np.log1p(-p.data), -100)
-    per_item = -(t.data * log_p + (1 - t.data) * log_q)
-    out, scale = _reduce("binary_cross_entropy", per_item, reduction)
+    scale = _reduction("binary_cross_entropy", reduction, p.data.shape)
+    return kernel_result(BinaryCrossEntropy, (p, t), "binary_cross_entropy",
+                         reduction=reduction, scale=scale)
 
-    def vjp(g: np.ndarray) -> tuple:
-        tiny = np.finfo(p.data.dtype).tiny
-        safe = np.clip(p.data * (1 - p.data), tiny, None)
-        gE = _per_item(g, scale, reduction)
-        return (gE * (p.data - t.data) / safe if p.requires_grad else None,
-                gE * (log_q - log_p) if t.requires_grad else None)
 
-    return result(out, (p, t), vjp, "binary_cross_entropy")
+class BinaryCrossEntropyWithLogits(Kernel):
+    """E = −[t·ln σ(z) + (1 − t)·ln(1 − σ(z))] per element, for logits z.
+
+    ∂E/∂z = σ(z) − t,  ∂E/∂t = −z.  Computed as max(z, 0) − t·z + ln(1 + e^(−|z|)), finite
+    for any z.
+    """
+
+    @staticmethod
+    def forward(z, t, reduction, scale):
+        per_item = np.maximum(z, 0) - t * z + np.log1p(np.exp(-np.abs(z)))
+        return (_reduce(per_item, reduction, scale),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, reduction, scale):
+        (z, t), factor = inputs, _factor(g, reduction, scale)
+        sigma = 0.5 * np.tanh(0.5 * z) + 0.5
+        return (factor * (sigma - t) if needs[0] else None, -factor * z if needs[1] else None)
 
 
 def binary_cross_entropy_with_logits(z: Any, t: Any, reduction: Reduction = "mean") -> Tensor:
-    """E = −[t·ln σ(z) + (1 − t)·ln(1 − σ(z))] per element, for logits z.
-
-    ∂E/∂z = σ(z) − t,  ∂E/∂t = −z.
-
-    Computed as max(z, 0) − t·z + ln(1 + e^(−|z|)), finite for any z.
-    """
+    """Binary cross-entropy on logits z; see `BinaryCrossEntropyWithLogits`."""
     z, t = _pair("binary_cross_entropy_with_logits", z, t)
     _check_binary_targets("binary_cross_entropy_with_logits", t.data)
-    data = z.data
-    per_item = np.maximum(data, 0) - t.data * data + np.log1p(np.exp(-np.abs(data)))
-    out, scale = _reduce("binary_cross_entropy_with_logits", per_item, reduction)
+    scale = _reduction("binary_cross_entropy_with_logits", reduction, z.data.shape)
+    return kernel_result(BinaryCrossEntropyWithLogits, (z, t),
+                         "binary_cross_entropy_with_logits", reduction=reduction, scale=scale)
 
-    def vjp(g: np.ndarray) -> tuple:
-        gE = _per_item(g, scale, reduction)
-        sigma = 0.5 * np.tanh(0.5 * data) + 0.5
-        return (gE * (sigma - t.data) if z.requires_grad else None,
-                -gE * data if t.requires_grad else None)
 
-    return result(out, (z, t), vjp, "binary_cross_entropy_with_logits")
+class CrossEntropy(Kernel):
+    """E = −ln softmax(z)[label] per sample;  ∂E/∂z = softmax(z) − onehot(label).
+
+    Uses a max-shifted log-softmax, finite for any logits.  outputs: (E, softmax(z)).
+    """
+
+    @staticmethod
+    def forward(z, labels, reduction, scale):
+        picked = (labels,) if z.ndim == 1 else (np.arange(len(labels)), labels)
+        shifted = z - z.max(axis=-1, keepdims=True)
+        probs = np.exp(shifted)
+        totals = probs.sum(axis=-1, keepdims=True)
+        probs /= totals
+        return _reduce(np.log(totals[..., 0]) - shifted[picked], reduction, scale), probs
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, reduction, scale):
+        z, labels = inputs
+        picked = (labels,) if z.ndim == 1 else (np.arange(len(labels)), labels)
+        grad = outputs[1].copy()  # softmax(z)
+        grad[picked] -= 1  # − onehot(label)
+        grad *= g[..., None] if reduction == "none" else g * scale
+        return grad, None
 
 
 def cross_entropy(logits: Tensor, labels: Any, reduction: Reduction = "mean") -> Tensor:
     """E = −ln softmax(z)[label] per sample, for logits z (samples, classes) and integer labels.
 
-    ∂E/∂z = softmax(z) − onehot(label).  Uses a max-shifted log-softmax, finite for any logits.
+    ∂E/∂z = softmax(z) − onehot(label) (see `CrossEntropy`).
     """
     z = lift(logits)
     labels = np.asarray(lift(labels).data)
@@ -174,17 +242,8 @@ def cross_entropy(logits: Tensor, labels: Any, reduction: Reduction = "mean") ->
             f"cross_entropy: label {bad} is out of range for {classes} classes "
             f"(labels must be 0..{classes - 1})"
         )
-    data = z.data.astype(float_dtype_of(z), copy=False)
-    shifted = data - data.max(axis=-1, keepdims=True)
-    exps = np.exp(shifted)
-    totals = exps.sum(axis=-1, keepdims=True)
-    picked = (labels,) if data.ndim == 1 else (np.arange(len(labels)), labels)
-    out, scale = _reduce("cross_entropy", np.log(totals[..., 0]) - shifted[picked], reduction)
-
-    def vjp(g: np.ndarray) -> tuple:
-        grad = exps / totals  # softmax(z)
-        grad[picked] -= 1  # − onehot(label)
-        grad *= g[..., None] if reduction == "none" else g * scale
-        return (grad,)
-
-    return result(out, (z,), vjp, "cross_entropy")
+    if z.data.dtype.kind != "f":
+        z = Tensor._constant(z.data.astype(float_dtype_of(z)))
+    scale = _reduction("cross_entropy", reduction, labels.shape)
+    return kernel_result(CrossEntropy, (z, Tensor._constant(labels)), "cross_entropy",
+                         reduction=reduction, scale=scale)

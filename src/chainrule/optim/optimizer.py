@@ -106,13 +106,20 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter in place by the rule; skip frozen ones and ones without grad."""
+        decay = self._l2_weight_decay()
+        update, scratches, states = self._update, self._scratch, self.state
         for i, p in enumerate(self.params):
-            if not p.requires_grad or p.grad is None:
+            g, w = p.grad, p.data
+            if g is None or not p.requires_grad:
                 continue
-            self._check_grad(i, p)
-            g = self._gradient(i, p)
-            scratch = self._scratch[i] = _fitting(self._scratch[i], p.data)
-            self._update(p.data, g, self.state[i], scratch)
+            if getattr(g, "shape", None) != w.shape:
+                self._check_grad(i, p)
+            if decay:
+                g = self._gradient(i, p)
+            scratch = scratches[i]
+            if scratch is None or scratch.shape != w.shape or scratch.dtype != w.dtype:
+                scratch = scratches[i] = _fitting(scratch, w)
+            update(w, g, states[i], scratch)
         self.step_count += 1
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray) -> None:

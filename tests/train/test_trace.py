@@ -1,0 +1,65 @@
+"""Traced steps replay the eager step exactly, and refuse what they cannot replay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn, optim
+from chainrule.trace import TracedStep, TraceError
+from chainrule.train import fit
+
+
+@pytest.mark.parametrize(("activation", "loss", "rule"), [
+    ("sigmoid", "half_sse", "sgd"), ("tanh", "cross_entropy", "adam"),
+    ("relu", "cross_entropy", "sgd"), ("leaky_relu", "mse", "adam"),
+    ("softplus", "bce_logits", "sgd"),
+])
+def test_traced_training_gives_the_same_weights_as_eager(activation, loss, rule):
+    ds = cr.data.load("moons", n_samples=70)
+    y = ds.y if loss == "cross_entropy" else np.eye(2)[ds.y]
+    results = []
+    for trace in (False, True):
+        model = nn.mlp([2, 6, 5, 2], activation, rng=4, dtype="float64")
+        opt = optim.SGD(model.parameters(), lr=0.1) if rule == "sgd" else \
+            optim.Adam(model.parameters(), lr=0.01)
+        history = fit(model, loss, opt, ds.X, y, epochs=3, batch_size=16, seed=1,
+                      progress=False, trace=trace)  # 70 = 4·16 + 6: two batch shapes
+        results.append((model.state_dict(), history))
+    (eager, eager_history), (traced, traced_history) = results
+    for key in eager:
+        np.testing.assert_array_equal(traced[key], eager[key])
+    assert traced_history.step_losses == eager_history.step_losses
+    assert traced_history.epochs[-1].get("accuracy") == eager_history.epochs[-1].get("accuracy")
+
+
+def test_worked_example_traced_step_matches_the_notes():
+    from chainrule.examples import INPUTS, TARGETS, worked_example_model
+
+    model = worked_example_model()
+    step = TracedStep(model, nn.HalfSquaredError(), optim.SGD(model.parameters(), lr=0.5),
+                      INPUTS, TARGETS)
+    assert step(INPUTS, TARGETS) == pytest.approx(0.298371109, abs=1e-9)
+    assert step(INPUTS, TARGETS) == pytest.approx(0.291027774, abs=1e-9)
+    assert model[2].weight.data[0, 0] != 0.40
+
+
+def test_a_batch_of_another_shape_is_refused():
+    model = nn.mlp([2, 3, 2], "relu", rng=0)
+    step = TracedStep(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
+                      np.zeros((4, 2), np.float32), np.array([0, 1, 0, 1]))
+    with pytest.raises(cr.ShapeError, match=r"recorded for batches of shapes \(4, 2\) and "
+                                            r"\(4,\), got \(3, 2\) and \(3,\)"):
+        step(np.zeros((3, 2), np.float32), np.array([0, 1, 0]))
+
+
+def test_ops_without_a_kernel_cannot_be_traced():
+    class Rescale(nn.Module):
+        def forward(self, x):
+            return x * 2.0 + x.sum(axis=1, keepdims=True)  # add, mul, sum: graph-only ops
+
+    model = nn.Sequential(nn.Linear(2, 2, rng=0), Rescale())
+    with pytest.raises(TraceError, match="op 'mul' has no Kernel"):
+        TracedStep(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1),
+                   np.zeros((3, 2), np.float32), np.zeros((3, 2), np.float32))
