@@ -3,8 +3,9 @@
     python benchmarks/engine_bench.py
 
 Measures the engine's bookkeeping (graph building, the backward walk, gradient accumulation)
-on a tiny network, where it dominates, and on a wide one, where BLAS does. Each contender
-computes the same thing: z1 = x·W1ᵀ + b1, h = σ(z1), z2 = h·W2ᵀ + b2, y = σ(z2),
+on a tiny network, where it dominates, and on a wide one, where BLAS does. "chainrule" is eager
+mode (a new graph every call); "traced" replays the same kernels from a trace (trace.py).
+Each contender computes the same thing: z1 = x·W1ᵀ + b1, h = σ(z1), z2 = h·W2ᵀ + b2, y = σ(z2),
 E = mean over the batch of ½ Σ (t − y)², then ∂E/∂W1, ∂E/∂b1, ∂E/∂W2, ∂E/∂b2.
 """
 
@@ -57,6 +58,26 @@ def chainrule_step_fn(c):
     return step
 
 
+def traced_step_fn(c):
+    """The same forward and backward replayed from a trace (chainrule.trace), no update."""
+    from chainrule import nn, optim
+    from chainrule.trace import TracedStep
+
+    width = c["x"].shape[1]
+    model = nn.Sequential(nn.Linear(width, width), nn.Sigmoid(), nn.Linear(width, width),
+                          nn.Sigmoid())
+    for name, key in (("0.weight", "W1"), ("0.bias", "b1"), ("2.weight", "W2"), ("2.bias", "b2")):
+        dict(model.named_parameters())[name].data = c[key].copy()
+    traced = TracedStep(model, nn.HalfSquaredError(), optim.SGD(model.parameters(), lr=0.1),
+                        c["x"], c["t"])
+
+    def step():
+        traced.forward_backward(c["x"], c["t"])
+        return model[0].weight.grad
+
+    return step
+
+
 def torch_step_fn(c):
     import torch
 
@@ -90,7 +111,9 @@ def main() -> None:
         # The three must agree before their speed means anything.
         ours, reference = chainrule_step_fn(case)(), numpy_step(case)[0]
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-6)
-        fns = {"numpy": lambda c=case: numpy_step(c), "chainrule": chainrule_step_fn(case)}
+        fns = {"numpy": lambda c=case: numpy_step(c), "chainrule": chainrule_step_fn(case),
+               "traced": traced_step_fn(case)}
+        np.testing.assert_allclose(fns["traced"](), reference, rtol=1e-4, atol=1e-6)
         if has_torch:
             fns["torch"] = torch_step_fn(case)
         rows.append((f"2-layer sigmoid, width {width}, batch {batch}, {dtype}", measure(fns)))

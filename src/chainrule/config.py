@@ -51,6 +51,7 @@ class TrainConfig(BaseModel):
     seed: int = 0
     dtype: Literal["float32", "float64"] = "float32"
     standardize: bool = True
+    trace: bool = False
 
     @field_validator("lr")
     @classmethod

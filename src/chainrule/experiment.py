@@ -128,7 +128,7 @@ def run(config: TrainConfig, out: Path, *, progress: bool | str = "auto",
                   epochs=config.epochs, batch_size=_batch_size(config, prepared),
                   seed=config.seed, validation_data=validation, callbacks=callbacks,
                   progress=progress, resume=resume, checkpoint=str(out / CHECKPOINT_FILE),
-                  checkpoint_config=config.model_dump())
+                  checkpoint_config=config.model_dump(), trace=config.trace)
     write_outputs(out, config, model, history, prepared)
     return RunResult(model, history, prepared, out)
 

@@ -46,6 +46,9 @@ def train(
     early_stopping: Annotated[int | None, Option(help="Patience in epochs.")] = None,
     seed: Annotated[int | None, Option()] = None,
     dtype: Annotated[str | None, Option(help="float32 or float64.")] = None,
+    trace: Annotated[bool | None, Option("--trace/--eager", help="Replay a traced step "
+                                         "(faster on small networks) or build the graph "
+                                         "every step (the default).")] = None,
     out: Annotated[Path | None, Option(help="Output folder (default runs/NAME).")] = None,
     resume: Annotated[Path | None, Option(help="Continue from this checkpoint.")] = None,
     force: Annotated[bool, Option(help="Resume even if the settings differ.")] = False,
@@ -61,7 +64,7 @@ def train(
              "activation": activation, "loss": loss, "optimizer": optimizer, "lr": lr,
              "momentum": momentum, "weight_decay": weight_decay, "epochs": epochs,
              "batch_size": batch_size, "val_split": val_split,
-             "early_stopping": early_stopping, "seed": seed, "dtype": dtype}
+             "early_stopping": early_stopping, "seed": seed, "dtype": dtype, "trace": trace}
     values: dict[str, Any] = cfg.load_toml(config) if config else {}
     values |= {key: value for key, value in given.items() if value is not None}
     checkpoint = None
@@ -69,7 +72,8 @@ def train(
         checkpoint = io.load_checkpoint(resume)
         saved = dict(checkpoint.config)
         values = saved | {key: value for key, value in values.items()}
-        differences = io.config_differences(saved, cfg.make_config(values).model_dump())
+        differences = [key for key in io.config_differences(
+            saved, cfg.make_config(values).model_dump()) if key != "trace"]  # same results
         if differences and not force:
             raise ConfigError(
                 f"{resume} was trained with other settings ({', '.join(differences)} differ); "
