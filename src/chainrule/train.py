@@ -520,11 +520,19 @@ def _save_checkpoint(path: str, state: TrainState, scheduler: LRScheduler | None
 
 
 def _restore(state: TrainState, checkpoint: Any, scheduler: LRScheduler | None) -> None:
-    """Put the loop back where the checkpoint left it (weights, optimizer, schedule, shuffling)."""
+    """Put the loop back where the checkpoint left it (weights, optimizer, schedule, shuffling).
+
+    All or nothing: if any part does not fit, the model keeps the weights it had.
+    """
+    before = state.model.state_dict()
     state.model.load_state_dict(checkpoint.model.state_dict())
-    state.optimizer.load_state_dict(checkpoint.optimizer_state)
-    if scheduler is not None and checkpoint.scheduler_state is not None:
-        scheduler.load_state_dict(checkpoint.scheduler_state)
+    try:
+        state.optimizer.load_state_dict(checkpoint.optimizer_state)
+        if scheduler is not None and checkpoint.scheduler_state is not None:
+            scheduler.load_state_dict(checkpoint.scheduler_state)
+    except Exception:
+        state.model.load_state_dict(before)
+        raise
     state.rng.bit_generator.state = checkpoint.rng_state
     state.epoch_rng_state = checkpoint.rng_state
     state.epoch, state.step = checkpoint.epoch, checkpoint.step

@@ -207,3 +207,20 @@ def test_ctrl_c_mid_epoch_then_resume_is_bit_identical(tmp_path):
         np.testing.assert_array_equal(value, expected[key])
     assert history["epoch"] == [1, 2, 3, 4, 5]
     assert len(history.step_losses) == 5 * 8
+
+
+def test_resuming_with_another_optimizer_is_refused_and_changes_nothing(tmp_path):
+    from chainrule import io
+
+    ds = cr.data.load("xor")
+    model = nn.mlp([2, 4, 2], "tanh", rng=0)
+    checkpoint = tmp_path / "checkpoint.safetensors"
+    fit(model, "cross_entropy", optim.SGD(model.parameters(), lr=0.1), ds.X, ds.y, epochs=2,
+        progress=False, checkpoint=str(checkpoint))
+    other = nn.mlp([2, 4, 2], "tanh", rng=1)
+    before = other.state_dict()
+    with pytest.raises(cr.ConfigError, match="SGD"):
+        fit(other, "cross_entropy", optim.Adam(other.parameters()), ds.X, ds.y, epochs=4,
+            progress=False, resume=io.load_checkpoint(checkpoint))
+    for key, value in other.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
