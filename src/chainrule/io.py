@@ -612,7 +612,7 @@ def _parameter_shapes(path: PathLike, layers: Any, prefix: str = "",
 def _check_layer(path: PathLike, index: int, entry: Any) -> str:
     """Check one architecture entry's type and settings; return the layer's name."""
     kind = entry.get("type") if isinstance(entry, dict) else None
-    if kind not in _LAYERS:
+    if not isinstance(kind, str) or kind not in _LAYERS:
         raise ModelFileError(f"{path}: architecture layer {index} has type {kind!r}; "
                              f"chainrule rebuilds {', '.join(_LAYERS)}")
     settings = _LAYERS[kind][1]

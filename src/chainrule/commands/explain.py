@@ -1,0 +1,129 @@
+"""`chainrule explain`: one training step of a small network, every chain-rule step shown.
+
+With no options it explains the notes' worked example. A network of your own comes from a TOML
+file (--config, see chainrule.explain.config) and/or the options below, which override the
+file. Writes to the terminal, or to --out in any format; --graph writes the computational graph.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from chainrule.cli import command
+from chainrule.errors import ConfigError
+
+Option = typer.Option
+
+
+def _numbers(option: str, text: str | None, kind: type) -> list[Any] | None:
+    """'0.05,0.10' as [0.05, 0.1] (or ints), or a ConfigError naming the option."""
+    if text is None:
+        return None
+    try:
+        return [kind(part) for part in text.replace(" ", "").split(",") if part != ""]
+    except ValueError:
+        what = "whole numbers like 2,2,2" if kind is int else "numbers like 0.05,0.10"
+        raise ConfigError(f"{option}: expected comma-separated {what}, got {text!r}") from None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` so that `path` holds either its old contents or all of it."""
+    from chainrule.io import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _write_graph(explanation: Any, path: Path) -> list[str]:
+    from chainrule.explain.graph import to_dot, to_svg
+
+    dot = to_dot(explanation)
+    if path.suffix.lower() == ".svg":
+        svg = to_svg(dot)
+        if svg is None:
+            raise ConfigError("--graph: drawing SVG needs Graphviz's dot program, which is not "
+                              "installed; write a .dot file instead")
+        write_atomic(path, svg)
+        return [f"wrote the graph to {path}"]
+    write_atomic(path, dot)
+    messages = [f"wrote the graph to {path}"]
+    svg = to_svg(dot)
+    if svg is None:
+        messages.append("(install Graphviz to get an SVG drawing of it too)")
+    else:
+        svg_path = path.with_suffix(".svg")
+        write_atomic(svg_path, svg)
+        messages.append(f"wrote its drawing to {svg_path}")
+    return messages
+
+
+@command("explain")
+def explain_command(
+    config: Annotated[Path | None, Option(
+        "--config", help="TOML file describing the network (see docs/explain.md).")] = None,
+    format: Annotated[str, Option(
+        "--format", "-f", help="text, markdown, html (self-contained) or json.")] = "text",
+    out: Annotated[Path | None, Option("--out", "-o", help="Write to this file.")] = None,
+    steps: Annotated[int | None, Option(
+        help="Run this many steps and add a table of the error and the weights.")] = None,
+    update_biases: Annotated[bool | None, Option(
+        "--update-biases/--fixed-biases",
+        help="Update the biases too (the notes keep them fixed).")] = None,
+    sequential: Annotated[bool | None, Option(
+        "--sequential/--simultaneous",
+        help="Update the output layer first, as an earlier script of the widely copied "
+             "write-up did (gives 0.291027924 instead of 0.291027774).")] = None,
+    graph: Annotated[Path | None, Option(
+        help="Write the step's computational graph as Graphviz DOT (and SVG beside it when "
+             "Graphviz is installed; or name a .svg file).")] = None,
+    seed: Annotated[int | None, Option(
+        help="Draw missing weights, inputs and targets from this seed.")] = None,
+    sizes: Annotated[str | None, Option(help="Layer sizes, inputs first, e.g. 2,2,2.")] = None,
+    activation: Annotated[str | None, Option(
+        help="Hidden activation: sigmoid, tanh, relu, leaky_relu, softplus, identity.")] = None,
+    output_activation: Annotated[str | None, Option(
+        help="Output activation (default: softmax for cross_entropy, sigmoid for bce, else "
+             "the hidden one).")] = None,
+    loss: Annotated[str | None, Option(
+        help="half_sse (the notes'), mse, bce or cross_entropy.")] = None,
+    lr: Annotated[float | None, Option(help="Learning rate η.")] = None,
+    inputs: Annotated[str | None, Option(help="The sample, e.g. 0.05,0.10.")] = None,
+    targets: Annotated[str | None, Option(
+        help="Its targets, e.g. 0.01,0.99 (cross_entropy: the class, e.g. 1).")] = None,
+    max_weights: Annotated[int | None, Option(
+        help="Allow networks with more weights (default 50).")] = None,
+) -> None:
+    """Explain one training step: forward pass, every chain-rule product, check and update."""
+    from chainrule.explain import FORMATS, explain, render
+    from chainrule.explain.config import build_network, load_config
+
+    if format not in FORMATS:
+        raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    overrides = {
+        "steps": steps, "update_biases": update_biases, "sequential": sequential,
+        "seed": seed, "sizes": _numbers("--sizes", sizes, int), "activation": activation,
+        "output_activation": output_activation, "loss": loss, "lr": lr,
+        "inputs": _numbers("--inputs", inputs, float),
+        "targets": _numbers("--targets", targets, float), "max_weights": max_weights,
+    }
+    spec = load_config(config, overrides)
+    model, x, target = build_network(spec)
+    result = explain(model, x, target, spec.loss, spec.lr, update_biases=spec.update_biases,
+                     sequential=spec.sequential, steps=spec.steps,
+                     max_weights=spec.max_weights)
+
+    messages = _write_graph(result, graph) if graph is not None else []
+    if out is not None:
+        write_atomic(out, render(result, format))
+        messages.insert(0, f"wrote the explanation ({format}) to {out}")
+    elif format == "text":
+        from chainrule.explain.render_text import print_text
+
+        print_text(result)
+    else:
+        sys.stdout.write(render(result, format))
+    for message in messages:
+        print(message, file=sys.stderr if out is None else sys.stdout)

@@ -1,0 +1,612 @@
+"""`explain`: one training step of a small network, every chain-rule step with its numbers.
+
+The order follows the notes: forward pass (net and out of every unit, the error), backward
+pass (δ = ∂E/∂net of every unit, computed once; ∂E/∂w of every parameter as a product of
+named factors), a check of every derivative from first principles, and the update.
+
+Where each number comes from:
+  - net, out, E, ∂E/∂out, δ and every ∂E/∂w are the values the engine computed in the forward
+    pass and in its backward pass (recorder.py);
+  - the local factors ∂out/∂net = out(1 − out), ∂net/∂w = out_h1, ... are their textbook
+    forms evaluated on the recorded values (Note [textbook factors] in notation.py);
+  - every product and sum of printed factors is compared with the engine's value, and the
+    largest disagreement is reported (`max_product_error`, about 1e-17 — rounding only).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from chainrule import nn
+from chainrule.errors import ConfigError, ShapeError
+from chainrule.explain import notation as nt
+from chainrule.explain.model import (
+    Delta,
+    Explanation,
+    Factor,
+    Gradient,
+    Network,
+    OutputError,
+    PathTerm,
+    SequentialDelta,
+    StepRow,
+    Term,
+    Unit,
+    Update,
+)
+from chainrule.explain.network import Layer, copy_float64, layers_of, sizes_of
+from chainrule.explain.recorder import LayerTrace, Trace, record
+from chainrule.explain.update import (
+    Learn,
+    SequentialLayer,
+    error_at,
+    learning_params,
+    sequential_step,
+    sgd_step,
+)
+from chainrule.tensor import Tensor
+
+LOSSES = ("half_sse", "mse", "bce", "cross_entropy")
+_LOSS_CLASSES = {nn.HalfSquaredError: "half_sse", nn.MSELoss: "mse", nn.BCELoss: "bce",
+                 nn.CrossEntropyLoss: "cross_entropy"}
+MAX_WEIGHTS = 50
+
+
+def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
+            loss: str | nn.Module = "half_sse", lr: float | None = None, *,
+            update_biases: bool | None = None, sequential: bool = False, steps: int = 1,
+            eps: float = 1e-6, max_weights: int = MAX_WEIGHTS) -> Explanation:
+    """Explain one training step of `model` on the sample (x, target), every number shown.
+
+    model: an `nn.Sequential` of Linear layers, each optionally followed by one Sigmoid, Tanh,
+    ReLU, LeakyReLU, Softplus or Identity; None for the notes' worked example (then x, target
+    and lr default to the example's).  x: one sample, shape (inputs,) or (1, inputs).
+    target: (outputs,) or (1, outputs); for cross_entropy a class index (or a one-hot vector).
+    loss: "half_sse" (E = ½ Σ (t − out)², the notes'), "mse", "bce" or "cross_entropy", or one
+    of those loss modules.  lr: η (default 0.5).
+    update_biases: True/False to update the biases or not; None follows the model (a frozen
+    parameter, requires_grad=False, is not updated: the worked example's biases are frozen).
+    sequential: update layer by layer from the output down, back-propagating through the weights
+    just updated (Note [simultaneous vs sequential] in update.py); default simultaneous.
+    steps: how many steps to run for the compact table (the first is explained in full).
+    eps: h of the central differences.  max_weights: refuse bigger networks.
+
+    The model is not changed: the step runs on a float64 copy.
+
+    >>> import chainrule as cr
+    >>> ex = cr.explain()                        # the notes' worked example
+    >>> round(ex.gradient("w5").grad, 8), round(ex.error_after, 9)
+    (0.08216704, 0.291027774)
+    """
+    if model is None:
+        from chainrule.examples import INPUTS, LEARNING_RATE, TARGETS, worked_example_model
+
+        if x is not None or target is not None:
+            raise ConfigError("explain: give a model together with x and target")
+        model, x, target = worked_example_model(), INPUTS, TARGETS
+        lr = LEARNING_RATE if lr is None else lr
+    elif x is None or target is None:
+        raise ConfigError("explain: give the sample to explain: explain(model, x, target)")
+    lr = 0.5 if lr is None else lr
+    _check_settings(lr, steps, eps, max_weights)
+
+    loss_name, reduction = _loss_of(loss)
+    layers = layers_of(model, loss_name)
+    sizes = sizes_of(layers)
+    naming = nt.Naming(sizes)
+    if naming.weight_count() > max_weights:
+        raise ConfigError(
+            f"explain: this network has {naming.weight_count()} weights; an explanation shows "
+            f"every one, so it is limited to {max_weights} (raise it with --max-weights / "
+            "max_weights, or explain a smaller network)"
+        )
+    if loss_name == "bce" and layers[-1].activation != "sigmoid":
+        raise ConfigError("explain: bce needs probabilities, so end the network with Sigmoid")
+    x = _sample(x, sizes[0])
+    target_array, t_values, target_class = _target(target, loss_name, sizes[-1])
+    learn: Learn = [
+        (layer.linear.weight.requires_grad,
+         layer.linear.bias is not None and (
+             layer.linear.bias.requires_grad if update_biases is None else update_biases))
+        for layer in layers
+    ]
+    loss_fn = nn.get_loss(loss_name, reduction)
+
+    # One step, recorded: forward, backward, the check from first principles, the update.
+    work = copy_float64(layers)
+    trace = record(work, x, target_array, loss_fn, naming)
+    numeric = _central_differences(work, x, target_array, loss_fn, eps)
+    before = [(lt.weight.copy(), None if lt.bias is None else lt.bias.copy())
+              for lt in trace.layers]
+    seq_layers = sequential_step(work, trace, learn, lr) if sequential else None
+    if not sequential:
+        sgd_step(work, learn, lr)
+    error_after = error_at(work, x, target_array, loss_fn)
+    other = copy_float64(layers)
+    other_trace = record(other, x, target_array, loss_fn, naming, with_graph=False)
+    if sequential:
+        sgd_step(other, learn, lr)
+    else:
+        sequential_step(other, other_trace, learn, lr)
+    error_after_other = error_at(other, x, target_array, loss_fn)
+
+    # Assemble the explanation from the recorded numbers.
+    acts = tuple("softmax" if loss_name == "cross_entropy" and k == len(layers) - 1
+                 else layer.activation for k, layer in enumerate(layers))
+    scale = nt.loss_scale(loss_name, reduction, sizes[-1])
+    builder = _Builder(naming, trace, acts, [layer.alpha for layer in layers], loss_name,
+                       scale, t_values)
+    forward = builder.forward()
+    errors = builder.errors(forward[-1])
+    deltas = builder.deltas()
+    gradients = builder.gradients(deltas, numeric)
+    updates = _updates(naming, trace, before, work, learn, seq_layers)
+    sequential_deltas = builder.sequential_deltas(seq_layers) if seq_layers else ()
+    rows = _steps(naming, work, learn, x, target_array, loss_fn, lr, sequential, steps,
+                  before, trace.error, error_after)
+
+    network = Network(
+        sizes=sizes, activations=acts, loss=loss_name, reduction=reduction,
+        loss_formula=nt.loss_formula(loss_name, scale), lr=float(lr),
+        update_biases=all(b for (_, b), layer in zip(learn, layers, strict=True)
+                          if layer.linear.bias is not None),
+        sequential=sequential,
+        inputs=tuple(zip(naming.units(0), (float(v) for v in x[0]), strict=True)),
+        targets=tuple(zip((f"t_{u}" for u in naming.units(len(layers))), t_values,
+                          strict=True)),
+        target_class=target_class,
+        description=_describe(sizes, acts, loss_name),
+        alphas=tuple(float(layer.alpha) for layer in layers),
+    )
+    return Explanation(
+        network=network, forward=forward, errors=errors, error=trace.error, deltas=deltas,
+        gradients=gradients, eps=eps, max_product_error=builder.worst, updates=updates,
+        sequential_deltas=sequential_deltas, error_after=error_after,
+        error_after_other=error_after_other, steps=rows, graph=trace.graph,
+        notes=_notes(naming, learn, layers, sequential, error_after, error_after_other)
+        + _dead_notes(naming, deltas, updates) + _overshoot_note(trace.error, error_after, lr),
+    )
+
+
+# --- arguments ------------------------------------------------------------------------------
+def _check_settings(lr: Any, steps: Any, eps: Any, max_weights: Any) -> None:
+    problems = []
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) \
+            or lr <= 0:
+        problems.append(f"lr must be a positive number, got {lr!r}")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        problems.append(f"steps must be a positive int, got {steps!r}")
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 1:
+        problems.append(f"eps must be a small positive number, got {eps!r}")
+    if isinstance(max_weights, bool) or not isinstance(max_weights, int) or max_weights < 1:
+        problems.append(f"max_weights must be a positive int, got {max_weights!r}")
+    if problems:
+        raise ConfigError("explain: " + "; ".join(problems))
+
+
+def _loss_of(loss: str | nn.Module) -> tuple[str, str]:
+    if isinstance(loss, str):
+        key = loss.strip().lower()
+        key = "half_sse" if key == "sse" else key
+        if key not in LOSSES:
+            raise ConfigError(
+                f"explain: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        return key, "mean"
+    name = _LOSS_CLASSES.get(type(loss))
+    if name is None:
+        raise ConfigError(
+            f"explain: loss {type(loss).__name__} is not supported; use HalfSquaredError, "
+            "MSELoss, BCELoss or CrossEntropyLoss (or their names)"
+        )
+    if loss.reduction == "none":
+        raise ConfigError("explain: the loss must reduce to one number (reduction 'mean' or "
+                          "'sum', not 'none')")
+    return name, loss.reduction
+
+
+def _array(value: Any) -> np.ndarray:
+    data = value.data if isinstance(value, Tensor) else value
+    try:
+        array = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"explain: expected numbers, got {value!r}") from None
+    if not np.all(np.isfinite(array)):
+        raise ConfigError(f"explain: values must be finite, got {array.tolist()}")
+    return array
+
+
+def _sample(x: Any, inputs: int) -> np.ndarray:
+    array = _array(x)
+    if array.ndim == 2 and array.shape[0] == 1:
+        array = array[0]
+    if array.shape != (inputs,):
+        raise ShapeError(
+            f"explain: x must be one sample of {inputs} inputs, shape ({inputs},) or "
+            f"(1, {inputs}), got shape {array.shape}; explain shows one sample at a time"
+        )
+    return array[None, :]
+
+
+def _target(target: Any, loss: str, outputs: int
+            ) -> tuple[np.ndarray, tuple[float, ...], int | None]:
+    """The target as the loss wants it, its values t_o, and the class for cross-entropy."""
+    array = _array(target)
+    if array.ndim == 2 and array.shape[0] == 1:
+        array = array[0]
+    if loss != "cross_entropy":
+        if array.shape != (outputs,):
+            raise ShapeError(
+                f"explain: target must have one value per output ({outputs}), got shape "
+                f"{array.shape}"
+            )
+        return array[None, :], tuple(float(v) for v in array), None
+    if outputs < 2:
+        raise ConfigError("explain: cross_entropy needs at least 2 outputs (classes)")
+    if array.ndim == 0 or array.shape == (1,):
+        label = float(array.reshape(-1)[0])
+        if label != round(label) or not 0 <= label < outputs:
+            raise ConfigError(
+                f"explain: the class for cross_entropy must be an integer from 0 to "
+                f"{outputs - 1}, got {label:g}")
+    elif array.shape == (outputs,) and np.sum(array == 1) == 1 and np.sum(array == 0) == \
+            outputs - 1:
+        label = float(np.argmax(array))
+    else:
+        raise ConfigError(
+            f"explain: the target for cross_entropy must be a class index (0 to "
+            f"{outputs - 1}) or a one-hot vector of {outputs} values, got {array.tolist()}"
+        )
+    k = int(label)
+    onehot = tuple(1.0 if j == k else 0.0 for j in range(outputs))
+    return np.array([k], dtype=np.int64), onehot, k
+
+
+# --- the numbers, assembled ----------------------------------------------------------------
+class _Builder:
+    """Turns a Trace into the Explanation's parts, checking every printed product as it goes."""
+
+    def __init__(self, naming: nt.Naming, trace: Trace, acts: tuple[str, ...],
+                 alphas: list[float], loss: str, scale: float, targets: tuple[float, ...]):
+        self.naming, self.trace, self.acts, self.alphas = naming, trace, acts, alphas
+        self.loss, self.scale, self.targets = loss, scale, targets
+        self.L = naming.layers
+        self.worst = 0.0
+        last = trace.layers[-1].net
+        shifted = np.exp(last - last.max())
+        self.probs = shifted / shifted.sum() if loss == "cross_entropy" else None
+
+    def agree(self, printed: float, engine: float) -> None:
+        """Track how far a printed product is from the engine's value (relative to size)."""
+        self.worst = max(self.worst, abs(printed - engine) / max(1.0, abs(engine)))
+
+    def layer(self, k: int) -> LayerTrace:
+        return self.trace.layers[k - 1]
+
+    # forward -------------------------------------------------------------------------------
+    def forward(self) -> tuple[tuple[Unit, ...], ...]:
+        layers = []
+        for k in range(1, self.L + 1):
+            lt, units = self.layer(k), []
+            for j, name in enumerate(self.naming.units(k)):
+                terms = tuple(
+                    Term(self.naming.weight(k, j, c), float(lt.weight[j, c]),
+                         nt.source_name(src), float(lt.a_in[c]))
+                    for c, src in enumerate(self.naming.units(k - 1)))
+                units.append(Unit(
+                    name=name, layer=k, activation=self.acts[k - 1], terms=terms,
+                    bias=None if lt.bias is None else self.naming.bias(k, j),
+                    bias_value=None if lt.bias is None else float(lt.bias[j]),
+                    net=float(lt.net[j]), out=float(lt.out[j]),
+                ))
+            layers.append(tuple(units))
+        return tuple(layers)
+
+    def errors(self, outputs: tuple[Unit, ...]) -> tuple[OutputError, ...]:
+        result = []
+        for j, (unit, t) in enumerate(zip(outputs, self.targets, strict=True)):
+            if self.probs is not None:
+                result.append(OutputError(unit.name, t, unit.out, None, float(self.probs[j])))
+            else:
+                result.append(OutputError(unit.name, t, unit.out,
+                                          nt.output_error_value(self.loss, unit.out, t,
+                                                                self.scale)))
+        if self.probs is None:
+            self.agree(sum(e.error for e in result), self.trace.error)
+        else:
+            k = self.targets.index(1.0)
+            self.agree(-math.log(self.probs[k]), self.trace.error)
+        return tuple(result)
+
+    # backward ------------------------------------------------------------------------------
+    def _slope(self, k: int, j: int) -> Factor:
+        lt, unit, act = self.layer(k), self.naming.unit(k, j), self.acts[k - 1]
+        out, net = float(lt.out[j]), float(lt.net[j])
+        return Factor(f"∂out_{unit}/∂net_{unit}",
+                      nt.slope_formula(act, f"out_{unit}", f"net_{unit}", self.alphas[k - 1]),
+                      nt.slope_numbers(act, out, net),
+                      nt.slope_value(act, out, net, self.alphas[k - 1]))
+
+    def _output_delta(self, j: int) -> tuple[Factor | None, Factor | None, Factor | None]:
+        lt, unit = self.layer(self.L), self.naming.unit(self.L, j)
+        t = self.targets[j]
+        if self.probs is not None:  # softmax + cross-entropy, one fused op
+            p = float(self.probs[j])
+            fused = Factor(f"∂E/∂net_{unit}", f"p_{unit} − t_{unit}",
+                           f"{nt.fmt_factor(p)} − {nt.fmt_factor(t)}", float(lt.delta[j]))
+            self.agree(p - t, float(lt.delta[j]))
+            return None, None, fused
+        out = float(lt.out[j])
+        dE_dout = Factor(f"∂E/∂out_{unit}",
+                         nt.dE_dout_formula(self.loss, f"out_{unit}", f"t_{unit}", self.scale),
+                         nt.dE_dout_numbers(self.loss, out, t, self.scale),
+                         float(lt.dE_dout[j]))
+        self.agree(nt.dE_dout_value(self.loss, out, t, self.scale), dE_dout.value)
+        return dE_dout, self._slope(self.L, j), None
+
+    def _paths(self, k: int, j: int, deltas_above: np.ndarray, weights_above: np.ndarray
+               ) -> tuple[PathTerm, ...]:
+        unit = self.naming.unit(k, j)
+        paths = []
+        for u, via in enumerate(self.naming.units(k + 1)):
+            weight = self.naming.weight(k + 1, u, j)
+            # The notes' name for the path's share, where E splits into one error per output;
+            # elsewhere the memoized product itself names it.
+            symbol = (f"∂E_{via}/∂out_{unit}" if k + 1 == self.L
+                      and self.loss in nt.DECOMPOSABLE_LOSSES else f"δ_{via} × {weight}")
+            d, w = float(deltas_above[u]), float(weights_above[u, j])
+            paths.append(PathTerm(via, symbol, f"δ_{via}", d, weight, w, d * w))
+        return tuple(paths)
+
+    def _hidden_dE_dout(self, k: int, j: int, paths: tuple[PathTerm, ...],
+                        engine: float) -> Factor:
+        unit = self.naming.unit(k, j)
+        self.agree(math.fsum(p.value for p in paths), engine)
+        return Factor(f"∂E/∂out_{unit}",
+                      " + ".join(f"{p.delta} × {p.weight}" for p in paths),
+                      " + ".join(nt.fmt_factor(p.value) for p in paths), engine)
+
+    def deltas(self) -> tuple[tuple[Delta, ...], ...]:
+        """δ of every unit, output layer first."""
+        layers = []
+        for k in range(self.L, 0, -1):
+            lt, deltas = self.layer(k), []
+            for j, unit in enumerate(self.naming.units(k)):
+                paths: tuple[PathTerm, ...] = ()
+                if k == self.L:
+                    dE_dout, slope, fused = self._output_delta(j)
+                else:
+                    above = self.layer(k + 1)
+                    paths = self._paths(k, j, above.delta, above.weight)
+                    dE_dout = self._hidden_dE_dout(k, j, paths, float(lt.dE_dout[j]))
+                    self.agree(float(above.grad_input[j]), dE_dout.value)
+                    slope, fused = self._slope(k, j), None
+                product = fused.value if fused else dE_dout.value * slope.value
+                self.agree(product, float(lt.delta[j]))
+                users = [self.naming.weight(k, j, c) for c in range(self.naming.sizes[k - 1])]
+                if lt.bias is not None:
+                    users.append(self.naming.bias(k, j))
+                if k > 1:
+                    users += [f"δ_{below}" for below in self.naming.units(k - 1)]
+                deltas.append(Delta(unit, k, dE_dout, paths, slope, fused,
+                                    float(lt.delta[j]), product, tuple(users)))
+            layers.append(tuple(deltas))
+        return tuple(layers)
+
+    def gradients(self, deltas: tuple[tuple[Delta, ...], ...],
+                  numeric: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[Gradient, ...]:
+        """∂E/∂param for every parameter, in parameter order (w1.., then the biases)."""
+        weights, biases = [], []
+        for k in range(1, self.L + 1):
+            lt = self.layer(k)
+            by_unit = {d.unit: d for d in deltas[self.L - k]}
+            num_w, num_b = numeric[k - 1]
+            for j, unit in enumerate(self.naming.units(k)):
+                delta = by_unit[unit]
+                chain = ((delta.fused,) if delta.fused else (delta.dE_dout, delta.dout_dnet))
+                for c, src in enumerate(self.naming.units(k - 1)):
+                    name = self.naming.weight(k, j, c)
+                    x = float(lt.a_in[c])
+                    link = Factor(f"∂net_{unit}/∂{name}", nt.source_name(src), nt.fmt(x), x)
+                    weights.append(self._gradient(
+                        name, "weight", k, nt.source_name(src), unit, float(lt.weight[j, c]),
+                        (*chain, link), delta.unit, float(lt.grad_weight[j, c]),
+                        float(num_w[j, c])))
+                if lt.bias is not None:
+                    name = self.naming.bias(k, j)
+                    link = Factor(f"∂net_{unit}/∂{name}", "1", "1", 1.0)
+                    biases.append(self._gradient(
+                        name, "bias", k, "1", unit, float(lt.bias[j]), (*chain, link),
+                        delta.unit, float(lt.grad_bias[j]), float(num_b[j])))
+        return tuple(weights + biases)
+
+    def _gradient(self, name: str, kind: str, k: int, source: str, unit: str, value: float,
+                  factors: tuple[Factor, ...], delta_unit: str, grad: float,
+                  numeric: float) -> Gradient:
+        product = math.prod(f.value for f in factors)
+        self.agree(product, grad)
+        return Gradient(name, kind, k, source, unit, value, factors, f"δ_{delta_unit}", grad,
+                        product, numeric, grad - numeric)
+
+    def sequential_deltas(self, seq: list[SequentialLayer | None]
+                          ) -> tuple[tuple[SequentialDelta, ...], ...]:
+        """The hidden δs of the sequential variant, from the layer below the output down."""
+        layers = []
+        for k in range(self.L - 1, 0, -1):
+            s = seq[k - 1]
+            assert s is not None  # every layer below the output has one
+            deltas = []
+            for j, unit in enumerate(self.naming.units(k)):
+                paths = self._paths(k, j, s.delta_above, s.weight_above)
+                self.agree(math.fsum(p.value for p in paths), float(s.dE_dout[j]))
+                slope = self._slope(k, j).value
+                self.agree(float(s.dE_dout[j]) * slope, float(s.delta[j]))
+                deltas.append(SequentialDelta(unit, k, paths, float(s.dE_dout[j]), slope,
+                                              float(s.delta[j])))
+            layers.append(tuple(deltas))
+        return tuple(layers)
+
+
+def _central_differences(layers: list[Layer], x: np.ndarray, target: np.ndarray, loss_fn: Any,
+                         eps: float) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(E(p + h) − E(p − h)) / 2h for every element of every weight and bias."""
+    result = []
+    for layer in layers:
+        pair: list[np.ndarray | None] = []
+        for p in (layer.linear.weight, layer.linear.bias):
+            if p is None:
+                pair.append(None)
+                continue
+            estimate = np.zeros(p.data.shape)
+            for index in np.ndindex(p.data.shape):
+                original = p.data[index]
+                p.data[index] = original + eps
+                plus = error_at(layers, x, target, loss_fn)
+                p.data[index] = original - eps
+                minus = error_at(layers, x, target, loss_fn)
+                p.data[index] = original
+                estimate[index] = (plus - minus) / (2 * eps)
+            pair.append(estimate)
+        result.append((pair[0], pair[1]))
+    return result
+
+
+def _updates(naming: nt.Naming, trace: Trace, before: list, work: list[Layer], learn: Learn,
+             seq: list[SequentialLayer | None] | None) -> tuple[Update, ...]:
+    """w⁺ = w − η·∂E/∂w for every parameter, in parameter order (w1.., then the biases)."""
+    weights, biases = [], []
+    for k, (lt, (w_before, b_before), layer, (w_learns, b_learns)) in enumerate(
+            zip(trace.layers, before, work, learn, strict=True), start=1):
+        s = seq[k - 1] if seq else None
+        used_w = s.grad_weight if s is not None else lt.grad_weight
+        for j, c in np.ndindex(w_before.shape):
+            weights.append(_update(naming.weight(k, j, c), w_before[j, c], used_w[j, c],
+                                   layer.linear.weight.data[j, c], w_learns,
+                                   lt.grad_weight[j, c]))
+        if b_before is not None:
+            used_b = s.grad_bias if s is not None and s.grad_bias is not None else lt.grad_bias
+            for j in range(len(b_before)):
+                biases.append(_update(naming.bias(k, j), b_before[j], used_b[j],
+                                      layer.linear.bias.data[j], b_learns, lt.grad_bias[j]))
+    return tuple(weights + biases)
+
+
+def _update(name: str, before: float, grad: float, after: float, learns: bool,
+            true_grad: float) -> Update:
+    direction = ("fixed" if not learns else
+                 "down" if grad > 0 else "up" if grad < 0 else "none")
+    return Update(name, float(before), float(grad), float(after), direction, learns,
+                  float(true_grad))
+
+
+def _learned_values(naming: nt.Naming, layers: list[Layer], learn: Learn) -> dict[str, float]:
+    values = {}
+    for k, (layer, flags) in enumerate(zip(layers, learn, strict=True), start=1):
+        for p in learning_params(layer, flags):
+            is_weight = p is layer.linear.weight
+            for index in np.ndindex(p.data.shape):
+                name = naming.weight(k, *index) if is_weight else naming.bias(k, index[0])
+                values[name] = float(p.data[index])
+    return dict(sorted(values.items(), key=lambda item: _param_order(item[0])))
+
+
+def _param_order(name: str) -> tuple[int, int, str]:
+    return (0, int(name[1:]), "") if name.startswith("w") else (1, 0, name)
+
+
+def _steps(naming: nt.Naming, work: list[Layer], learn: Learn, x: np.ndarray,
+           target: np.ndarray, loss_fn: Any, lr: float, sequential: bool, steps: int,
+           before: list, error: float, error_after: float) -> tuple[StepRow, ...]:
+    """Step 0 (before any update), step 1 (explained above), then steps 2..N the same way."""
+    if steps < 2:
+        return ()
+    initial = copy_float64(work)
+    for layer, (w, b) in zip(initial, before, strict=True):
+        layer.linear.weight.data[...] = w
+        if b is not None:
+            layer.linear.bias.data[...] = b
+    rows = [StepRow(0, error, _learned_values(naming, initial, learn)),
+            StepRow(1, error_after, _learned_values(naming, work, learn))]
+    for step in range(2, steps + 1):
+        trace = record(work, x, target, loss_fn, naming, with_graph=False)
+        if sequential:
+            sequential_step(work, trace, learn, lr)
+        else:
+            sgd_step(work, learn, lr)
+        rows.append(StepRow(step, error_at(work, x, target, loss_fn),
+                            _learned_values(naming, work, learn)))
+    return tuple(rows)
+
+
+def _describe(sizes: tuple[int, ...], acts: tuple[str, ...], loss: str) -> str:
+    parts = [f"{sizes[0]} input{'s' if sizes[0] > 1 else ''}"]
+    for k, (size, act) in enumerate(zip(sizes[1:], acts, strict=True), start=1):
+        what = ("outputs" if size > 1 else "output") if k == len(acts) else "hidden"
+        parts.append(f"{size} {what} ({act})")
+    return " → ".join(parts) + f"; {nt.LOSS_NAMES[loss]}"
+
+
+def _dead_notes(naming: nt.Naming, deltas: tuple[tuple[Delta, ...], ...],
+                updates: tuple[Update, ...]) -> tuple[str, ...]:
+    """Say why nothing (or a layer) learns when a whole layer passes back no gradient."""
+    notes = []
+    for layer in deltas:
+        if layer and all(d.dout_dnet is not None and d.dout_dnet.value == 0 for d in layer):
+            title = naming.layer_title(layer[0].layer)
+            title = title if title[-1].isdigit() else f"the {title}"
+            notes.append(
+                f"Every unit of {title} has ∂out/∂net = 0 here (for ReLU: net ≤ 0), so no "
+                f"gradient flows back through it: the weights into it and below it do not "
+                f"learn from this sample. Such 'dead' units are a known ReLU problem; try "
+                f"another seed, leaky_relu, or different initial weights."
+            )
+    learning = [u for u in updates if u.learns]
+    if learning and all(u.grad == 0 for u in learning):
+        notes.append("Every gradient is zero, so this step changes nothing.")
+    return tuple(notes)
+
+
+def _overshoot_note(error: float, error_after: float, lr: float) -> tuple[str, ...]:
+    if not error_after > error:
+        return ()
+    return (f"The error rose ({nt.fmt(error)} → {nt.fmt(error_after)}): the gradient only "
+            f"says which way is downhill here, and a step of η = {nt.fmt(lr)} times it went "
+            f"past the valley. A smaller learning rate (--lr) takes a shorter step.",)
+
+
+def _notes(naming: nt.Naming, learn: Learn, layers: list[Layer], sequential: bool,
+           error_after: float, error_after_other: float) -> tuple[str, ...]:
+    notes = []
+    fixed_biases = [naming.bias(k, j) for k, ((_, b), layer) in
+                    enumerate(zip(learn, layers, strict=True), start=1)
+                    if layer.linear.bias is not None and not b
+                    for j in range(layer.linear.out_features)]
+    if fixed_biases:
+        notes.append(
+            f"The biases ({', '.join(fixed_biases)}) are kept fixed, as in the notes; their "
+            "gradients are shown but not applied (--update-biases / update_biases=True "
+            "updates them)."
+        )
+    if naming.layers > 1:
+        if sequential:
+            notes.append(
+                f"Sequential variant: the output layer was updated first and the hidden "
+                f"gradients were computed through the updated weights, giving E = "
+                f"{nt.fmt(error_after)}. True gradient descent updates every weight from the "
+                f"same backward pass and gives {nt.fmt(error_after_other)}. The widely copied "
+                "write-up of the notes' example prints 0.291027924 because an earlier version "
+                "of its author's script did exactly this; the correct figure is 0.291027774."
+            )
+        else:
+            notes.append(
+                f"Simultaneous update: every gradient comes from the one backward pass above, "
+                f"then every weight moves. Updating the output layer first and "
+                f"back-propagating through its new weights (the sequential variant, "
+                f"--sequential) would give E = {nt.fmt(error_after_other)} instead. That is why "
+                f"the widely copied write-up of the notes' example prints 0.291027924 rather "
+                f"than 0.291027774: an earlier version of its author's script did so."
+            )
+    return tuple(notes)

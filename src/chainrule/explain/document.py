@@ -1,0 +1,489 @@
+"""The explanation as a document: sections of prose, equations and tables, format-free.
+
+The wording and the order of every step live here, once; render_text, render_markdown and
+render_html only decide how a section, an equation or a table looks. Pieces of text carry a
+role ("sym" for a symbol such as ∂E/∂w5, "num" for a number, "res" for a result, "memo" for a
+note that a δ is reused, "note" for a remark) that the renderers style.
+
+An equation is a left side and a chain of right sides, `lhs = step1 = step2 = ...`; a renderer
+puts the steps on one line when they fit and under each other, aligned at "=", when not.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from chainrule.explain import notation as nt
+from chainrule.explain.model import Delta, Explanation, Factor, Gradient, StepRow, Unit
+
+
+@dataclass(frozen=True)
+class Seg:
+    text: str
+    role: str = ""
+
+
+Segs = tuple[Seg, ...]
+
+
+def segs(*parts: str | Seg) -> Segs:
+    return tuple(p if isinstance(p, Seg) else Seg(p) for p in parts)
+
+
+def sym(text: str) -> Seg:
+    return Seg(text, "sym")
+
+
+def num(x: float) -> Seg:
+    return Seg(nt.fmt_factor(x), "num")
+
+
+def res(x: float) -> Seg:
+    return Seg(nt.fmt(x), "res")
+
+
+@dataclass(frozen=True)
+class Eq:
+    lhs: Segs
+    steps: tuple[Segs, ...]
+    note: Segs = ()
+    indent: int = 0
+    chain: bool = False  # a long chain: its numbers go below its symbols where space allows
+
+
+@dataclass(frozen=True)
+class Para:
+    text: Segs
+
+
+@dataclass(frozen=True)
+class Sub:
+    title: str
+
+
+@dataclass(frozen=True)
+class Eqs:
+    lines: tuple[Eq, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[Segs, ...], ...]  # rows of cells
+    numeric: tuple[bool, ...] = ()  # right-align these columns
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Para | Sub | Eqs | Table] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    summary: tuple[tuple[str, str], ...]
+    sections: tuple[Section, ...]
+
+
+def product(values: list[float]) -> Segs:
+    out: list[Seg] = []
+    for i, v in enumerate(values):
+        if i:
+            out.append(Seg(" × "))
+        out.append(num(v))
+    return tuple(out)
+
+
+def symbols(names: list[str], joiner: str = " × ") -> Segs:
+    out: list[Seg] = []
+    for i, name in enumerate(names):
+        if i:
+            out.append(Seg(joiner))
+        out.append(sym(name))
+    return tuple(out)
+
+
+# --- the document ---------------------------------------------------------------------------
+def build_document(ex: Explanation) -> Document:
+    net = ex.network
+    sample = ", ".join(f"{n} = {nt.fmt(v)}" for n, v in net.inputs)
+    targets = ", ".join(f"{n} = {nt.fmt(v)}" for n, v in net.targets)
+    if net.target_class is not None:
+        targets = f"class {net.target_class} (one-hot: {targets})"
+    summary = (
+        ("network", net.description),
+        ("error", net.loss_formula),
+        ("sample", f"{sample}; targets {targets}"),
+        ("update", f"η = {nt.fmt(net.lr)}; "
+                   + ("sequential variant (output layer first)" if net.sequential
+                      else "simultaneous (every gradient first, then every weight)")
+                   + _biases(ex)),
+    )
+    sections = [_notation(ex), _forward(ex), _backward(ex), _check(ex), _update(ex)]
+    if ex.steps:
+        sections.append(_steps(ex))
+    return Document("chainrule explain: one training step, every chain-rule step", summary,
+                    tuple(sections))
+
+
+def _biases(ex: Explanation) -> str:
+    biases = [u for u in ex.updates if u.param.startswith("b_")]
+    if not biases:
+        return "; no biases"
+    if all(u.learns for u in biases):
+        return "; biases updated"
+    return "; biases fixed" if not any(u.learns for u in biases) else "; some biases fixed"
+
+
+def _notation(ex: Explanation) -> Section:
+    sizes = ex.network.sizes
+    layers = len(sizes) - 1
+    first_w = 1
+    ranges = []
+    for k in range(1, layers + 1):
+        count = sizes[k - 1] * sizes[k]
+        title = "the outputs" if k == layers else ("the hidden layer" if layers == 2
+                                                    else f"hidden layer {k}")
+        ranges.append(f"w{first_w}..w{first_w + count - 1} feed {title}")
+        first_w += count
+    hidden = ""
+    if layers > 2:
+        hidden = " Hidden unit j of layer k is hk_j (h1_2 = layer 1, unit 2)."
+    text = (
+        f"Inputs i, hidden units h, outputs o.{hidden} Each unit adds up its weighted inputs, "
+        f"net = Σ w·x + b, and passes on out = f(net). Weights are numbered layer by layer, "
+        f"and within a layer unit by unit: {'; '.join(ranges)}. Each unit has its own bias "
+        f"(b_h1, b_o1, ...). The error term of unit u is δ_u = ∂E/∂net_u."
+    )
+    return Section("Notation", [Para(segs(text))])
+
+
+def _forward(ex: Explanation) -> Section:
+    section = Section("1. Forward pass")
+    fused = ex.network.loss == "cross_entropy"
+    for k, units in enumerate(ex.forward, start=1):
+        act = units[0].activation
+        rule = nt.ACTIVATION_RULES[act][0]
+        title = _layer_title(ex, k)
+        section.blocks.append(Sub(f"{title}: out = {rule}" if act != "softmax"
+                                  else f"{title}: out = net (softmax is inside the loss)"))
+        lines = []
+        for unit in units:
+            lines.append(_net_eq(unit))
+            if act == "identity" and k < len(ex.forward):
+                lines.append(Eq(segs(sym(f"out_{unit.name}")), (
+                    segs(sym(f"net_{unit.name}")), segs(res(unit.out)))))
+            elif act not in ("softmax", "identity"):
+                lines.append(Eq(segs(sym(f"out_{unit.name}")), (
+                    segs(nt.out_formula(act, f"net_{unit.name}", _alpha(ex, k))),
+                    segs(nt.out_numbers(act, unit.net, _alpha(ex, k))),
+                    segs(res(unit.out)))))
+        section.blocks.append(Eqs(tuple(lines)))
+    section.blocks.append(Sub(f"Error: {ex.network.loss_formula}"))
+    section.blocks.append(Eqs(_error_lines(ex) if not fused else _softmax_lines(ex)))
+    return section
+
+
+def _alpha(ex: Explanation, k: int) -> float:
+    """LeakyReLU's negative slope in layer k."""
+    return ex.network.alphas[k - 1] if ex.network.alphas else 0.01
+
+
+def _layer_title(ex: Explanation, k: int) -> str:
+    layers = len(ex.network.sizes) - 1
+    if k == layers:
+        return "Output layer"
+    return "Hidden layer" if layers == 2 else f"Hidden layer {k}"
+
+
+def _net_eq(unit: Unit) -> Eq:
+    names: list[Seg] = []
+    values: list[Seg] = []
+    for i, term in enumerate(unit.terms):
+        if i:
+            names.append(Seg(" + "))
+            values.append(Seg(" + "))
+        names += [sym(term.weight), Seg("·"), sym(term.source)]
+        values += [num(term.weight_value), Seg(" × "), num(term.source_value)]
+    if unit.bias is not None:
+        names += [Seg(" + "), sym(unit.bias)]
+        values += [Seg(" + "), num(unit.bias_value)]
+    return Eq(segs(sym(f"net_{unit.name}")), (tuple(names), tuple(values), segs(res(unit.net))))
+
+
+def _error_lines(ex: Explanation) -> tuple[Eq, ...]:
+    scale = nt.loss_scale(ex.network.loss, ex.network.reduction, len(ex.errors))
+    lines = []
+    for e in ex.errors:
+        lines.append(Eq(segs(sym(f"E_{e.unit}")), (
+            segs(nt.output_error_formula(ex.network.loss, f"out_{e.unit}", f"t_{e.unit}",
+                                         scale)),
+            segs(nt.output_error_numbers(ex.network.loss, e.out, e.target, scale)),
+            segs(res(e.error)))))
+    names = symbols([f"E_{e.unit}" for e in ex.errors], " + ")
+    values = tuple(s for i, e in enumerate(ex.errors)
+                   for s in ((Seg(" + "),) if i else ()) + (num(e.error),))
+    steps = (names, values, segs(res(ex.error))) if len(ex.errors) > 1 else \
+        (names, segs(res(ex.error)))
+    lines.append(Eq(segs(sym("E_total")), steps))
+    return tuple(lines)
+
+
+def _softmax_lines(ex: Explanation) -> tuple[Eq, ...]:
+    nets = [u.net for u in ex.outputs]
+    try:
+        total = math.fsum(math.exp(v) for v in nets)
+    except OverflowError:
+        total = math.inf
+    lines = []
+    for u, e in zip(ex.outputs, ex.errors, strict=True):
+        steps = [segs(f"e^net_{u.name} / Σ_o e^net_o")]
+        if math.isfinite(total):
+            steps.append(segs(f"e^{nt.fmt_factor(u.net)} / {nt.fmt(total)}"))
+        steps.append(segs(res(e.probability)))
+        lines.append(Eq(segs(sym(f"p_{u.name}")), tuple(steps)))
+    k = ex.network.target_class
+    label = ex.outputs[k].name
+    p = ex.errors[k].probability
+    lines.append(Eq(segs(sym("E_total")), (
+        segs(f"−ln(p_{label})"), segs(f"−ln({nt.fmt(p)})"), segs(res(ex.error))),
+        segs(Seg(f"the target class is {label}", "note"))))
+    return tuple(lines)
+
+
+# --- backward -------------------------------------------------------------------------------
+def _backward(ex: Explanation) -> Section:
+    section = Section("2. Backward pass")
+    section.blocks.append(Para(segs(
+        "Backpropagation walks from the error back to every weight, one chain-rule link at a "
+        "time. Each unit's error term δ = ∂E/∂net is computed once (memoized) and then reused "
+        "by every weight and bias feeding that unit, and by the layer below.")))
+    layers = len(ex.network.sizes) - 1
+    for index, deltas in enumerate(ex.deltas):
+        k = layers - index
+        units = ", ".join(d.unit for d in deltas)
+        section.blocks.append(Sub(f"{_layer_title(ex, k)} ({units}): error terms δ"))
+        if deltas[0].fused is not None:
+            section.blocks.append(Para(segs(
+                "Softmax and cross-entropy are one op, and its derivative is short: "
+                "∂E/∂net_o = p_o − t_o, with t the one-hot target. So an output unit's δ "
+                "needs no separate ∂E/∂out × ∂out/∂net.")))
+        for delta in deltas:
+            section.blocks.append(Eqs(_delta_lines(delta)))
+        section.blocks.append(Sub(f"{_layer_title(ex, k)}: ∂E/∂w for each weight and bias"))
+        grads = [g for g in ex.gradients if g.layer == k]
+        section.blocks.append(Eqs(tuple(_gradient_eq(g) for g in grads)))
+    return section
+
+
+def _factor_eq(f: Factor, indent: int) -> Eq:
+    steps = [segs(f.formula)]
+    if f.numbers != f.formula and f.numbers != nt.fmt(f.value):
+        steps.append(segs(f.numbers))
+    steps.append(segs(res(f.value)))
+    return Eq(segs(sym(f.symbol)), tuple(steps), indent=indent)
+
+
+def _delta_lines(d: Delta) -> tuple[Eq, ...]:
+    lines = []
+    memo = segs(Seg(f"computed once; reused by {', '.join(d.used_by)}", "memo"))
+    if d.fused is not None:
+        lines.append(Eq(segs(sym(f"δ_{d.unit}")), (
+            segs(sym(d.fused.symbol)), segs(d.fused.formula),
+            segs(d.fused.numbers), segs(res(d.value))), memo))
+        return tuple(lines)
+    assert d.dE_dout is not None and d.dout_dnet is not None
+    lines.append(Eq(segs(sym(f"δ_{d.unit}")), (
+        segs(sym(f"∂E/∂net_{d.unit}")),
+        symbols([d.dE_dout.symbol, d.dout_dnet.symbol]))))
+    if d.paths:
+        vias = ", ".join(p.via for p in d.paths)
+        lines.append(Eq(segs(sym(d.dE_dout.symbol)),
+                        (symbols([p.symbol for p in d.paths], " + "),),
+                        segs(Seg(f"{d.unit} feeds {vias}: one term per path", "note")),
+                        indent=1))
+        for p in d.paths:
+            steps = (symbols([p.delta, p.weight]),) if p.symbol != f"{p.delta} × {p.weight}" \
+                else ()
+            lines.append(Eq(symbols([p.delta, p.weight]) if not steps else segs(sym(p.symbol)),
+                            (*steps, product([p.delta_value, p.weight_value]),
+                             segs(res(p.value))),
+                            segs(Seg(f"{p.delta} reused", "memo")), indent=2))
+        total: list[Seg] = []
+        for i, p in enumerate(d.paths):
+            total += [Seg(" + ")] if i else []
+            total.append(num(p.value))
+        steps = (tuple(total), segs(res(d.dE_dout.value))) if len(d.paths) > 1 else \
+            (segs(res(d.dE_dout.value)),)
+        lines.append(Eq(segs(sym(d.dE_dout.symbol)), steps, indent=2))
+    else:
+        lines.append(_factor_eq(d.dE_dout, 1))
+    lines.append(_factor_eq(d.dout_dnet, 1))
+    lines.append(Eq(segs(sym(f"δ_{d.unit}")), (
+        product([d.dE_dout.value, d.dout_dnet.value]), segs(res(d.value))), memo, indent=1))
+    return tuple(lines)
+
+
+def _gradient_eq(g: Gradient) -> Eq:
+    link = g.factors[-1]
+    short = f"{g.delta} × {link.formula}" if g.kind == "weight" else g.delta
+    return Eq(segs(sym(f"∂E/∂{g.param}")), (
+        symbols([f.symbol for f in g.factors]),
+        product([f.value for f in g.factors]),
+        segs(res(g.grad))), segs(Seg(f"= {short} ({g.delta} reused)", "memo")), chain=True)
+
+
+# --- check, update, steps --------------------------------------------------------------------
+def _check(ex: Explanation) -> Section:
+    section = Section("3. Check from first principles")
+    section.blocks.append(Para(segs(
+        f"The derivative is the slope of E when one parameter moves and nothing else does. "
+        f"The central difference (E(w + h) − E(w − h)) / 2h with h = {nt.fmt(ex.eps)} "
+        f"estimates it with two forward passes per parameter; backpropagation got every one "
+        f"from a single backward pass. Differences around 1e-10 are the estimate's own error "
+        f"(of order h², plus rounding).")))
+    rows = tuple(
+        (segs(sym(g.param)), segs(Seg(nt.fmt(g.grad), "num")), segs(Seg(nt.fmt(g.numeric))),
+         segs(Seg(nt.fmt_small(g.difference), "note")))
+        for g in ex.gradients)
+    section.blocks.append(Table(("param", "backprop ∂E/∂w", "central difference",
+                                 "difference"), rows, (False, True, True, True)))
+    agreement = ("exactly" if ex.max_product_error == 0
+                 else f"to within {ex.max_product_error:.1e} (rounding)")
+    section.blocks.append(Para(segs(
+        f"Every product and sum of factors printed above equals the value the engine's own "
+        f"backward pass computed {agreement}: the explanation and training read the same "
+        f"graph.")))
+    return section
+
+
+def _update(ex: Explanation) -> Section:
+    net = ex.network
+    section = Section("4. Update")
+    section.blocks.append(Para(segs(
+        f"Gradient descent moves every parameter against its slope: w⁺ = w − η·∂E/∂w, with "
+        f"η = {nt.fmt(net.lr)}. A positive slope (E grows with w) lowers the weight; a "
+        f"negative one raises it.")))
+    if ex.sequential_deltas:
+        section.blocks.append(Sub("Sequential variant: hidden δ through the updated weights"))
+        section.blocks.append(Para(segs(
+            "This variant updates the output layer first (its new weights are listed below) "
+            "and then back-propagates the same δ of the layer above through the updated "
+            "weights, marked ⁺, instead of the weights the forward pass used.")))
+        for deltas in ex.sequential_deltas:
+            for d in deltas:
+                lines = []
+                for p in d.paths:
+                    lines.append(Eq(segs(sym(p.symbol)), (
+                        symbols([p.delta, p.weight + "⁺"]),
+                        product([p.delta_value, p.weight_value]), segs(res(p.value)))))
+                total: list[Seg] = []
+                for i, p in enumerate(d.paths):
+                    total += [Seg(" + ")] if i else []
+                    total.append(num(p.value))
+                lines.append(Eq(segs(sym(f"∂E/∂out_{d.unit}")), (
+                    tuple(total), segs(res(d.dE_dout)))))
+                lines.append(Eq(segs(sym(f"δ_{d.unit}")), (
+                    product([d.dE_dout, d.dout_dnet]), segs(res(d.value))),
+                    segs(Seg(f"was {nt.fmt(ex.delta(d.unit).value)}", "note"))))
+                for u in ex.updates:
+                    g = ex.gradient(u.param)
+                    if g.unit == d.unit:
+                        link = g.factors[-1]
+                        steps = ((symbols([f"δ_{d.unit}", link.formula]),
+                                  product([d.value, link.value])) if g.kind == "weight"
+                                 else (symbols([f"δ_{d.unit}"]),))
+                        lines.append(Eq(segs(sym(f"∂E/∂{g.param}")),
+                                        (*steps, segs(res(u.grad))),
+                                        segs(Seg(f"was {nt.fmt(g.grad)}", "note"))))
+                section.blocks.append(Eqs(tuple(lines)))
+    lines = []
+    for u in ex.updates:
+        if not u.learns:
+            lines.append(Eq(segs(sym(u.param)), (segs(Seg(nt.fmt(u.before), "num")),),
+                            segs(Seg("fixed", "note"))))
+            continue
+        arrow = {"down": "↓ lowered: positive slope", "up": "↑ raised: negative slope",
+                 "none": "unchanged: zero slope"}[u.direction]
+        lines.append(Eq(segs(sym(u.param + "⁺")), (
+            segs(Seg(nt.fmt(u.before), "num"), Seg(" − "), num(net.lr), Seg(" × "),
+                 num(u.grad)),
+            segs(res(u.after))), segs(Seg(arrow, "note"))))
+    section.blocks.append(Sub("New weights"))
+    section.blocks.append(Eqs(tuple(lines)))
+    change = ex.error_after - ex.error
+    section.blocks.append(Sub("Error after the step"))
+    section.blocks.append(Eqs((Eq(segs(sym("E_total")), (segs(res(ex.error_after)),),
+                                  segs(Seg(f"before: {nt.fmt(ex.error)}, change "
+                                           f"{change:+.9g}", "note"))),)))
+    for note in ex.notes:
+        section.blocks.append(Para(segs(Seg(note, "note"))))
+    return section
+
+
+def select_steps(rows: tuple[StepRow, ...], limit: int = 21) -> list[StepRow]:
+    """All rows when few; else the first ones, then roughly logarithmic spacing, and the last."""
+    if len(rows) <= limit:
+        return list(rows)
+    last = rows[-1].step
+    wanted = {0, 1, 2, 3, 4, 5, last}
+    value = 10
+    while value < last:
+        wanted.update({value, 2 * value, 5 * value})
+        value *= 10
+    return [r for r in rows if r.step in wanted]
+
+
+def _steps(ex: Explanation) -> Section:
+    section = Section(f"5. Several steps ({ex.steps[-1].step})")
+    rows = select_steps(ex.steps)
+    names = list(rows[0].params)
+    section.blocks.append(Para(segs(
+        "Each step repeats forward, backward and update on the same sample; step 0 is before "
+        "any update." + (" Some steps are left out." if len(rows) < len(ex.steps) else ""))))
+    table_rows = tuple(
+        (segs(Seg(str(r.step))), segs(Seg(nt.fmt(r.error), "res")),
+         *(segs(Seg(f"{r.params[n]:.7g}")) for n in names))
+        for r in rows)
+    section.blocks.append(Table(("step", "E_total", *names), table_rows,
+                                (True,) * (2 + len(names))))
+    return section
+
+
+# --- layout of an equation in a fixed width (text and Markdown) ------------------------------
+def _width(parts: Segs) -> int:
+    return sum(len(p.text) for p in parts)
+
+
+def layout(eq: Eq, width: int, base: int = 2) -> list[list[Seg]]:
+    """Lines of an equation: on one line if it fits, else the steps under each other, aligned
+    at '=' (a step too long for a line breaks between its pieces)."""
+    pad = " " * (base + 2 * eq.indent)
+    if not eq.lhs and not eq.steps:
+        return [[Seg(pad), *eq.note]]
+    head = [Seg(pad), *eq.lhs]
+    hang = " " * _width(tuple(head))
+    pieces = [[Seg(" = "), *step] for step in eq.steps]
+    one_line = _width(tuple(head)) + sum(_width(tuple(p)) for p in pieces)
+    lines: list[list[Seg]] = [head]
+    for i, piece in enumerate(pieces):
+        # Past the first step (the symbols), a chain that does not fit on one line goes on
+        # below, aligned at '='; later steps join a line while they fit.
+        if (i == 1 and one_line > width) or \
+                (i > 1 and _width(tuple(lines[-1])) + _width(tuple(piece)) > width):
+            lines.append([Seg(hang)])
+        for part in piece:
+            used = _width(tuple(lines[-1]))
+            if used + len(part.text) > width and used > len(hang) + 3:
+                lines.append([Seg(hang + "   ")])
+                part = Seg(part.text.lstrip(), part.role)
+            lines[-1].append(part)
+    if eq.note:
+        if _width(tuple(lines[-1])) + 3 + _width(eq.note) > width:
+            lines.append([Seg(hang + "   "), *eq.note])
+        else:
+            lines[-1].extend([Seg("   "), *eq.note])
+    return lines

@@ -1,0 +1,113 @@
+"""The explanation in the terminal (rich), or as plain text for a file.
+
+Equations are laid out by document.layout in the console's width (at most 100 columns), so
+the '=' signs of a long chain line up; tables use rich's simple style.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.rule import Rule
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from chainrule.explain.document import (
+    Eqs,
+    Para,
+    Section,
+    Seg,
+    Sub,
+    Table,
+    build_document,
+    layout,
+)
+from chainrule.explain.model import Explanation
+
+STYLES = {"sym": "cyan", "num": "", "res": "bold", "memo": "magenta", "note": "dim"}
+MAX_WIDTH = 100
+
+
+def _text(parts: list[Seg] | tuple[Seg, ...]) -> Text:
+    text = Text()
+    for part in parts:
+        text.append(part.text, style=STYLES.get(part.role, ""))
+    return text
+
+
+def _table(table: Table, width: int) -> RichTable:
+    columns = list(table.headers)
+    keep = len(columns)
+    if len(columns) > 2 and table.headers[0] == "step":  # the steps table: fit the width
+        keep = max(3, min(len(columns), (width - 4) // 13))
+    result = RichTable(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False,
+                       caption=(f"{len(columns) - keep} more columns in --format markdown, "
+                                "html or json" if keep < len(columns) else table.caption)
+                       or None, caption_justify="left")
+    for index, header in enumerate(columns[:keep]):
+        numeric = table.numeric[index] if index < len(table.numeric) else False
+        result.add_column(header, justify="right" if numeric else "left", no_wrap=True)
+    for row in table.rows:
+        result.add_row(*(_text(cell) for cell in row[:keep]))
+    return Padding(result, (0, 0, 0, 2))
+
+
+def _section(section: Section, width: int) -> list[RenderableType]:
+    out: list[RenderableType] = [Text(""), Rule(Text(section.title, style="bold"),
+                                                align="left", style="dim")]
+    for block in section.blocks:
+        if isinstance(block, Sub):
+            out += [Text(""), Text(block.title, style="bold")]
+        elif isinstance(block, Para):
+            out.append(Padding(_text(block.text), (0, 0, 0, 2)))
+        elif isinstance(block, Eqs):
+            for eq in block.lines:
+                for line in layout(eq, width):
+                    text = _text(line)
+                    text.no_wrap = True
+                    text.overflow = "ignore"
+                    out.append(text)
+        elif isinstance(block, Table):
+            out.append(_table(block, width))
+    return out
+
+
+def renderables(ex: Explanation, width: int = MAX_WIDTH) -> Group:
+    doc = build_document(ex)
+    parts: list[RenderableType] = [Text(doc.title, style="bold")]
+    summary = RichTable.grid(padding=(0, 2))
+    summary.add_column(style="dim", no_wrap=True)
+    summary.add_column()
+    for key, value in doc.summary:
+        summary.add_row(key, value)
+    parts.append(Padding(summary, (0, 0, 0, 2)))
+    for section in doc.sections:
+        parts += _section(section, width)
+    return Group(*parts)
+
+
+def print_text(ex: Explanation, console: Console | None = None) -> None:
+    """Print the explanation to the terminal (colours when it supports them)."""
+    console = console or Console()
+    width = min(console.width, MAX_WIDTH)
+    console.print(renderables(ex, width), width=width)
+
+
+def render_text(ex: Explanation, width: int = MAX_WIDTH, color: bool = False,
+                console: Console | None = None) -> str | None:
+    """The explanation as text `width` columns wide, plain or with ANSI colours.
+
+    With a rich `console`, print it there instead (at most 100 columns wide) and return None.
+    """
+    if console is not None:
+        print_text(ex, console)
+        return None
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=color,
+                      color_system="standard" if color else None, legacy_windows=False,
+                      soft_wrap=False)
+    console.print(renderables(ex, width))
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
