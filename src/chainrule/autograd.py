@@ -23,6 +23,7 @@ Note [gradient ownership]
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING
@@ -37,10 +38,13 @@ if TYPE_CHECKING:
 Recorder = Callable[["Tensor", np.ndarray, tuple], None]
 
 
-class _GradMode:
-    """Whether ops record a graph; switched off by `no_grad()`."""
+class _GradModeState(threading.local):
+    """Whether ops record a graph, per thread (as in PyTorch); switched off by `no_grad()`."""
 
-    enabled = True
+    enabled = True  # each thread starts with recording on
+
+
+_GradMode = _GradModeState()
 
 
 def is_grad_enabled() -> bool:

@@ -58,5 +58,5 @@ def main() -> None:
     app()
 
 
-# Commands register themselves on import; keep this list in the order `--help` shows them.
-from chainrule.commands import demo, predict, train  # noqa: E402, F401
+# Commands register themselves on import.
+from chainrule.commands import demo, diagnose, explain, predict, sweep, train  # noqa: E402, F401

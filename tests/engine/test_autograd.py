@@ -161,3 +161,24 @@ def test_non_scalar_backward_needs_an_output_gradient():
 def test_backward_on_a_tensor_without_grad():
     with pytest.raises(cr.GraphError, match="does not require grad"):
         cr.tensor([1.0]).sum().backward()
+
+
+def test_no_grad_is_per_thread():
+    import threading
+
+    x = leaf([1.0])
+    seen = []
+    entered, release = threading.Event(), threading.Event()
+
+    def other_thread():
+        with cr.no_grad():
+            entered.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    entered.wait(5)
+    seen.append((x * 2).requires_grad)  # this thread still records a graph
+    release.set()
+    worker.join()
+    assert seen == [True]

@@ -1,0 +1,88 @@
+"""`chainrule diagnose`: train with per-layer gradient norms and activation statistics recorded,
+plot them and warn about vanishing or exploding gradients.
+
+    chainrule diagnose --dataset spirals --depth 10 --hidden 32 --activation sigmoid
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from chainrule.cli import command
+from chainrule.commands.sweep import hidden_list
+
+Option = typer.Option
+
+
+@command("diagnose")
+def diagnose(
+    config: Annotated[Path | None, Option(help="TOML file with the settings (as train).")]
+    = None,
+    dataset: Annotated[str | None, Option(help="Bundled dataset (default: spirals).")] = None,
+    csv: Annotated[str | None, Option(help="CSV file with a header row.")] = None,
+    target: Annotated[str | None, Option(help="Target column of the CSV.")] = None,
+    hidden: Annotated[str | None, Option(help="Hidden layer sizes, e.g. 64,32; with --depth "
+                                              "one width for every layer.")] = None,
+    depth: Annotated[int | None, Option(help="Number of hidden layers, all --hidden wide "
+                                             "(default width 32).")] = None,
+    activation: Annotated[str | None, Option(help="sigmoid, tanh, relu, leaky_relu, softplus, "
+                                                  "identity.")] = None,
+    loss: Annotated[str | None, Option()] = None,
+    optimizer: Annotated[str | None, Option(help="sgd, adam, adamw, rmsprop.")] = None,
+    lr: Annotated[float | None, Option(help="Learning rate η.")] = None,
+    momentum: Annotated[float | None, Option()] = None,
+    weight_decay: Annotated[float | None, Option()] = None,
+    epochs: Annotated[int | None, Option()] = None,
+    batch_size: Annotated[int | None, Option()] = None,
+    val_split: Annotated[float | None, Option()] = None,
+    seed: Annotated[int | None, Option()] = None,
+    dtype: Annotated[str | None, Option()] = None,
+    every: Annotated[int, Option(help="Record the gradient norms every N updates.")] = 1,
+    out: Annotated[Path, Option(help="Output folder.")] = Path("runs/diagnose"),
+    quiet: Annotated[bool, Option(help="Only the warnings.")] = False,
+) -> None:
+    """Train while recording each layer's gradient norm; warn if gradients vanish or explode.
+
+    Also measures the saturated sigmoid/tanh units and the dead ReLU units of every layer.
+
+    Writes gradients.png/.svg, gradients.csv, activations.csv and diagnostics.json to --out.
+    """
+    from chainrule import config as cfg
+    from chainrule import diagnostics
+    from chainrule.errors import ConfigError
+    from chainrule.experiment import check_output_folder
+
+    sizes = hidden_list(hidden)
+    if sizes is not None and any(isinstance(size, list) for size in sizes):
+        raise ConfigError(f"--hidden takes sizes like 64,32 here, got {hidden!r}")
+    if depth is not None:
+        if depth < 1:
+            raise ConfigError(f"--depth must be at least 1, got {depth}")
+        if sizes is not None and len(sizes) != 1:
+            raise ConfigError(f"--depth {depth} needs one width in --hidden (e.g. --hidden 32), "
+                              f"got {hidden!r}")
+        sizes = [sizes[0] if sizes else 32] * depth
+    given = {"dataset": dataset, "csv": csv, "target": target, "hidden": sizes,
+             "activation": activation, "loss": loss, "optimizer": optimizer, "lr": lr,
+             "momentum": momentum, "weight_decay": weight_decay, "epochs": epochs,
+             "batch_size": batch_size, "val_split": val_split, "seed": seed, "dtype": dtype}
+    values: dict[str, Any] = cfg.load_toml(config) if config else {}
+    values |= {key: value for key, value in given.items() if value is not None}
+    if values.get("dataset") is None and values.get("csv") is None:
+        values["dataset"] = "spirals"
+    settings = cfg.make_config(values, source=str(config) if config else "options")
+    check_output_folder(out)
+    report = diagnostics.diagnose(settings, every=every, progress=False if quiet else "auto")
+    written = diagnostics.write_outputs(report, out)
+    from rich.console import Console
+
+    console = Console()
+    if quiet:
+        for warning in report.warnings:
+            console.print(f"warning: {warning}", highlight=False, markup=False)
+        return
+    diagnostics.print_report(report, console)
+    console.print(f"wrote {', '.join(str(path) for path in written)}")

@@ -1,0 +1,194 @@
+"""`chainrule sweep`: train one network once per setting and compare the loss curves.
+
+With no options it is the notes' sweep: the worked example with η = 0.1, 0.2, 0.5, 0.8, 1, 2.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from chainrule.cli import command
+
+Option = typer.Option
+
+
+# --- parsing comma-separated lists (shared with `chainrule diagnose`) ------------------------
+
+def _parts(text: str) -> list[str]:
+    return [part for part in text.replace(" ", "").split(",") if part]
+
+
+def float_list(text: str | None, option: str) -> list[float] | None:
+    """ "0.1,0.5,1" → [0.1, 0.5, 1.0]."""
+    from chainrule.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in _parts(text)]
+    except ValueError:
+        raise ConfigError(f"{option} must be comma-separated numbers like 0.1,0.5,1, got "
+                          f"{text!r}") from None
+
+
+def hidden_list(text: str | None, option: str = "--hidden") -> list[int | list[int]] | None:
+    """ "8,16" → widths [8, 16]; "64x32,32x16" → layer lists [[64, 32], [32, 16]]."""
+    from chainrule.errors import ConfigError
+
+    if text is None:
+        return None
+    values: list[int | list[int]] = []
+    try:
+        for part in _parts(text):
+            sizes = [int(n) for n in part.lower().split("x")]
+            values.append(sizes if "x" in part.lower() else sizes[0])
+    except ValueError:
+        raise ConfigError(f"{option} must be widths like 8,16 or layer lists like 64x32,32x16, "
+                          f"got {text!r}") from None
+    return values
+
+
+def batch_list(text: str | None) -> list[int | None] | None:
+    """ "16,32,full" → [16, 32, None] (None: the whole training set per update)."""
+    from chainrule.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return [None if part.lower() == "full" else int(part) for part in _parts(text)]
+    except ValueError:
+        raise ConfigError(f"--batch-size must be sizes like 16,32 (or full), got {text!r}") \
+            from None
+
+
+# --- the command -----------------------------------------------------------------------------
+
+@command("sweep")
+def sweep(
+    lr: Annotated[str | None, Option(help="Learning rates, e.g. 0.1,0.2,0.5,0.8,1,2 (the "
+                                          "default when nothing else is swept).")] = None,
+    optimizer: Annotated[str | None, Option(help="Optimizers to sweep, e.g. sgd,adam.")] = None,
+    batch_size: Annotated[str | None, Option(help="Batch sizes to sweep, e.g. 16,64,full.")]
+    = None,
+    hidden: Annotated[str | None, Option(help="Hidden widths to sweep, e.g. 8,16 (or layer "
+                                              "lists 64x32,32x16).")] = None,
+    config: Annotated[Path | None, Option(help="TOML file with the base settings (as train).")]
+    = None,
+    dataset: Annotated[str | None, Option(help="Bundled dataset (default: the notes' worked "
+                                               "example network).")] = None,
+    csv: Annotated[str | None, Option(help="CSV file with a header row.")] = None,
+    target: Annotated[str | None, Option(help="Target column of the CSV.")] = None,
+    activation: Annotated[str | None, Option(help="Hidden activation (as train).")] = None,
+    loss: Annotated[str | None, Option(help="Loss (as train).")] = None,
+    momentum: Annotated[float | None, Option()] = None,
+    weight_decay: Annotated[float | None, Option()] = None,
+    epochs: Annotated[int | None, Option(help="Epochs per trial (dataset or CSV).")] = None,
+    val_split: Annotated[float | None, Option()] = None,
+    seed: Annotated[int | None, Option(help="Seed of the initial weights, split and "
+                                            "shuffling, the same for every trial.")] = None,
+    dtype: Annotated[str | None, Option()] = None,
+    steps: Annotated[int, Option(help="Updates per trial of the worked example.")] = 10_000,
+    target_loss: Annotated[float | None, Option(help="Count the updates each run needs to "
+                                                     "reach this loss (worked example: "
+                                                     "0.001).")] = None,
+    choose: Annotated[str, Option(help="Rule for the best setting: final_loss, best_loss, "
+                                       "val_loss, steps_to_target.")] = "final_loss",
+    log_scale: Annotated[bool, Option("--log-scale/--linear",
+                                      help="Logarithmic or linear loss axis.")] = True,
+    workers: Annotated[int | None, Option(help="Local worker processes (default: one per "
+                                               "core; 1 runs in this process).")] = None,
+    scheduler: Annotated[str | None, Option(help="Dask scheduler, tcp://HOST:PORT (default: "
+                                                 "$DASK_SCHEDULER_ADDRESS); needs "
+                                                 "chainrule[dask].")] = None,
+    out: Annotated[Path, Option(help="Output folder.")] = Path("runs/sweep"),
+    quiet: Annotated[bool, Option(help="No progress bar or table.")] = False,
+) -> None:
+    """Train one network once per setting, from the same weights; plot, tabulate, pick the best.
+
+    With no options: the notes' worked example at η = 0.1, 0.2, 0.5, 0.8, 1 and 2.
+
+    Writes loss.png/.svg, results.csv, best.json and sweep.json to --out.
+    """
+    from chainrule import sweep as sweeps
+    from chainrule.errors import ConfigError
+    from chainrule.experiment import check_output_folder
+
+    grids = {"lr": float_list(lr, "--lr"), "optimizer": _parts(optimizer) if optimizer else None,
+             "batch_size": batch_list(batch_size), "hidden": hidden_list(hidden)}
+    base_options = {"dataset": dataset, "csv": csv, "target": target, "activation": activation,
+                    "loss": loss, "momentum": momentum, "weight_decay": weight_decay,
+                    "epochs": epochs, "val_split": val_split, "seed": seed, "dtype": dtype}
+    if choose not in sweeps.RULES:
+        raise ConfigError(f"--choose must be one of {', '.join(sweeps.RULES)}, got {choose!r}")
+    if scheduler is None and workers is None:
+        scheduler = os.environ.get(sweeps.DASK_ADDRESS_VARIABLE) or None
+    if scheduler is not None and workers is not None:
+        raise ConfigError("give --workers (local processes) or --scheduler (a Dask cluster), "
+                          "not both")
+    if config is None and dataset is None and csv is None:
+        given = [f"--{key.replace('_', '-')}" for key, value in base_options.items()
+                 if value is not None]
+        if given:
+            raise ConfigError(f"{given[0]} needs --dataset, --csv or --config; without them "
+                              "the sweep trains the notes' fixed worked-example network")
+        trials = sweeps.grid(lr=grids["lr"], optimizer=grids["optimizer"],
+                             batch_size=grids["batch_size"], hidden=grids["hidden"],
+                             steps=steps, target_loss=target_loss)
+    else:
+        base = _base_config(config, base_options)
+        from chainrule.experiment import load_dataset
+
+        load_dataset(base)  # a missing or broken file is reported now, not once per trial
+        if all(values is None for values in grids.values()):
+            grids["lr"] = list(sweeps.WORKED_EXAMPLE_LRS)
+        trials = sweeps.grid(base, target_loss=target_loss, **grids)
+    check_output_folder(out)
+    result = _run(trials, workers, scheduler, choose, quiet)
+    written = sweeps.write_outputs(result, out, log_scale=log_scale)
+    if not quiet:
+        from rich.console import Console
+
+        console = Console()
+        sweeps.print_table(result, console)
+        console.print(f"wrote {', '.join(str(path) for path in written)}")
+
+
+def _base_config(config: Path | None, options: dict[str, Any]) -> Any:
+    from chainrule import config as cfg
+
+    values: dict[str, Any] = cfg.load_toml(config) if config else {}
+    values |= {key: value for key, value in options.items() if value is not None}
+    return cfg.make_config(values, source=str(config) if config else "options")
+
+
+def _run(trials: list[Any], workers: int | None, scheduler: str | None, rule: str,
+         quiet: bool) -> Any:
+    """Run the trials with a rich progress bar (on stderr) counting finished trials."""
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from chainrule import sweep as sweeps
+
+    where = (f"on the Dask cluster at {scheduler}" if scheduler else
+             "in this process" if workers == 1 or len(trials) == 1 else
+             f"on {min(workers or sweeps.available_cores(), len(trials))} local processes")
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        if not quiet:
+            print(f"running {len(trials)} trials {where}", file=sys.stderr)
+        return sweeps.run_sweep(trials, workers=workers, scheduler=scheduler, rule=rule)
+    with Progress(TextColumn(f"{len(trials)} trials {where}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[last]}"), console=console, transient=True) as bar:
+        task = bar.add_task("sweep", total=len(trials), last="")
+
+        def finished(index: int, result: Any) -> None:
+            bar.update(task, advance=1, last=f"{result.label}: {result.status}")
+
+        return sweeps.run_sweep(trials, workers=workers, scheduler=scheduler, rule=rule,
+                                on_result=finished)

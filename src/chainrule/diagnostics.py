@@ -1,0 +1,547 @@
+"""Gradient diagnostics: per-layer gradient norms and activation statistics during training.
+
+    report = diagnose(TrainConfig(dataset="spirals", hidden=[32] * 10, activation="sigmoid"))
+    report.warnings        # ['vanishing gradients: the first layer's gradient is 1.2e-09 × ...']
+    write_outputs(report, Path("runs/diagnose"))      # gradients.png/.svg, CSVs, JSON
+
+`GradientMonitor` is a training callback: after every update (or every k-th) it records the L2
+norm ‖∂E/∂W‖ of each Linear layer's weight gradient, and at the start and after every epoch it
+runs a fixed sample of the training data through the network layer by layer to measure how
+many sigmoid/tanh units are saturated and how many ReLU units are dead.
+
+Note [vanishing gradients]
+    The backward pass multiplies the error term by one factor per layer (the notes' chain rule):
+
+        δ_l = (W_{l+1}ᵀ · δ_{l+1}) ⊙ f′(net_l),        ∂E/∂W_l = δ_l ⊗ out_{l−1}
+
+    For the sigmoid f′ = out·(1 − out) ≤ 1/4, and with the usual initialization ‖W‖ does not
+    make up for it, so every layer shrinks δ by a roughly constant factor (about 0.15 for width
+    32): after ten layers the first layer's gradient is ~10⁻⁸ of the last one's and the first
+    layers barely learn. A saturated unit (out near 0 or 1) has f′ ≈ 0 and cuts the chain
+    altogether. ReLU has f′ = 1 on its active units, so δ keeps its size, unless a unit is
+    dead (net ≤ 0 for every input, f′ = 0 everywhere). The diagnosis compares the first
+    layer's gradient norm with the last layer's: a ratio below `VANISHING_RATIO` (the median
+    over the second half of training) is reported as vanishing.
+
+Note [exploding gradients]
+    The same product can grow instead (large weights, a learning rate too large for the
+    curvature). Reported as exploding: a gradient norm above `EXPLODING_NORM`; a norm that
+    jumps above `EXPLODING_SPIKE` times its layer's median over training; a first/last ratio
+    above `EXPLODING_RATIO` (the product growing towards the input). A NaN or an infinity stops
+    training (Note [divergence] in train.py) and is reported too. (A norm that grows from a
+    tiny start is not flagged: a ReLU stack at its initial weights often has first-layer
+    gradients of 1e-5 that reach 1 as training finds its scale.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule import nn
+from chainrule.autograd import no_grad
+from chainrule.errors import ConfigError, DivergenceError
+from chainrule.tensor import Tensor
+from chainrule.train import Callback, History, TrainState
+
+VANISHING_RATIO = 1e-4
+"""Warn when the first layer's gradient norm is below this fraction of the last layer's."""
+
+EXPLODING_NORM = 1e3
+"""Warn when a layer's gradient norm exceeds this."""
+
+EXPLODING_SPIKE = 1e3
+"""Warn when a layer's gradient norm jumps to more than this many times its median."""
+
+EXPLODING_RATIO = 1e4
+"""Warn when the first layer's gradient norm is more than this many times the last layer's."""
+
+SATURATED_LOW, SATURATED_HIGH = 0.01, 0.99
+"""A sigmoid output below 0.01 or above 0.99 (a tanh output with |out| > 0.99) is saturated."""
+
+UNITS_WARNING = 0.9
+"""Warn when more than this fraction of a layer's units are saturated or dead after training."""
+
+OUTPUT_FILES = ("gradients.png", "gradients.svg", "gradients.csv", "activations.csv",
+                "diagnostics.json")
+
+
+# --- recording during training ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ActivationStats:
+    """How one activation layer behaved on the sample batch.
+
+    layer: the module's name in the model ("1"); follows: the name of the Linear layer that
+    feeds it ("0"); kind: "sigmoid", "tanh" or "relu"; units: its width; saturated: the
+    fraction of (sample, unit) outputs in the flat parts of a sigmoid or tanh (None for ReLU);
+    dead: the fraction of ReLU units that output 0 for every sample (None for sigmoid/tanh).
+    """
+
+    layer: str
+    follows: str | None
+    kind: str
+    units: int
+    saturated: float | None = None
+    dead: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "follows": self.follows, "kind": self.kind,
+                "units": self.units, "saturated": self.saturated, "dead": self.dead}
+
+
+def activation_stats(model: nn.Module, X: np.ndarray) -> list[ActivationStats]:
+    """Run X through a Sequential model layer by layer (no graph) and measure each activation.
+
+    Sigmoid: saturated = fraction of outputs < 0.01 or > 0.99; Tanh: |out| > 0.99; ReLU: dead =
+    fraction of units whose output is 0 for every row of X. Other layers are skipped.
+    """
+    if not isinstance(model, nn.Sequential):
+        return []
+    stats = []
+    dtype = next(iter(model.parameters())).data.dtype
+    linear = None
+    with no_grad():
+        x: Any = Tensor._constant(np.asarray(X, dtype=dtype))
+        for name, module in model.named_children():
+            x = module(x)
+            if isinstance(module, nn.Linear):
+                linear = name
+            out = x.data if isinstance(x, Tensor) else np.asarray(x)
+            if out.ndim != 2:
+                continue
+            units = int(out.shape[1])
+            if isinstance(module, nn.Sigmoid):
+                saturated = np.mean((out < SATURATED_LOW) | (out > SATURATED_HIGH))
+                stats.append(ActivationStats(name, linear, "sigmoid", units,
+                                             saturated=float(saturated)))
+            elif isinstance(module, nn.Tanh):
+                saturated = np.mean(np.abs(out) > SATURATED_HIGH)
+                stats.append(ActivationStats(name, linear, "tanh", units,
+                                             saturated=float(saturated)))
+            elif isinstance(module, nn.ReLU):
+                dead = np.mean(np.all(out <= 0, axis=0))
+                stats.append(ActivationStats(name, linear, "relu", units, dead=float(dead)))
+    return stats
+
+
+class GradientMonitor(Callback):
+    """Record per-layer gradient norms during `fit`, and activation statistics per epoch.
+
+    sample: rows of training data for the activation statistics (None: no statistics).
+    every: record the gradient norms after every `every`-th update.
+
+    After training: `layers` (the Linear layers' names, input side first), `steps` (the update
+    after which each row was recorded), `norms[name]` (‖∂E/∂W‖₂ of that layer's weight at each
+    recorded step) and `activations` ([(epoch, [ActivationStats, ...]), ...], epoch 0 being
+    the initial weights).
+
+    >>> monitor = GradientMonitor(X_train[:256])
+    >>> fit(model, "cross_entropy", optimizer, X_train, y_train, callbacks=[monitor])
+    >>> monitor.norms[monitor.layers[0]][-1]
+    """
+
+    def __init__(self, sample: Any = None, *, every: int = 1) -> None:
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ConfigError(f"GradientMonitor: every must be a positive integer, got {every!r}")
+        self.sample = None if sample is None else np.asarray(sample)
+        self.every = every
+        self.layers: list[str] = []
+        self.shapes: dict[str, tuple[int, int]] = {}
+        self.steps: list[int] = []
+        self.norms: dict[str, list[float]] = {}
+        self.activations: list[tuple[int, list[ActivationStats]]] = []
+        self._modules: list[nn.Linear] = []
+
+    def on_train_begin(self, state: TrainState) -> None:
+        named = [(name, m) for name, m in state.model.named_modules()
+                 if isinstance(m, nn.Linear)]
+        self.layers = [name for name, _ in named]
+        self._modules = [m for _, m in named]
+        self.shapes = {name: (m.in_features, m.out_features) for name, m in named}
+        self.norms = {name: [] for name in self.layers}
+        if not self.layers:
+            raise ConfigError("GradientMonitor: the model has no Linear layers to watch")
+        self._record_activations(state, state.epoch)
+
+    def on_step_end(self, state: TrainState, loss: float) -> None:
+        if state.step % self.every:
+            return
+        self.steps.append(state.step)
+        for name, module in zip(self.layers, self._modules, strict=True):
+            grad = module.weight.grad
+            self.norms[name].append(0.0 if grad is None else float(np.linalg.norm(grad)))
+
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        self._record_activations(state, int(logs["epoch"]))
+
+    def _record_activations(self, state: TrainState, epoch: int) -> None:
+        if self.sample is not None and len(self.sample):
+            self.activations.append((epoch, activation_stats(state.model, self.sample)))
+
+
+# --- the diagnosis ---------------------------------------------------------------------------
+
+@dataclass
+class DiagnosticReport:
+    """What `diagnose` found: the recorded norms and statistics, and the warnings they raise.
+
+    ratio: the median, over the second half of the recorded steps, of ‖∂E/∂W_first‖ /
+    ‖∂E/∂W_last‖ (None if it cannot be computed).  diverged: the DivergenceError's message
+    if training stopped on a NaN or infinity.
+    """
+
+    title: str
+    layers: list[str]
+    shapes: dict[str, tuple[int, int]]
+    steps: list[int]
+    norms: dict[str, list[float]]
+    activations: list[tuple[int, list[ActivationStats]]]
+    history: History
+    ratio: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    diverged: str | None = None
+
+    def label(self, name: str) -> str:
+        """ "layer 3 (32→32)": Linear layers counted from the input, with their sizes."""
+        n_in, n_out = self.shapes[name]
+        return f"layer {self.layers.index(name) + 1} ({n_in}→{n_out})"
+
+    @property
+    def vanishing(self) -> bool:
+        return any(w.startswith("vanishing") for w in self.warnings)
+
+    @property
+    def exploding(self) -> bool:
+        return any(w.startswith(("exploding", "diverged")) for w in self.warnings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title, "layers": [self.label(n) for n in self.layers],
+            "steps": self.steps,
+            "grad_norms": {self.label(n): [_finite_or_none(v) for v in self.norms[n]]
+                           for n in self.layers},
+            "first_to_last_ratio": self.ratio, "warnings": self.warnings,
+            "diverged": self.diverged,
+            "activations": [{"epoch": epoch, "layers": [s.to_dict() for s in stats]}
+                            for epoch, stats in self.activations],
+            "history": self.history.to_dict(),
+        }
+
+
+def check(monitor: GradientMonitor, *, vanishing_ratio: float = VANISHING_RATIO,
+          exploding_norm: float = EXPLODING_NORM, exploding_spike: float = EXPLODING_SPIKE,
+          exploding_ratio: float = EXPLODING_RATIO) -> tuple[float | None, list[str]]:
+    """The first/last gradient ratio and the warnings for what a monitor recorded.
+
+    vanishing: the median first/last ratio over the second half of training is below
+    `vanishing_ratio` (Note [vanishing gradients]).  exploding (Note [exploding gradients]): a
+    norm above `exploding_norm`, a norm above `exploding_spike` × its layer's median, or a
+    first/last ratio above `exploding_ratio`.  Saturated or dead units: more than
+    `UNITS_WARNING` of a layer's at the last measurement.
+    """
+    warnings: list[str] = []
+    layers = monitor.layers
+    label = _labeller(monitor)
+    ratio = None
+    if len(layers) >= 2 and monitor.steps:
+        first = np.asarray(monitor.norms[layers[0]])[len(monitor.steps) // 2:]
+        last = np.asarray(monitor.norms[layers[-1]])[len(monitor.steps) // 2:]
+        usable = np.isfinite(first) & np.isfinite(last) & (last > 0)
+        if usable.any():
+            ratio = float(np.median(first[usable] / last[usable]))
+            if ratio < vanishing_ratio:
+                warnings.append(
+                    f"vanishing gradients: the first layer's gradient is {ratio:.2g} × the last "
+                    f"layer's (median over the second half of training; warning below "
+                    f"{vanishing_ratio:g}), so the layers near the input barely learn. Each "
+                    "layer multiplies the error term by f′(net), at most 1/4 for the sigmoid: "
+                    "use relu, or fewer layers"
+                )
+            elif ratio > exploding_ratio:
+                warnings.append(
+                    f"exploding gradients: the first layer's gradient is {ratio:.3g} × the last "
+                    f"layer's (median over the second half of training; warning above "
+                    f"{exploding_ratio:g}); use smaller initial weights or a smaller learning "
+                    "rate"
+                )
+    exploding = [found for name in layers
+                 if (found := _explosion(monitor, name, exploding_norm, exploding_spike))]
+    if exploding:
+        others = len(exploding) - 1
+        also = f" (and {others} more layer{'s' if others > 1 else ''})" if others else ""
+        warnings.append(f"exploding gradients: {exploding[0]}{also}; lower the learning rate")
+    if monitor.activations:
+        warnings += _unit_warnings(monitor.activations[-1], label)
+    return ratio, warnings
+
+
+def _explosion(monitor: GradientMonitor, name: str, limit: float, spike: float) -> str:
+    """What exploded in one layer's norms ("" if nothing): the largest, if above the limit,
+    or a jump above `spike` × the layer's median."""
+    norms = np.asarray(monitor.norms[name])
+    finite = np.isfinite(norms)
+    if not finite.any():
+        return ""
+    peak = int(np.argmax(np.where(finite, norms, -np.inf)))
+    median = float(np.median(norms[finite]))
+    where = f"the gradient norm of {_labeller(monitor)(name)}"
+    if norms[peak] > limit:
+        return (f"{where} reached {norms[peak]:.3g} at step {monitor.steps[peak]} (warning "
+                f"above {limit:g})")
+    if median > 0 and norms[peak] > spike * median:
+        return (f"{where} jumped to {norms[peak]:.3g} at step {monitor.steps[peak]}, "
+                f"{norms[peak] / median:.3g} × its median {median:.3g} (warning above {spike:g}×)")
+    return ""
+
+
+def _unit_warnings(record: tuple[int, list[ActivationStats]], label: Any) -> list[str]:
+    epoch, stats = record
+    when = "with the initial weights" if epoch == 0 else f"after epoch {epoch}"
+    warnings = []
+    for s in stats:
+        where = f"the {s.kind} after {label(s.follows)}" if s.follows else f"module {s.layer}"
+        if s.saturated is not None and s.saturated > UNITS_WARNING:
+            warnings.append(
+                f"saturated units: {s.saturated:.0%} of the outputs of {where} are in its flat "
+                f"parts (f′ ≈ 0) {when}, so little gradient passes it"
+            )
+        if s.dead is not None and s.dead > UNITS_WARNING:
+            warnings.append(
+                f"dead ReLUs: {s.dead:.0%} of the {s.units} units of {where} output 0 for "
+                f"every sample {when}; they pass no gradient"
+            )
+    return warnings
+
+
+def _labeller(monitor: GradientMonitor) -> Any:
+    def label(name: str) -> str:
+        n_in, n_out = monitor.shapes[name]
+        return f"layer {monitor.layers.index(name) + 1} ({n_in}→{n_out})"
+
+    return label
+
+
+def diagnose(config: Any, *, every: int = 1, sample_size: int = 256,
+             progress: bool | str = False) -> DiagnosticReport:
+    """Train `config` (a TrainConfig, as `chainrule train` would) with a GradientMonitor.
+
+    Returns the report with its warnings; a run that diverges is not an error here: it is
+    reported in `report.diverged` and as a warning, with the norms recorded up to it.
+    sample_size: rows of the training data used for the activation statistics.
+    """
+    from chainrule.experiment import build_model, build_optimizer, prepare
+    from chainrule.train import EarlyStopping, fit
+
+    prepared = prepare(config)
+    model = build_model(config, prepared.dataset.n_features, prepared.n_outputs)
+    optimizer = build_optimizer(config, model.parameters())
+    validation = None if prepared.X_val is None else (prepared.X_val, prepared.y_val)
+    monitor = GradientMonitor(prepared.X_train[:sample_size], every=every)
+    callbacks: list[Callback] = [monitor]
+    if config.early_stopping is not None and validation is not None:
+        callbacks.append(EarlyStopping(patience=config.early_stopping))
+    n_train = len(prepared.X_train)
+    batch = None if config.batch_size is None else min(config.batch_size, n_train)
+    diverged = None
+    try:
+        history = fit(model, prepared.loss, optimizer, prepared.X_train, prepared.y_train,
+                      epochs=config.epochs, batch_size=batch, seed=config.seed,
+                      validation_data=validation, callbacks=callbacks, progress=progress)
+    except DivergenceError as error:
+        history = error.history  # type: ignore[attr-defined]
+        diverged = str(error)
+    ratio, warnings = check(monitor)
+    if diverged is not None:
+        warnings.insert(0, f"diverged: {diverged}")
+    sizes = "-".join(str(n) for n in [prepared.dataset.n_features, *config.hidden,
+                                      prepared.n_outputs])
+    optimizer = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
+    title = (f"{prepared.dataset.name}: {len(config.hidden)} hidden {config.activation} layers "
+             f"({sizes}), {optimizer.get(config.optimizer, config.optimizer)} η={config.lr:g}")
+    return DiagnosticReport(title, monitor.layers, monitor.shapes, monitor.steps, monitor.norms,
+                            monitor.activations, history, ratio, warnings, diverged)
+
+
+# --- outputs ---------------------------------------------------------------------------------
+
+def gradients_csv(report: DiagnosticReport) -> str:
+    lines = [",".join(["step", *(report.label(n).replace(",", ";") for n in report.layers)])]
+    for i, step in enumerate(report.steps):
+        lines.append(",".join([str(step), *(repr(report.norms[n][i]) for n in report.layers)]))
+    return "\n".join(lines) + "\n"
+
+
+def activations_csv(report: DiagnosticReport) -> str:
+    lines = ["epoch,module,activation,units,saturated,dead"]
+    for epoch, stats in report.activations:
+        for s in stats:
+            lines.append(",".join([str(epoch), s.layer, s.kind, str(s.units),
+                                   "" if s.saturated is None else repr(s.saturated),
+                                   "" if s.dead is None else repr(s.dead)]))
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(report: DiagnosticReport, out_dir: Path) -> list[Path]:
+    """Write gradients.png/.svg (the plot), gradients.csv, activations.csv, diagnostics.json."""
+    from chainrule.io import atomic_write_bytes
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out_dir / "gradients.csv", gradients_csv(report).encode())
+    atomic_write_bytes(out_dir / "activations.csv", activations_csv(report).encode())
+    atomic_write_bytes(out_dir / "diagnostics.json",
+                       (json.dumps(report.to_dict(), indent=1, default=_json_default)
+                        + "\n").encode())
+    plot_diagnostics(report, [out_dir / "gradients.png", out_dir / "gradients.svg"])
+    return [out_dir / name for name in OUTPUT_FILES]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def plot_diagnostics(report: DiagnosticReport, paths: Sequence[Path]) -> None:
+    """Left: each layer's gradient norm over training (log scale). Right: saturated or dead
+    units per activation layer, before and after training. PNG or SVG by suffix."""
+    from chainrule.plots import pyplot, save_figure
+
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 5.6),
+                                      gridspec_kw={"width_ratios": [1.6, 1.0]})
+    colours = plt.get_cmap("viridis")
+    n = len(report.layers)
+    picks = _thin_indices(len(report.steps), 2000)
+    steps = [report.steps[i] for i in picks]
+    for k, name in enumerate(report.layers):
+        values = [report.norms[name][i] for i in picks]
+        left.plot(steps, values, color=colours(k / max(n - 1, 1) * 0.9), linewidth=1.3,
+                  label=report.label(name))
+    if any(v > 0 for name in report.layers for v in report.norms[name]):
+        left.set_yscale("log", nonpositive="mask")
+    left.set_xlabel("update step")
+    left.set_ylabel("‖∂E/∂W‖₂ of the layer's weights (log scale)")
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13),
+                ncol=min(n, 4), frameon=False)
+    if report.ratio is not None:
+        verdict = "vanishing" if report.vanishing else "ok"
+        left.set_title(f"gradient norm per layer — first/last = {report.ratio:.2g} ({verdict})",
+                       fontsize=10)
+    else:
+        left.set_title("gradient norm per layer", fontsize=10)
+    _plot_units(right, report)
+    warning = "; ".join(w.split(":")[0] for w in report.warnings) or "no warnings"
+    fig.suptitle(f"{report.title}\n{warning}", fontsize=10)
+    fig.tight_layout()
+    try:
+        for path in paths:
+            save_figure(fig, Path(path))
+    finally:
+        plt.close(fig)
+
+
+def _plot_units(ax: Any, report: DiagnosticReport) -> None:
+    """Bars: the saturated (sigmoid/tanh) or dead (ReLU) fraction per layer, first and last."""
+    if not report.activations or not report.activations[-1][1]:
+        ax.text(0.5, 0.5, "no sigmoid, tanh or ReLU layers to measure", ha="center",
+                va="center", transform=ax.transAxes, fontsize=9)
+        ax.set_axis_off()
+        return
+    first_epoch, first = report.activations[0]
+    last_epoch, last = report.activations[-1]
+    positions = np.arange(len(last))
+    width = 0.4
+
+    def fraction(s: ActivationStats) -> float:
+        return s.saturated if s.saturated is not None else (s.dead or 0.0)
+
+    ax.bar(positions - width / 2, [fraction(s) for s in first], width, color="#9ecae1",
+           label=f"epoch {first_epoch}" + (" (initial weights)" if first_epoch == 0 else ""))
+    bars = ax.bar(positions + width / 2, [fraction(s) for s in last], width, color="#08519c",
+                  label=f"epoch {last_epoch}")
+    ax.bar_label(bars, labels=[f"{fraction(s):.0%}" for s in last], fontsize=7, padding=2)
+    ax.set_xticks(positions, [f"{i + 1}" for i in range(len(last))])
+    kinds = sorted({s.kind for s in last})
+    ax.set_xlabel(f"hidden activation layer ({', '.join(kinds)})")
+    descriptions = {"sigmoid": "saturated sigmoid outputs (< 0.01 or > 0.99)",
+                    "tanh": "saturated tanh outputs (|out| > 0.99)",
+                    "relu": "dead ReLU units (0 for every sample)"}
+    what = [descriptions[kind] for kind in kinds]
+    ax.set_ylabel("fraction")
+    ax.set_ylim(0, 1.08)
+    ax.set_title("\n".join(what), fontsize=9)
+    ax.axhline(UNITS_WARNING, color="#aa3333", linestyle=":", linewidth=1.0,
+               label=f"warning above {UNITS_WARNING:.0%}")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def _thin_indices(n: int, limit: int) -> list[int]:
+    if n <= limit:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (limit - 1)) for i in range(limit)})
+
+
+def print_report(report: DiagnosticReport, console: Any = None) -> None:
+    """A rich table per layer (gradient norms, activation statistics), then the warnings."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console()
+    table = Table(title=f"chainrule diagnose: {escape(report.title)}", title_justify="left")
+    table.add_column("Linear layer", no_wrap=True)
+    table.add_column("‖∂E/∂W‖ first", justify="right")
+    table.add_column("median", justify="right")
+    table.add_column("max", justify="right")
+    table.add_column("then", no_wrap=True)
+    table.add_column("units", justify="right", no_wrap=True)
+    last = report.activations[-1][1] if report.activations else []
+    after = {stats.follows: stats for stats in last}
+    for name in report.layers:
+        norms = np.asarray(report.norms[name])
+        finite = norms[np.isfinite(norms)]
+        half = norms[len(norms) // 2:]
+        half = half[np.isfinite(half)]
+        stats = after.get(name)
+        if stats is None:
+            unit = ""
+        elif stats.saturated is not None:
+            unit = f"{stats.saturated:.0%} saturated"
+        else:
+            unit = f"{stats.dead:.0%} dead"
+        table.add_row(report.label(name), _cell(finite[0] if finite.size else None),
+                      _cell(float(np.median(half)) if half.size else None),
+                      _cell(float(finite.max()) if finite.size else None),
+                      stats.kind if stats is not None else "", unit)
+    console.print(table)
+    final = report.history.final
+    if final:
+        metrics = ", ".join(f"{key} {final[key]:.4g}" for key in
+                            ("loss", "accuracy", "val_loss", "val_accuracy") if key in final)
+        console.print(f"after {len(report.history.epochs)} epochs: {metrics}")
+    if report.ratio is not None:
+        console.print(f"first/last layer gradient ratio: {report.ratio:.3g} (median over the "
+                      f"second half; vanishing below {VANISHING_RATIO:g})")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    if not report.warnings:
+        console.print("[green]no warnings[/green]: gradients reach the first layer and none "
+                      "explode")
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"

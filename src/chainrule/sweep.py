@@ -1,0 +1,901 @@
+"""Sweeps: train the same network from the same initial weights once per setting, compare curves.
+
+The notes end by training their worked example with η = 0.1, 0.2, 0.5, 0.8, 1 and 2, plotting the
+loss of each run and choosing the best. This module does that for any network `chainrule train`
+accepts, over a grid of learning rates, optimizers, batch sizes and hidden widths:
+
+    trials = grid()                                   # the notes' sweep: six η, 10,000 steps
+    result = run_sweep(trials)                        # a local process pool (or any Executor)
+    write_outputs(result, Path("runs/sweep"))         # loss.png/.svg, results.csv, best.json
+    print_table(result)
+
+    trials = grid(TrainConfig(dataset="digits", hidden=[64]), lr=[1e-3, 3e-3, 1e-2],
+                  optimizer=["sgd", "adam"])
+
+A `Trial` is plain data and `run_trial` a top-level function, so trials travel to any
+`concurrent.futures.Executor`: in this process (`workers=1`), a local process pool (the default),
+or a Dask cluster (`scheduler="tcp://host:8786"`, with the `dask` extra).
+
+Note [same initial weights]
+    Every trial builds its network afresh from the same seed: the worked example from the
+    notes' w1..w8, a configured MLP with `nn.mlp(..., rng=config.seed)`. Trials that share an
+    architecture therefore start from identical weights and see the same data split and the
+    same shuffling, so the only difference between their curves is the setting swept. (Trials
+    over hidden widths necessarily start from different weights; each is still reproducible.)
+
+Note [results identical on any executor]
+    `run_trial` depends only on its `Trial`: no global state, clock or random source enters the
+    losses. `run_sweep` puts the results back in the trials' order whatever order they finish
+    in. So a sweep gives equal `TrialResult`s in-process, in a process pool and on a Dask
+    cluster (only `seconds`, the wall time, differs, and it is left out of comparisons and of
+    the CSV), and the plot of equal results is byte-for-byte the same file.
+
+Note [BLAS threads in worker processes]
+    Each pool worker runs NumPy, whose BLAS starts its own threads; k workers × all cores each
+    would oversubscribe the machine. OpenBLAS, MKL and OpenMP read their thread counts from the
+    environment once, when the library loads, so setting the variables inside a worker that
+    has already imported NumPy is too late, and a forked worker inherits its parent's loaded
+    BLAS. The pool therefore uses the "spawn" start method (a fresh interpreter per worker) and
+    sets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, ... = max(1, cores // workers) in this process's
+    environment while the pool starts and runs; each worker inherits them before its NumPy
+    loads. The previous values are restored when the pool shuts down.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import csv
+import io
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chainrule.errors import ChainruleError, ConfigError, DivergenceError
+
+WORKED_EXAMPLE_LRS: tuple[float, ...] = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0)
+"""The notes' learning rates for the worked example."""
+
+WORKED_EXAMPLE_STEPS = 10_000
+WORKED_EXAMPLE_TARGET = 1e-3
+"""The default target loss of the worked-example sweep: every η of the notes reaches it."""
+
+GRID_KEYS = ("optimizer", "batch_size", "hidden", "lr")
+"""The settings a grid varies, in the order they nest (the learning rate varies fastest)."""
+
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                         "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+DASK_ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+"""The environment variable Dask itself reads for the scheduler's address."""
+
+PLOT_POINTS = 2000  # at most this many points per curve are drawn (every one is in sweep.json)
+
+OUTPUT_FILES = ("loss.png", "loss.svg", "results.csv", "best.json", "sweep.json")
+
+
+class SchedulerError(ChainruleError, ConnectionError):
+    """The Dask scheduler named by --scheduler cannot be reached."""
+
+
+# --- what a trial is -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a sweep, as plain data (so it can be sent to another process or machine).
+
+    label: how the run is named in the table and the legend, e.g. "η=0.5".
+    params: the swept settings of this run, e.g. {"lr": 0.5}.
+    config: the full `TrainConfig` fields of the run (`config.model_dump()`), or None for the
+        notes' worked example (the 2-2-2 sigmoid network with w1..w8, one sample, ½·Σ(t − y)²,
+        full-batch updates; only "lr" and "optimizer" can vary).
+    steps: updates of the worked example (ignored with a config, which trains `epochs`).
+    target_loss: for `steps_to_target` in the results, or None.
+    """
+
+    label: str
+    params: dict[str, Any]
+    config: dict[str, Any] | None = None
+    steps: int = WORKED_EXAMPLE_STEPS
+    target_loss: float | None = None
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What one trial did, as plain data.
+
+    status: "ok", "diverged" (a NaN or infinity stopped training: the curve ends at the last
+        finite loss) or "failed" (it raised something else: `error` says what).
+    unit: what one point of the curve is: "step" (the worked example: the loss before each
+        update) or "epoch" (a configured run: the mean training loss over the epoch).
+    loss: the loss function's name ("half_sse", "cross_entropy", ...).
+    x, losses: the curve (x counts units from 1; a diverged configured run ends with one extra
+        point inside its last epoch: the last finite mini-batch loss before it failed).
+    val_losses: the validation loss per epoch (configured runs with validation data).
+    final_loss: the last finite loss of the curve; best_loss: its lowest; val_loss: the last
+        validation loss (None where there is none).
+    steps: optimizer updates done.  steps_to_target: the updates done when the recorded loss
+        first fell to `target_loss` or below (None if never, or without a target).
+    seconds: wall time (not compared: Note [results identical on any executor]).
+    """
+
+    label: str
+    params: dict[str, Any]
+    status: str
+    unit: str
+    loss: str
+    x: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+    final_loss: float | None = None
+    best_loss: float | None = None
+    val_loss: float | None = None
+    steps: int = 0
+    steps_to_target: int | None = None
+    target_loss: float | None = None
+    error: str = ""
+    seconds: float = field(default=0.0, compare=False)
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label, "params": self.params, "status": self.status,
+            "unit": self.unit, "loss": self.loss,
+            # x is left out when it is just 1, 2, 3, ... (every worked-example step)
+            **({} if self.x == list(range(1, len(self.x) + 1)) else {"x": self.x}),
+            "losses": self.losses,
+            "val_losses": [_finite_or_none(v) for v in self.val_losses],
+            "final_loss": self.final_loss, "best_loss": self.best_loss,
+            "val_loss": _finite_or_none(self.val_loss), "steps": self.steps,
+            "steps_to_target": self.steps_to_target, "target_loss": self.target_loss,
+            "error": self.error, "seconds": self.seconds,
+        }
+
+
+RULES = {
+    "final_loss": "lowest final training loss among the runs that neither diverged nor failed",
+    "best_loss": "lowest training loss reached at any point, among the runs that neither "
+                 "diverged nor failed",
+    "val_loss": "lowest final validation loss among the runs that neither diverged nor failed",
+    "steps_to_target": "fewest updates to reach the target loss (ties: lower final loss), among "
+                       "the runs that neither diverged nor failed",
+}
+"""The rules `choose_best` knows, each as it is printed beside the chosen setting."""
+
+
+@dataclass
+class SweepResult:
+    """Every trial's result in the trials' order, and the best one by `rule` (None if none)."""
+
+    results: list[TrialResult]
+    rule: str
+    best: TrialResult | None
+    title: str
+
+    @property
+    def rule_text(self) -> str:
+        return RULES[self.rule]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "rule": self.rule, "rule_text": self.rule_text,
+                "best": None if self.best is None else self.best.label,
+                "trials": [r.to_dict() for r in self.results]}
+
+
+# --- building trials -------------------------------------------------------------------------
+
+def grid(
+    base: Any = None,
+    *,
+    lr: Sequence[float] | None = None,
+    optimizer: Sequence[str] | None = None,
+    batch_size: Sequence[int | None] | None = None,
+    hidden: Sequence[int | Sequence[int]] | None = None,
+    steps: int = WORKED_EXAMPLE_STEPS,
+    target_loss: float | None = None,
+) -> list[Trial]:
+    """One `Trial` per combination of the given settings (the learning rate varies fastest).
+
+    base: a `TrainConfig` (or a dict of its fields) that every trial starts from, or None for
+        the notes' worked example. Settings not given keep the base's value; with no base and
+        no `lr`, the notes' six learning rates are swept.
+    hidden: widths (an int sets every hidden layer of the base to that width) or whole layer
+        lists such as [64, 32].  batch_size: None means the whole training set.
+    steps: updates per worked-example trial.  target_loss: see `TrialResult.steps_to_target`;
+        the worked example defaults to `WORKED_EXAMPLE_TARGET`.
+
+    Every combination is validated here, before anything runs (ConfigError naming it).
+
+    >>> [t.label for t in grid()]
+    ['η=0.1', 'η=0.2', 'η=0.5', 'η=0.8', 'η=1', 'η=2']
+    >>> iris = TrainConfig(dataset="iris")
+    >>> [t.label for t in grid(iris, lr=[0.01, 0.1], optimizer=["sgd", "adam"])]
+    ['sgd, η=0.01', 'sgd, η=0.1', 'adam, η=0.01', 'adam, η=0.1']
+    """
+    if target_loss is not None and not (math.isfinite(target_loss) and target_loss >= 0):
+        raise ConfigError(f"sweep: the target loss must be a finite number ≥ 0, got {target_loss}")
+    values = {"optimizer": optimizer, "batch_size": batch_size, "hidden": hidden, "lr": lr}
+    for key, options in values.items():
+        _check_options(key, options)
+    for value in lr or ():
+        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"sweep: learning rates must be positive finite numbers, got "
+                              f"{value!r}")
+    if base is None:
+        return _worked_example_trials(values, steps, target_loss)
+    return _config_trials(base, values, target_loss)
+
+
+def _check_options(key: str, options: Sequence[Any] | None) -> None:
+    if options is None:
+        return
+    if isinstance(options, str | bytes) or not isinstance(options, Sequence):
+        raise ConfigError(f"sweep: {key} must be a list of values, got {options!r}")
+    if len(options) == 0:
+        raise ConfigError(f"sweep: the list of {key} values is empty")
+    seen = [_plain(v) for v in options]
+    repeated = [v for i, v in enumerate(seen) if v in seen[:i]]
+    if repeated:
+        raise ConfigError(f"sweep: {key} value {repeated[0]!r} is listed twice")
+
+
+def _plain(value: Any) -> Any:
+    """Settings as JSON-like Python values (tuples become lists, NumPy scalars numbers)."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        return value.item()
+    return value
+
+
+def _combinations(values: Mapping[str, Sequence[Any] | None]) -> Iterator[dict[str, Any]]:
+    """Every combination of the given (non-None) settings, nested in GRID_KEYS order."""
+    keys = [key for key in GRID_KEYS if values.get(key) is not None]
+    for combo in itertools.product(*(values[key] for key in keys)):
+        yield {key: _plain(value) for key, value in zip(keys, combo, strict=True)}
+
+
+def _worked_example_trials(values: dict[str, Any], steps: int,
+                           target_loss: float | None) -> list[Trial]:
+    from chainrule.config import OPTIMIZERS
+
+    for key in ("batch_size", "hidden"):
+        if values[key] is not None:
+            raise ConfigError(
+                f"sweep: {key} cannot vary for the notes' worked example (a fixed 2-2-2 network "
+                "trained on one sample); sweep a dataset or CSV to vary it"
+            )
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"sweep: steps must be a positive integer, got {steps!r}")
+    for name in values["optimizer"] or ():
+        if name not in OPTIMIZERS:
+            raise ConfigError(f"sweep: unknown optimizer {name!r}; choose from "
+                              f"{', '.join(OPTIMIZERS)}")
+    if values["lr"] is None:
+        values = values | {"lr": list(WORKED_EXAMPLE_LRS)}
+    target = WORKED_EXAMPLE_TARGET if target_loss is None else target_loss
+    return [Trial(_label(params, values), params, None, steps, target)
+            for params in _combinations(values)]
+
+
+def _config_trials(base: Any, values: dict[str, Any], target_loss: float | None) -> list[Trial]:
+    from chainrule.config import TrainConfig, make_config
+
+    fields = base.model_dump() if isinstance(base, TrainConfig) else dict(base)
+    make_config(fields, source="sweep base settings")
+    trials = []
+    for params in _combinations(values):
+        settings = dict(fields)
+        for key, value in params.items():
+            if key == "hidden" and isinstance(value, int):
+                value = [value] * max(len(fields.get("hidden") or [32]), 1)
+            settings[key] = value
+        config = make_config(settings, source=f"sweep setting {_label(params) or 'base'}")
+        trials.append(Trial(_label(params, values) or _base_label(config), params,
+                            config.model_dump(), target_loss=target_loss))
+    return trials
+
+
+def _label(params: Mapping[str, Any], grid: Mapping[str, Any] | None = None) -> str:
+    """A short name for a setting: "η=0.5", "adam, batch 32, η=0.01", "hidden 64×32".
+
+    Given the grid, only the settings with more than one value are named (the others are the
+    same for every trial and go into the sweep's title).
+    """
+    varying = [key for key in GRID_KEYS
+               if grid is not None and grid.get(key) is not None and len(grid[key]) > 1]
+    parts = []
+    for key in GRID_KEYS:
+        if key not in params or (varying and key not in varying):
+            continue
+        value = params[key]
+        if key == "lr":
+            parts.append(f"η={value:g}")
+        elif key == "optimizer":
+            parts.append(str(value))
+        elif key == "batch_size":
+            parts.append("full batch" if value is None else f"batch {value}")
+        else:
+            parts.append(f"hidden {_hidden_text(value)}")
+    return ", ".join(parts)
+
+
+def _hidden_text(value: Any) -> str:
+    return "×".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+def _base_label(config: Any) -> str:
+    return f"{config.optimizer}, η={config.lr:g}"
+
+
+# --- running one trial -----------------------------------------------------------------------
+
+def run_trial(trial: Trial) -> TrialResult:
+    """Train one trial and return its curve and summary; never raises for a failed run.
+
+    A run that diverges (NaN or infinity) returns status "diverged" with the losses up to the
+    failure; any other exception returns status "failed" with "ErrorType: message".
+    """
+    started = time.perf_counter()
+    try:
+        run = _run_worked_example if trial.config is None else _run_configured
+        result = run(trial)
+    except Exception as error:  # a trial's failure must not stop the sweep
+        message = str(error).splitlines()[0] if str(error) else ""
+        result = {"status": "failed", "unit": "step" if trial.config is None else "epoch",
+                  "loss": "half_sse" if trial.config is None else "",
+                  "error": f"{type(error).__name__}: {message}".rstrip(": ")}
+    return _summarize(trial, result, time.perf_counter() - started)
+
+
+def _run_worked_example(trial: Trial) -> dict[str, Any]:
+    """The notes' network from w1..w8, one full-batch update per step, loss ½·Σ(t − y)²."""
+    from chainrule.config import TrainConfig
+    from chainrule.examples import INPUTS, TARGETS, worked_example_model
+    from chainrule.experiment import build_optimizer
+    from chainrule.train import fit
+
+    model = worked_example_model()
+    settings = TrainConfig(dataset="worked-example", optimizer=trial.params.get("optimizer", "sgd"),
+                           lr=trial.params["lr"])
+    optimizer = build_optimizer(settings, model.parameters())
+    result: dict[str, Any] = {"status": "ok", "unit": "step", "loss": "half_sse"}
+    try:
+        # One sample and full-batch descent: an epoch is exactly one update.
+        history = fit(model, "half_sse", optimizer, INPUTS, TARGETS, epochs=trial.steps,
+                      batch_size=None, shuffle=False, progress=False)
+    except DivergenceError as error:
+        history = error.history  # type: ignore[attr-defined]
+        result |= {"status": "diverged", "error": str(error)}
+    losses = list(history.step_losses)
+    return result | {"x": [float(i) for i in range(1, len(losses) + 1)], "losses": losses,
+                     "steps": len(losses), "reached": losses}
+
+
+def _run_configured(trial: Trial) -> dict[str, Any]:
+    """A configured MLP on its dataset, as `chainrule train` would train it (without files)."""
+    from chainrule.config import TrainConfig
+    from chainrule.experiment import build_model, build_optimizer, prepare
+    from chainrule.train import EarlyStopping, fit
+
+    config = TrainConfig(**trial.config)  # type: ignore[arg-type]
+    prepared = prepare(config)
+    model = build_model(config, prepared.dataset.n_features, prepared.n_outputs)
+    optimizer = build_optimizer(config, model.parameters())
+    validation = None if prepared.X_val is None else (prepared.X_val, prepared.y_val)
+    n_train = len(prepared.X_train)
+    batch = n_train if config.batch_size is None else min(config.batch_size, n_train)
+    steps_per_epoch = math.ceil(n_train / batch)
+    callbacks = []
+    if config.early_stopping is not None and validation is not None:
+        callbacks.append(EarlyStopping(patience=config.early_stopping))
+    result: dict[str, Any] = {"status": "ok", "unit": "epoch", "loss": prepared.loss}
+    try:
+        history = fit(model, prepared.loss, optimizer, prepared.X_train, prepared.y_train,
+                      epochs=config.epochs, batch_size=batch, seed=config.seed,
+                      validation_data=validation, callbacks=callbacks, progress=False)
+    except DivergenceError as error:
+        history = error.history  # type: ignore[attr-defined]
+        result |= {"status": "diverged", "error": str(error)}
+    losses = history["loss"]
+    x = [float(e) for e in range(1, len(losses) + 1)]
+    # When an epoch reached the target, the updates done are that epoch's end.
+    reached_at = [(e + 1) * steps_per_epoch for e in range(len(losses))]
+    partial = history.step_losses[len(losses) * steps_per_epoch:]
+    if result["status"] == "diverged" and partial:
+        # Draw the run up to the point it failed: its last finite mini-batch loss.
+        x.append(len(losses) + len(partial) / steps_per_epoch)
+        losses = [*losses, partial[-1]]
+    return result | {"x": x, "losses": list(losses), "val_losses": history["val_loss"],
+                     "steps": len(history.step_losses), "reached": history["loss"],
+                     "reached_at": reached_at}
+
+
+def _summarize(trial: Trial, run: dict[str, Any], seconds: float) -> TrialResult:
+    # Only finite points make the curve (an epoch's mean can overflow before the run stops).
+    points = [(float(x), float(v)) for x, v in zip(run.get("x", []), run.get("losses", []),
+                                                   strict=True) if math.isfinite(v)]
+    x, losses = [p[0] for p in points], [p[1] for p in points]
+    val_losses = [float(v) for v in run.get("val_losses", [])]
+    steps_to_target = None
+    if trial.target_loss is not None:
+        reached = run.get("reached", [])
+        # Worked example: the loss at step k is the loss after k − 1 updates.
+        reached_at = run.get("reached_at", range(len(reached)))
+        steps_to_target = next((int(at) for value, at in zip(reached, reached_at, strict=True)
+                                if value <= trial.target_loss), None)
+    return TrialResult(
+        label=trial.label, params=dict(trial.params), status=run["status"], unit=run["unit"],
+        loss=run["loss"], x=x, losses=losses, val_losses=val_losses,
+        final_loss=losses[-1] if losses else None, best_loss=min(losses) if losses else None,
+        val_loss=val_losses[-1] if val_losses else None, steps=int(run.get("steps", 0)),
+        steps_to_target=steps_to_target, target_loss=trial.target_loss,
+        error=run.get("error", "").splitlines()[0] if run.get("error") else "",
+        seconds=seconds,
+    )
+
+
+# --- executors -------------------------------------------------------------------------------
+
+def available_cores() -> int:
+    """The CPU cores this process may use: its affinity mask, capped by a cgroup CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    try:  # a container's limit (cgroup v2): "max 100000" or "200000 100000" (= 2 cores)
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+@contextlib.contextmanager
+def _blas_threads_in_children(threads: int) -> Iterator[None]:
+    """Set the BLAS thread variables for processes started inside the block, then restore them.
+
+    This process's own BLAS has loaded already and is not affected
+    (Note [BLAS threads in worker processes]).
+    """
+    saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
+    os.environ.update({name: str(threads) for name in BLAS_THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def local_pool(workers: int | None = None) -> Iterator[concurrent.futures.ProcessPoolExecutor]:
+    """A process pool of `workers` (default: one per core), BLAS threads shared among them.
+
+    Workers are started with "spawn" and inherit OMP_NUM_THREADS etc. = max(1, cores //
+    workers) (Note [BLAS threads in worker processes]). As with any spawn pool, a script that
+    uses it must guard its top level with `if __name__ == "__main__":`.
+    """
+    cores = available_cores()
+    workers = cores if workers is None else workers
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ConfigError(f"sweep: workers must be a positive integer, got {workers!r}")
+    with _blas_threads_in_children(max(1, cores // workers)):
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            yield pool
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def dask_executor(address: str, *, timeout: float = 5.0) -> Iterator[concurrent.futures.Executor]:
+    """A `concurrent.futures.Executor` running on the Dask cluster whose scheduler is `address`.
+
+    Needs the `dask` extra (pip install "chainrule[dask]"). A scheduler that does not answer
+    within `timeout` seconds raises SchedulerError naming the address. Every worker needs
+    chainrule installed (and any CSV file at the same path).
+    """
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError(
+            f"running a sweep on the Dask scheduler {address} needs the dask extra: "
+            'pip install "chainrule[dask]"'
+        ) from None
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (ValueError, TypeError) as error:
+        raise SchedulerError(
+            f"{address!r} is not a Dask scheduler address ({_first_line(error)}); give one like "
+            "tcp://HOST:8786"
+        ) from None
+    except (OSError, TimeoutError) as error:
+        reason = _first_line(error)
+        raise SchedulerError(
+            f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({reason}); "
+            "check the address and that `dask scheduler` is running there"
+        ) from None
+    try:
+        # pure=False: a trial always runs, even if an equal one ran on this cluster before.
+        yield client.get_executor(pure=False)
+    finally:
+        client.close()
+
+
+# --- running many trials ---------------------------------------------------------------------
+
+def run_sweep(
+    trials: Sequence[Trial],
+    executor: concurrent.futures.Executor | None = None,
+    workers: int | None = None,
+    *,
+    scheduler: str | None = None,
+    rule: str = "final_loss",
+    title: str | None = None,
+    on_result: Callable[[int, TrialResult], None] | None = None,
+) -> SweepResult:
+    """Run every trial and choose the best by `rule` (see `choose_best`).
+
+    Where the trials run: `executor` (any concurrent.futures.Executor, left open), or the Dask
+    cluster at `scheduler`, or — with neither — `workers` processes of a local pool (default:
+    one per core, at most one per trial; `workers=1` runs in this process, one after another).
+    Results come back in the trials' order whichever executor ran them, so they are identical
+    (Note [results identical on any executor]). A trial whose execution itself fails (a worker
+    killed, a trial that cannot be sent) is recorded as failed; the others go on.
+
+    on_result(index, result) is called as each trial finishes (in completion order).
+    """
+    trials = list(trials)
+    if not trials:
+        raise ConfigError("sweep: there are no trials to run")
+    if rule not in RULES:
+        raise ConfigError(f"sweep: unknown rule {rule!r}; choose from {', '.join(RULES)}")
+    if sum(x is not None for x in (executor, scheduler, workers)) > 1:
+        raise ConfigError("sweep: give at most one of executor, scheduler and workers")
+    if executor is not None:
+        results = _run_on(executor, trials, on_result)
+    elif scheduler is not None:
+        with dask_executor(scheduler) as cluster:
+            results = _run_on(cluster, trials, on_result)
+    else:
+        workers = min(available_cores() if workers is None else workers, len(trials))
+        if workers == 1:
+            results = []
+            for index, trial in enumerate(trials):
+                results.append(run_trial(trial))
+                if on_result is not None:
+                    on_result(index, results[-1])
+        else:
+            with local_pool(workers) as pool:
+                results = _run_on(pool, trials, on_result)
+    return SweepResult(results, rule, choose_best(results, rule), title or _title(trials))
+
+
+def _run_on(executor: concurrent.futures.Executor, trials: list[Trial],
+            on_result: Callable[[int, TrialResult], None] | None) -> list[TrialResult]:
+    futures = {executor.submit(run_trial, trial): index for index, trial in enumerate(trials)}
+    results: list[TrialResult | None] = [None] * len(trials)
+    for future in concurrent.futures.as_completed(futures):
+        index = futures[future]
+        try:
+            result = future.result()
+        except Exception as error:  # the executor could not run the trial at all
+            trial = trials[index]
+            message = str(error).splitlines()[0] if str(error) else ""
+            result = TrialResult(trial.label, dict(trial.params), "failed",
+                                 "step" if trial.config is None else "epoch", "",
+                                 target_loss=trial.target_loss,
+                                 error=f"{type(error).__name__}: {message}".rstrip(": "))
+        results[index] = result
+        if on_result is not None:
+            on_result(index, result)
+    return [r for r in results if r is not None]
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+_OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
+
+
+def _title(trials: Sequence[Trial]) -> str:
+    """What the trials share: the network and data, and every setting that does not vary."""
+    config = trials[0].config
+    varied = {key for key in GRID_KEYS
+              if len({json.dumps(t.params.get(key, t.config and t.config.get(key)))
+                      for t in trials}) > 1}
+    if config is None:
+        title = "the notes' worked example (2-2-2 sigmoid network, one sample)"
+        optimizer = _OPTIMIZER_NAMES[trials[0].params.get("optimizer", "sgd")]
+        return title if "optimizer" in varied else f"{title}, {optimizer}"
+    source = config.get("dataset") or Path(config.get("csv") or "csv").stem
+    parts = [source]
+    if "hidden" not in varied:
+        parts.append(f"hidden {_hidden_text(config['hidden'])} {config['activation']}")
+    else:
+        parts.append(config["activation"])
+    if "optimizer" not in varied:
+        parts.append(_OPTIMIZER_NAMES.get(config["optimizer"], config["optimizer"]))
+    if "batch_size" not in varied:
+        batch = config["batch_size"]
+        parts.append("full batch" if batch is None else f"batch {batch}")
+    if "lr" not in varied:
+        parts.append(f"η={config['lr']:g}")
+    return ", ".join(parts)
+
+
+# --- choosing the best -----------------------------------------------------------------------
+
+def choose_best(results: Sequence[TrialResult], rule: str = "final_loss") -> TrialResult | None:
+    """The best result by `rule` (one of `RULES`), or None when no run qualifies.
+
+    Runs that diverged or failed never qualify. "final_loss" (the default) picks the lowest
+    final training loss; "best_loss" the lowest loss reached at any point; "val_loss" the lowest
+    final validation loss (runs without validation data do not qualify); "steps_to_target" the
+    fewest updates to reach the target loss, ties broken by the lower final loss. Equal scores
+    go to the earlier trial, so the choice is deterministic.
+    """
+    if rule not in RULES:
+        raise ConfigError(f"sweep: unknown rule {rule!r}; choose from {', '.join(RULES)}")
+
+    def score(r: TrialResult) -> tuple[float, ...] | None:
+        if r.status != "ok" or r.final_loss is None or not math.isfinite(r.final_loss):
+            return None
+        if rule == "final_loss":
+            return (r.final_loss,)
+        if rule == "best_loss":
+            return (r.best_loss,)  # type: ignore[return-value]
+        if rule == "val_loss":
+            ok = r.val_loss is not None and math.isfinite(r.val_loss)
+            return (r.val_loss,) if ok else None  # type: ignore[return-value]
+        return None if r.steps_to_target is None else (r.steps_to_target, r.final_loss)
+
+    scored = [(s, i) for i, r in enumerate(results) if (s := score(r)) is not None]
+    return results[min(scored)[1]] if scored else None
+
+
+# --- outputs ---------------------------------------------------------------------------------
+
+def results_csv(result: SweepResult) -> str:
+    """The results table as CSV: one row per trial, in the trials' order."""
+    keys = [key for key in GRID_KEYS if any(key in r.params for r in result.results)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["label", *keys, "status", "diverged", "final_loss", "best_loss", "val_loss",
+                     "target_loss", "steps_to_target", "steps", "best", "error"])
+    for r in result.results:
+        params = [_csv_param(key, r.params.get(key, "")) for key in keys]
+        writer.writerow([r.label, *params, r.status, "yes" if r.diverged else "no",
+                         _number(r.final_loss), _number(r.best_loss), _number(r.val_loss),
+                         _number(r.target_loss), _number(r.steps_to_target), r.steps,
+                         "yes" if r is result.best else "no", r.error])
+    return buffer.getvalue()
+
+
+def _csv_param(key: str, value: Any) -> str:
+    if key == "batch_size" and value is None:
+        return "full"
+    if key == "hidden":
+        return _hidden_text(value).replace("×", "x")
+    return str(value)
+
+
+def _number(value: float | int | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def write_outputs(result: SweepResult, out_dir: Path, *, log_scale: bool = True) -> list[Path]:
+    """Write loss.png and loss.svg (the curves), results.csv, best.json and sweep.json.
+
+    results.csv is written first, so it exists even if plotting fails. Every file is written
+    atomically; the plots are byte-for-byte reproducible (fixed metadata).
+    """
+    from chainrule.io import atomic_write_bytes
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out_dir / "results.csv", results_csv(result).encode())
+    best = None
+    if result.best is not None:
+        b = result.best
+        best = {"label": b.label, "params": b.params, "final_loss": b.final_loss,
+                "best_loss": b.best_loss, "val_loss": _finite_or_none(b.val_loss),
+                "steps_to_target": b.steps_to_target}
+    summary = {"rule": result.rule, "rule_text": result.rule_text, "best": best}
+    atomic_write_bytes(out_dir / "best.json", (json.dumps(summary, indent=1) + "\n").encode())
+    atomic_write_bytes(out_dir / "sweep.json",
+                       (json.dumps(result.to_dict(), allow_nan=False) + "\n").encode())
+    plot_sweep(result, [out_dir / "loss.png", out_dir / "loss.svg"], log_scale=log_scale)
+    return [out_dir / name for name in OUTPUT_FILES]
+
+
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+LINESTYLES = ("-", "--", "-.", ":")
+
+
+def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = True) -> None:
+    """One labelled loss curve per trial; ✕ where a run diverged, ★ on the best; PNG/SVG by suffix.
+
+    The y axis is logarithmic when `log_scale` (a loss of exactly 0 is not drawn). A diverged run
+    whose losses soar past the others is clipped at the top of the axes, its ✕ on the edge.
+    """
+    from chainrule.plots import pyplot, save_figure
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8.0, 5.2))
+    curves = [r for r in result.results if r.losses]
+    log = log_scale and any(v > 0 for r in curves for v in r.losses)
+    top = _clip_top([r for r in curves if r.status == "ok"], curves, log)
+    for index, r in enumerate(result.results):
+        colour = COLOURS[index % len(COLOURS)]
+        style = LINESTYLES[(index // len(COLOURS)) % len(LINESTYLES)]
+        is_best = r is result.best
+        label = _legend_label(r, is_best)
+        if not r.losses:  # failed (or diverged at its first step): a legend entry only
+            ax.plot([], [], color=colour, linestyle=style, label=label)
+            continue
+        x, y = _thin(r.x, r.losses, PLOT_POINTS)
+        ax.plot(x, y, color=colour, linestyle=style, linewidth=2.6 if is_best else 1.4,
+                label=label, zorder=4 if is_best else 3)
+        end = y[-1]
+        if top is not None and end > top:  # off the chart: mark it just inside the top edge
+            end = top / 1.6 if log else top * 0.97
+            ax.annotate(f"{y[-1]:.2g} ↑", (x[-1], end), xytext=(9, -4),
+                        textcoords="offset points", fontsize=8, color=colour)
+        if r.status == "diverged":
+            ax.plot([x[-1]], [end], marker="X", markersize=11, color=colour,
+                    markeredgecolor="black", linestyle="none", zorder=6, clip_on=False)
+        if is_best:
+            ax.plot([x[-1]], [end], marker="*", markersize=18, color=colour,
+                    markeredgecolor="black", linestyle="none", zorder=6, clip_on=False)
+    target = next((r.target_loss for r in result.results if r.target_loss), None)
+    if target is not None and curves:
+        ax.axhline(target, color="#555555", linestyle=":", linewidth=1.0,
+                   label=f"target loss {target:g}", zorder=2)
+    if log:
+        ax.set_yscale("log", nonpositive="mask")  # a loss of exactly 0 ends its curve
+    if top is not None:
+        lowest = min(v for r in curves if r.status == "ok" for v in r.losses if v > 0 or not log)
+        ax.set_ylim(lowest / 2 if log else min(0.0, lowest), top)
+    unit = curves[0].unit if curves else "step"
+    if unit == "epoch":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    loss = curves[0].loss if curves else "half_sse"
+    ax.set_xlabel("update step (full batch)" if unit == "step" else "epoch")
+    ax.set_ylabel(_loss_axis_label(loss, unit) + (" (log scale)" if log else ""))
+    best = ("no run qualified as best" if result.best is None
+            else f"best: {result.best.label} ({result.rule_text})")
+    ax.set_title(f"Loss per {unit}: {result.title}\n{best}", fontsize=10)
+    ax.grid(True, which="major", alpha=0.35)
+    ax.legend(loc="best", fontsize=9, framealpha=0.9)  # placed by the data: reproducible
+    fig.tight_layout()
+    try:
+        for path in paths:
+            save_figure(fig, Path(path))
+    finally:
+        plt.close(fig)
+
+
+def _loss_axis_label(loss: str, unit: str) -> str:
+    names = {"half_sse": "E = ½·Σ(t − y)²", "mse": "mean squared error",
+             "cross_entropy": "cross-entropy", "bce": "binary cross-entropy",
+             "bce_logits": "binary cross-entropy"}
+    name = names.get(loss, loss or "loss")
+    return name if unit == "step" else f"training loss, {name}"
+
+
+def _legend_label(r: TrialResult, is_best: bool) -> str:
+    if r.status == "failed":
+        return f"{r.label}: failed ({r.error.split(':')[0]})"
+    if r.status == "diverged":
+        return f"{r.label}: diverged at update {r.steps + 1}"
+    text = f"{r.label}: final {r.final_loss:.3g}"
+    return text + "  (best)" if is_best else text
+
+
+def _thin(x: list[float], y: list[float], limit: int) -> tuple[list[float], list[float]]:
+    """At most `limit` evenly spaced points of a curve, always keeping the first and last."""
+    n = len(y)
+    if n <= limit:
+        return x, y
+    picks = sorted({round(i * (n - 1) / (limit - 1)) for i in range(limit)})
+    return [x[i] for i in picks], [y[i] for i in picks]
+
+
+def _clip_top(ok: list[TrialResult], curves: list[TrialResult], log: bool) -> float | None:
+    """A top for the y axis when a diverged run soars far above the runs that trained."""
+    if not ok:
+        return None
+    highest = max(max(r.losses) for r in ok)
+    top = highest * (100.0 if log else 3.0)
+    if highest <= 0 or max(max(r.losses) for r in curves) <= top:
+        return None
+    return top
+
+
+def print_table(result: SweepResult, console: Any = None) -> None:
+    """Print the results as a rich table, then the best setting and the rule that chose it."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console()
+    results = result.results
+    has_val = any(r.val_loss is not None for r in results)
+    target = next((r.target_loss for r in results if r.target_loss is not None), None)
+    table = Table(title=f"chainrule sweep: {escape(result.title)}", title_justify="left")
+    table.add_column("setting")
+    table.add_column("final loss", justify="right")
+    table.add_column("best loss", justify="right")
+    if has_val:
+        table.add_column("val loss", justify="right")
+    if target is not None:
+        table.add_column(f"updates to {target:g}", justify="right")
+    table.add_column("diverged")
+    table.add_column("seconds", justify="right")
+    for r in results:
+        cells = [escape(r.label) + ("  ★" if r is result.best else ""),
+                 _cell(r.final_loss), _cell(r.best_loss)]
+        if has_val:
+            cells.append(_cell(r.val_loss))
+        if target is not None:
+            cells.append("—" if r.steps_to_target is None else f"{r.steps_to_target:,}")
+        status = {"ok": "no", "diverged": "[red]yes[/red]", "failed": "[red]failed[/red]"}
+        cells += [status[r.status], f"{r.seconds:.2f}"]
+        table.add_row(*cells, style="bold" if r is result.best else None)
+    console.print(table)
+    if result.best is None:
+        console.print(f"no best setting: no run qualified ({result.rule_text})")
+    else:
+        console.print(f"best: [bold]{result.best.label}[/bold] — {result.rule_text}",
+                      highlight=False)
+    for r in results:
+        if r.status == "failed":
+            console.print(f"[red]{escape(r.label)} failed:[/red] {escape(r.error)}",
+                          highlight=False)
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.4g}"
+
+
+# --- the notes' sweep, for `chainrule demo` --------------------------------------------------
+
+def worked_example_sweep(out_dir: Path, executor: concurrent.futures.Executor | None = None, *,
+                         steps: int = WORKED_EXAMPLE_STEPS, workers: int | None = None,
+                         log_scale: bool = True, console: Any = None) -> SweepResult:
+    """The notes' sweep: the worked example with η = 0.1, 0.2, 0.5, 0.8, 1, 2, written to out_dir.
+
+    Trains 6 × `steps` full-batch updates (a few seconds), writes loss.png/.svg, results.csv,
+    best.json and sweep.json, and returns the result. With a rich `console`, also prints the
+    table, the best setting and the files written.
+    """
+    result = run_sweep(grid(steps=steps), executor, None if executor is not None else workers)
+    written = write_outputs(result, Path(out_dir), log_scale=log_scale)
+    if console is not None:
+        print_table(result, console)
+        console.print(f"wrote {', '.join(str(path) for path in written)}", highlight=False)
+    return result
