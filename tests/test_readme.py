@@ -20,7 +20,7 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch):
     assert len(blocks) >= 4
     namespace: dict = {}
     for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+        exec(compile(block, str(README), "exec"), namespace)
     # The engine tour: ∂E/∂w1 of the worked example's first hidden weight.
     assert namespace["E"].item() == pytest.approx(0.298371109, abs=1e-9)
     assert namespace["W2"].grad[0, 0] == pytest.approx(0.082167041, abs=1e-9)

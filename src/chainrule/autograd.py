@@ -58,12 +58,15 @@ class no_grad:
     ...     y = model(x)          # y.requires_grad is False; nothing is kept for backward
     """
 
+    def __init__(self) -> None:
+        self._previous: list[bool] = []  # a stack, so one instance can be entered twice
+
     def __enter__(self) -> None:
-        self._previous = _GradMode.enabled
+        self._previous.append(_GradMode.enabled)
         _GradMode.enabled = False
 
     def __exit__(self, *exc: object) -> None:
-        _GradMode.enabled = self._previous
+        _GradMode.enabled = self._previous.pop()
 
     def __call__(self, fn: Callable) -> Callable:
         def wrapper(*args, **kwargs):
@@ -84,22 +87,6 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if kept_ones:
         grad = grad.sum(axis=kept_ones, keepdims=True)
     return grad
-
-
-def topological_order(root: Tensor) -> list[Tensor]:
-    """Every tensor `root` depends on that needs a gradient, in the order backward visits them.
-
-    A tensor is always created after the tensors it is computed from, so the reverse of the
-    creation order is a topological order: children before parents, the same on every run.
-    """
-    seen = {id(root): root}
-    stack = [root]
-    while stack:  # iterative: chains of 100,000 ops are fine
-        for parent in stack.pop()._parents:
-            if parent.requires_grad and id(parent) not in seen:
-                seen[id(parent)] = parent
-                stack.append(parent)
-    return sorted(seen.values(), key=lambda t: t._seq, reverse=True)
 
 
 def _freed_graph(grad: np.ndarray) -> tuple:
@@ -171,7 +158,7 @@ def backward(
             if pg is None or not parent.requires_grad:
                 continue
             if pg.shape != parent.data.shape:
-                pg = unbroadcast(pg, parent.data.shape)
+                pg = _summed_to_shape(node, parent, pg)
             if parent._backward is None:
                 _accumulate(parent, pg, owned)
                 continue
@@ -187,10 +174,24 @@ def backward(
             node._parents = ()
 
 
+def _summed_to_shape(node: Tensor, parent: Tensor, grad: np.ndarray) -> np.ndarray:
+    """The gradient unbroadcast to the parent's shape; a VJP that got shapes wrong is a bug."""
+    summed = unbroadcast(grad, parent.data.shape)
+    if summed.shape != parent.data.shape:
+        raise GraphError(
+            f"backward: op {node.op!r} returned a gradient of shape {grad.shape} for an input "
+            f"of shape {parent.data.shape}; this is a bug in that op's VJP"
+        )
+    return summed
+
+
 def _accumulate(node: Tensor, g: np.ndarray, owned: set[int]) -> None:
     """node.grad += g; the first time, node gets an array of its own (Note [gradient ownership])."""
     if node.grad is not None:
-        node.grad = node.grad + g
+        node.grad = np.asarray(node.grad + g)
+        return
+    if type(g) is not np.ndarray:  # a 0-d result can come back as a NumPy scalar
+        node.grad = np.array(g)
         return
     owner = id(g if g.base is None else g.base)
     if owner in owned or not g.flags.writeable:

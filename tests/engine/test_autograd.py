@@ -182,3 +182,39 @@ def test_no_grad_is_per_thread():
     release.set()
     worker.join()
     assert seen == [True]
+
+
+def test_one_no_grad_instance_can_be_entered_twice():
+    guard = cr.no_grad()
+    with guard:
+        with guard:
+            assert not cr.is_grad_enabled()
+        assert not cr.is_grad_enabled()
+    assert cr.is_grad_enabled()  # restored to what it was before the outer `with`
+
+
+def test_grad_of_a_zero_d_leaf_stays_an_array_across_accumulation():
+    x = cr.tensor(np.float64(2.0), requires_grad=True)
+    (x * 3).backward()
+    (x * 3).backward()
+    assert type(x.grad) is np.ndarray and x.grad.shape == () and x.grad == 6.0
+    x.grad += 1.0  # the user's to change in place
+    assert x.grad == 7.0
+
+
+def test_a_vjp_returning_the_wrong_shape_is_reported_as_a_bug_in_that_op():
+    from chainrule.ops.base import result
+
+    x = leaf([1.0, 2.0, 3.0])
+    y = result(x.data * 2, (x,), lambda g: (np.ones((2, 2)),), "broken")
+    with pytest.raises(cr.GraphError,
+                       match=r"op 'broken' returned a gradient of shape \(2, 2\) for an input "
+                             r"of shape \(3,\); this is a bug in that op's VJP"):
+        y.sum().backward()
+
+
+def test_transpose_with_negative_axes_permutes_the_gradient_back():
+    x = leaf(np.arange(24.0).reshape(2, 3, 4))
+    weights = np.arange(24.0).reshape(2, 4, 3)
+    (x.transpose(0, -1, -2) * weights).sum().backward()
+    np.testing.assert_array_equal(x.grad, weights.transpose(0, 2, 1))

@@ -33,7 +33,7 @@ def transpose(x: Tensor, axes: tuple[int, ...] | None = None) -> Tensor:
             f"transpose: axes {axes} are not a permutation of the {x.data.ndim} axes of a "
             f"tensor of shape {x.data.shape}"
         ) from None
-    inverse = None if axes is None else tuple(np.argsort(axes))
+    inverse = None if axes is None else tuple(np.argsort([a % x.data.ndim for a in axes]))
     return result(out, (x,), lambda g: (g.transpose(inverse),), "transpose")
 
 
