@@ -97,6 +97,8 @@ def test_toml_config(tmp_path):
     (["--loss", "hinge", "--lr", "-1"], "2 problems"),
     (["--inputs", "1,2,3"], "inputs: expected 2 values"),
     (["--config", "missing.toml"], "does not exist"),
+    (["--config", "."], "config file . is a folder"),
+    (["--seed", "-1"], "seed: Input should be greater than or equal to 0"),
     (["--loss", "cross_entropy", "--targets", "7"], "targets: for cross_entropy"),
 ])
 def test_user_mistakes_exit_2_with_one_line(args, message):
@@ -112,3 +114,40 @@ def test_bad_toml_reports_every_problem(tmp_path):
     result = run("--config", path)
     assert result.exit_code == 2
     assert "2 problems: lr: Input should be a valid number; sizez: unknown key" in result.output
+
+
+def test_a_negative_seed_in_a_config_file_is_a_user_error(tmp_path):
+    path = tmp_path / "net.toml"
+    path.write_text("sizes = [3, 3, 2]\nseed = -5\n", encoding="utf-8")
+    result = run("--config", path)
+    assert result.exit_code == 2
+    assert result.output.strip() == \
+        f"error: {path}: 1 problem: seed: Input should be greater than or equal to 0"
+
+
+@pytest.mark.parametrize("name", ["g.png", "g.txt", "graph"])
+def test_graph_only_in_dot_or_svg(tmp_path, name):
+    result = run("--graph", tmp_path / name)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --graph: ")
+    assert ".dot or .gv" in lines[0] and ".svg" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("graph", "out"), [("same.dot", "same.dot"), ("g.svg", "g.svg"),
+                                            ("g.dot", "g.svg")])
+def test_graph_and_out_must_be_different_files(tmp_path, monkeypatch, graph, out):
+    monkeypatch.chdir(tmp_path)
+    result = run("--graph", graph, "--out", f"./{out}", "--format", "markdown")
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "is also where --graph writes" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_learning_rate_does_not_leak_a_warning():
+    # pytest turns RuntimeWarning into an error, so a leaked overflow warning fails here
+    result = run("--lr", "1e300", "--steps", "5")
+    assert result.exit_code == 0, result.output
+    assert "5. Several steps (5)" in result.output and "Warning" not in result.output

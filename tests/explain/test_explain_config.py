@@ -110,6 +110,7 @@ def test_values_that_do_not_fit_together_are_all_reported():
     ({"sizes": [2, 2], "layers": [{"weight": [[1.0, 1.0]] * 2, "bias": [1.0]}]},
      "layers.0.bias: expected one number or 2 values"),
     ({"lr": 0.0}, "lr: Input should be greater than 0"),
+    ({"seed": -5}, "seed: Input should be greater than or equal to 0"),
 ])
 def test_each_inconsistency_is_named(values, part):
     with pytest.raises(ConfigError, match="problem") as caught:
@@ -126,6 +127,12 @@ def test_too_big_a_network_is_refused_with_the_way_out():
 def test_missing_or_malformed_files(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(tmp_path)
+    negative = tmp_path / "seed.toml"
+    negative.write_text("seed = -5\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="seed: Input should be greater than or equal to 0"):
+        load_config(negative)
     bad = tmp_path / "bad.toml"
     bad.write_text("sizes = [2, 2\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):

@@ -107,6 +107,32 @@ def test_sequential_variant_reproduces_the_widely_copied_figure():
 def test_simultaneous_output_says_why_the_write_up_differs(ex):
     note = " ".join(ex.notes)
     assert "0.291027924" in note and "0.291027774" in note and "--sequential" in note
+    assert "kept fixed, as in the notes" in note
+
+
+@pytest.mark.parametrize("change", [
+    {"lr": 0.4},                                    # the notes' network, another η
+    {"x": [0.05, 0.2]},                             # another sample
+    {"update_biases": True},                        # the biases learn too
+])
+def test_remarks_about_the_notes_only_for_the_notes_step(change):
+    args = {"x": INPUTS, "lr": LEARNING_RATE, **change}
+    ex = explain(worked_example_model(), args.pop("x"), TARGETS, "half_sse", **args)
+    note = " ".join(ex.notes)
+    assert "0.291027924" not in note and "0.291027774" not in note
+    assert "as in the notes" not in note and "write-up" not in note
+    assert f"would give E = {ex.error_after_other:.9g} instead" in note
+
+
+def test_remarks_for_another_network_are_about_that_network():
+    model = nn.mlp([3, 4, 2], "tanh", None, rng=2, dtype="float64")
+    for sequential in (False, True):
+        ex = explain(model, [0.47, 0.69, 0.11], 1, "cross_entropy", update_biases=False,
+                     sequential=sequential)
+        note = " ".join(ex.notes)
+        assert "0.29102" not in note and "notes" not in note and "write-up" not in note
+        assert "are kept fixed; their gradients are shown but not applied" in note
+        assert f"{ex.error_after_other:.9g}" in note
 
 
 def test_update_biases_option_matches_training_the_biases_too():

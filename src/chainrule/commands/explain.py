@@ -37,6 +37,23 @@ def write_atomic(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+GRAPH_SUFFIXES = (".dot", ".gv", ".svg")
+
+
+def _check_outputs(graph: Path | None, out: Path | None) -> None:
+    """Refuse a --graph file that is not DOT or SVG, or that would overwrite --out."""
+    if graph is None:
+        return
+    if graph.suffix.lower() not in GRAPH_SUFFIXES:
+        raise ConfigError(f"--graph: {graph} should end in .dot or .gv (Graphviz DOT) or .svg "
+                          f"(a drawing); the graph is written in one of those formats only")
+    drawing = graph.with_suffix(".svg")  # written beside a .dot file when Graphviz is installed
+    if out is not None and out.resolve() in (graph.resolve(), drawing.resolve()):
+        raise ConfigError(f"--out {out} is also where --graph writes"
+                          + ("" if out.resolve() == graph.resolve() else " its drawing")
+                          + "; give them different files")
+
+
 def _write_graph(explanation: Any, path: Path) -> list[str]:
     from chainrule.explain.graph import to_dot, to_svg
 
@@ -77,8 +94,8 @@ def explain_command(
         help="Update the output layer first, as an earlier script of the widely copied "
              "write-up did (gives 0.291027924 instead of 0.291027774).")] = None,
     graph: Annotated[Path | None, Option(
-        help="Write the step's computational graph as Graphviz DOT (and SVG beside it when "
-             "Graphviz is installed; or name a .svg file).")] = None,
+        help="Write the step's computational graph to a .dot or .gv file as Graphviz DOT (and "
+             "SVG beside it when Graphviz is installed), or to a .svg file.")] = None,
     seed: Annotated[int | None, Option(
         help="Draw missing weights, inputs and targets from this seed.")] = None,
     sizes: Annotated[str | None, Option(help="Layer sizes, inputs first, e.g. 2,2,2.")] = None,
@@ -102,6 +119,7 @@ def explain_command(
 
     if format not in FORMATS:
         raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    _check_outputs(graph, out)
     overrides = {
         "steps": steps, "update_biases": update_biases, "sequential": sequential,
         "seed": seed, "sizes": _numbers("--sizes", sizes, int), "activation": activation,

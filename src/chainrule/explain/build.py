@@ -116,38 +116,42 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
     ]
     loss_fn = nn.get_loss(loss_name, reduction)
 
-    # One step, recorded: forward, backward, the check from first principles, the update.
-    work = copy_float64(layers)
-    trace = record(work, x, target_array, loss_fn, naming)
-    numeric = _central_differences(work, x, target_array, loss_fn, eps)
-    before = [(lt.weight.copy(), None if lt.bias is None else lt.bias.copy())
-              for lt in trace.layers]
-    seq_layers = sequential_step(work, trace, learn, lr) if sequential else None
-    if not sequential:
-        sgd_step(work, learn, lr)
-    error_after = error_at(work, x, target_array, loss_fn)
-    other = copy_float64(layers)
-    other_trace = record(other, x, target_array, loss_fn, naming, with_graph=False)
-    if sequential:
-        sgd_step(other, learn, lr)
-    else:
-        sequential_step(other, other_trace, learn, lr)
-    error_after_other = error_at(other, x, target_array, loss_fn)
+    # A learning rate far too large (or huge weights) can overflow to ±inf and then nan, in
+    # the update or in a later step's forward pass. That is a legitimate outcome, which the
+    # explanation reports (_diverged_note), so NumPy need not warn about it.
+    with np.errstate(over="ignore", invalid="ignore"):
+        # One step, recorded: forward, backward, the check from first principles, the update.
+        work = copy_float64(layers)
+        trace = record(work, x, target_array, loss_fn, naming)
+        numeric = _central_differences(work, x, target_array, loss_fn, eps)
+        before = [(lt.weight.copy(), None if lt.bias is None else lt.bias.copy())
+                  for lt in trace.layers]
+        seq_layers = sequential_step(work, trace, learn, lr) if sequential else None
+        if not sequential:
+            sgd_step(work, learn, lr)
+        error_after = error_at(work, x, target_array, loss_fn)
+        other = copy_float64(layers)
+        other_trace = record(other, x, target_array, loss_fn, naming, with_graph=False)
+        if sequential:
+            sgd_step(other, learn, lr)
+        else:
+            sequential_step(other, other_trace, learn, lr)
+        error_after_other = error_at(other, x, target_array, loss_fn)
 
-    # Assemble the explanation from the recorded numbers.
-    acts = tuple("softmax" if loss_name == "cross_entropy" and k == len(layers) - 1
-                 else layer.activation for k, layer in enumerate(layers))
-    scale = nt.loss_scale(loss_name, reduction, sizes[-1])
-    builder = _Builder(naming, trace, acts, [layer.alpha for layer in layers], loss_name,
-                       scale, t_values)
-    forward = builder.forward()
-    errors = builder.errors(forward[-1])
-    deltas = builder.deltas()
-    gradients = builder.gradients(deltas, numeric)
-    updates = _updates(naming, trace, before, work, learn, seq_layers)
-    sequential_deltas = builder.sequential_deltas(seq_layers) if seq_layers else ()
-    rows = _steps(naming, work, learn, x, target_array, loss_fn, lr, sequential, steps,
-                  before, trace.error, error_after)
+        # Assemble the explanation from the recorded numbers.
+        acts = tuple("softmax" if loss_name == "cross_entropy" and k == len(layers) - 1
+                     else layer.activation for k, layer in enumerate(layers))
+        scale = nt.loss_scale(loss_name, reduction, sizes[-1])
+        builder = _Builder(naming, trace, acts, [layer.alpha for layer in layers], loss_name,
+                           scale, t_values)
+        forward = builder.forward()
+        errors = builder.errors(forward[-1])
+        deltas = builder.deltas()
+        gradients = builder.gradients(deltas, numeric)
+        updates = _updates(naming, trace, before, work, learn, seq_layers)
+        sequential_deltas = builder.sequential_deltas(seq_layers) if seq_layers else ()
+        rows = _steps(naming, work, learn, x, target_array, loss_fn, lr, sequential, steps,
+                      before, trace.error, error_after)
 
     network = Network(
         sizes=sizes, activations=acts, loss=loss_name, reduction=reduction,
@@ -167,8 +171,10 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
         gradients=gradients, eps=eps, max_product_error=builder.worst, updates=updates,
         sequential_deltas=sequential_deltas, error_after=error_after,
         error_after_other=error_after_other, steps=rows, graph=trace.graph,
-        notes=_notes(naming, learn, layers, sequential, error_after, error_after_other)
-        + _dead_notes(naming, deltas, updates) + _overshoot_note(trace.error, error_after, lr),
+        notes=_notes(naming, learn, layers, sequential, error_after, error_after_other,
+                     _is_worked_example(layers, acts, loss_name, x, t_values, lr, learn))
+        + _dead_notes(naming, deltas, updates) + _overshoot_note(trace.error, error_after, lr)
+        + _diverged_note(updates, error_after, rows, lr),
     )
 
 
@@ -325,10 +331,12 @@ class _Builder:
     def _slope(self, k: int, j: int) -> Factor:
         lt, unit, act = self.layer(k), self.naming.unit(k, j), self.acts[k - 1]
         out, net = float(lt.out[j]), float(lt.net[j])
+        alpha = self.alphas[k - 1]
         return Factor(f"∂out_{unit}/∂net_{unit}",
-                      nt.slope_formula(act, f"out_{unit}", f"net_{unit}", self.alphas[k - 1]),
-                      nt.slope_numbers(act, out, net),
-                      nt.slope_value(act, out, net, self.alphas[k - 1]))
+                      nt.slope_formula(act, f"out_{unit}", f"net_{unit}", alpha),
+                      nt.slope_numbers(act, out, net, alpha),
+                      nt.slope_value(act, out, net, alpha),
+                      nt.slope_condition(act, f"net_{unit}", net))
 
     def _output_delta(self, j: int) -> tuple[Factor | None, Factor | None, Factor | None]:
         lt, unit = self.layer(self.L), self.naming.unit(self.L, j)
@@ -569,6 +577,19 @@ def _dead_notes(naming: nt.Naming, deltas: tuple[tuple[Delta, ...], ...],
     return tuple(notes)
 
 
+def _diverged_note(updates: tuple[Update, ...], error_after: float, rows: tuple[StepRow, ...],
+                   lr: float) -> tuple[str, ...]:
+    """Say so when the error or a parameter overflowed to inf or nan: the run diverged."""
+    first = [u.after for u in updates] + [error_after]
+    steps = [r.step for r in rows if not all(map(math.isfinite, [r.error, *r.params.values()]))]
+    if all(map(math.isfinite, first)) and not steps:
+        return ()
+    step = 1 if not all(map(math.isfinite, first)) else steps[0]
+    return (f"Diverged: after step {step} the error or a parameter is no longer a finite "
+            f"number (inf or nan: past the largest float). η = {nt.fmt(lr)} is far too "
+            f"large for this network; try a smaller --lr.",)
+
+
 def _overshoot_note(error: float, error_after: float, lr: float) -> tuple[str, ...]:
     if not error_after > error:
         return ()
@@ -577,8 +598,34 @@ def _overshoot_note(error: float, error_after: float, lr: float) -> tuple[str, .
             f"past the valley. A smaller learning rate (--lr) takes a shorter step.",)
 
 
+def _is_worked_example(layers: list[Layer], acts: tuple[str, ...], loss: str, x: np.ndarray,
+                       t_values: tuple[float, ...], lr: float, learn: Learn) -> bool:
+    """Whether this step is the notes' worked example as the notes take it — their network,
+    sample and η, biases fixed — the only step their published figures describe."""
+    from chainrule.examples import (
+        HIDDEN_BIAS,
+        HIDDEN_WEIGHTS,
+        INPUTS,
+        LEARNING_RATE,
+        OUTPUT_BIAS,
+        OUTPUT_WEIGHTS,
+        TARGETS,
+    )
+
+    if acts != ("sigmoid", "sigmoid") or loss != "half_sse" or lr != LEARNING_RATE \
+            or learn != [(True, False), (True, False)]:
+        return False
+    values = [(HIDDEN_WEIGHTS, HIDDEN_BIAS), (OUTPUT_WEIGHTS, OUTPUT_BIAS)]
+    return (np.array_equal(x, INPUTS) and t_values == tuple(TARGETS[0])
+            and all(layer.linear.bias is not None
+                    and np.array_equal(layer.linear.weight.data, weight)
+                    and np.all(layer.linear.bias.data == bias)
+                    for layer, (weight, bias) in zip(layers, values, strict=True)))
+
+
 def _notes(naming: nt.Naming, learn: Learn, layers: list[Layer], sequential: bool,
-           error_after: float, error_after_other: float) -> tuple[str, ...]:
+           error_after: float, error_after_other: float, worked: bool) -> tuple[str, ...]:
+    """The remarks under the update; those about the notes' figures only for their example."""
     notes = []
     fixed_biases = [naming.bias(k, j) for k, ((_, b), layer) in
                     enumerate(zip(learn, layers, strict=True), start=1)
@@ -586,9 +633,9 @@ def _notes(naming: nt.Naming, learn: Learn, layers: list[Layer], sequential: boo
                     for j in range(layer.linear.out_features)]
     if fixed_biases:
         notes.append(
-            f"The biases ({', '.join(fixed_biases)}) are kept fixed, as in the notes; their "
-            "gradients are shown but not applied (--update-biases / update_biases=True "
-            "updates them)."
+            f"The biases ({', '.join(fixed_biases)}) are kept fixed"
+            + (", as in the notes" if worked else "") + "; their gradients are shown but not "
+            "applied (--update-biases / update_biases=True updates them)."
         )
     if naming.layers > 1:
         if sequential:
@@ -596,17 +643,19 @@ def _notes(naming: nt.Naming, learn: Learn, layers: list[Layer], sequential: boo
                 f"Sequential variant: the output layer was updated first and the hidden "
                 f"gradients were computed through the updated weights, giving E = "
                 f"{nt.fmt(error_after)}. True gradient descent updates every weight from the "
-                f"same backward pass and gives {nt.fmt(error_after_other)}. The widely copied "
-                "write-up of the notes' example prints 0.291027924 because an earlier version "
-                "of its author's script did exactly this; the correct figure is 0.291027774."
+                f"same backward pass and gives {nt.fmt(error_after_other)}."
+                + (" The widely copied write-up of the notes' example prints 0.291027924 "
+                   "because an earlier version of its author's script did exactly this; the "
+                   "correct figure is 0.291027774." if worked else "")
             )
         else:
             notes.append(
                 f"Simultaneous update: every gradient comes from the one backward pass above, "
                 f"then every weight moves. Updating the output layer first and "
                 f"back-propagating through its new weights (the sequential variant, "
-                f"--sequential) would give E = {nt.fmt(error_after_other)} instead. That is why "
-                f"the widely copied write-up of the notes' example prints 0.291027924 rather "
-                f"than 0.291027774: an earlier version of its author's script did so."
+                f"--sequential) would give E = {nt.fmt(error_after_other)} instead."
+                + (" That is why the widely copied write-up of the notes' example prints "
+                   "0.291027924 rather than 0.291027774: an earlier version of its author's "
+                   "script did so." if worked else "")
             )
     return tuple(notes)

@@ -3,7 +3,8 @@
 The wording and the order of every step live here, once; render_text, render_markdown and
 render_html only decide how a section, an equation or a table looks. Pieces of text carry a
 role ("sym" for a symbol such as ∂E/∂w5, "num" for a number, "res" for a result, "memo" for a
-note that a δ is reused, "note" for a remark) that the renderers style.
+note that a δ is reused, "note" for a remark, "cond" for the case a ReLU slope takes) that the
+renderers style.
 
 An equation is a left side and a chain of right sides, `lhs = step1 = step2 = ...`; a renderer
 puts the steps on one line when they fit and under each other, aligned at "=", when not.
@@ -110,13 +111,15 @@ def symbols(names: list[str], joiner: str = " × ") -> Segs:
 def build_document(ex: Explanation) -> Document:
     net = ex.network
     sample = ", ".join(f"{n} = {nt.fmt(v)}" for n, v in net.inputs)
-    targets = ", ".join(f"{n} = {nt.fmt(v)}" for n, v in net.targets)
-    if net.target_class is not None:
-        targets = f"class {net.target_class} (one-hot: {targets})"
+    values = ", ".join(f"{n} = {nt.fmt(v)}" for n, v in net.targets)
+    targets = f"targets {values}"
+    if net.target_class is not None:  # class k is output unit k + 1: class 0 is o1
+        unit = ex.outputs[net.target_class].name
+        targets = f"target class {net.target_class} ({unit}), one-hot {values}"
     summary = (
         ("network", net.description),
         ("error", net.loss_formula),
-        ("sample", f"{sample}; targets {targets}"),
+        ("sample", f"{sample}; {targets}"),
         ("update", f"η = {nt.fmt(net.lr)}; "
                    + ("sequential variant (output layer first)" if net.sequential
                       else "simultaneous (every gradient first, then every weight)")
@@ -149,14 +152,17 @@ def _notation(ex: Explanation) -> Section:
                                                     else f"hidden layer {k}")
         ranges.append(f"w{first_w}..w{first_w + count - 1} feed {title}")
         first_w += count
-    hidden = ""
+    units = "Inputs i, hidden units h, outputs o." if layers > 1 else \
+        "Inputs i, outputs o."
     if layers > 2:
-        hidden = " Hidden unit j of layer k is hk_j (h1_2 = layer 1, unit 2)."
+        units += " Hidden unit j of layer k is hk_j (h1_2 = layer 1, unit 2)."
+    naming = nt.Naming(sizes)
+    biases = ", ".join(naming.bias(k, 0) for k in range(1, layers + 1))
     text = (
-        f"Inputs i, hidden units h, outputs o.{hidden} Each unit adds up its weighted inputs, "
+        f"{units} Each unit adds up its weighted inputs, "
         f"net = Σ w·x + b, and passes on out = f(net). Weights are numbered layer by layer, "
         f"and within a layer unit by unit: {'; '.join(ranges)}. Each unit has its own bias "
-        f"(b_h1, b_o1, ...). The error term of unit u is δ_u = ∂E/∂net_u."
+        f"({biases}, ...). The error term of unit u is δ_u = ∂E/∂net_u."
     )
     return Section("Notation", [Para(segs(text))])
 
@@ -284,7 +290,8 @@ def _factor_eq(f: Factor, indent: int) -> Eq:
     if f.numbers != f.formula and f.numbers != nt.fmt(f.value):
         steps.append(segs(f.numbers))
     steps.append(segs(res(f.value)))
-    return Eq(segs(sym(f.symbol)), tuple(steps), indent=indent)
+    return Eq(segs(sym(f.symbol)), tuple(steps), segs(Seg(f.note, "cond")) if f.note else (),
+              indent=indent)
 
 
 def _delta_lines(d: Delta) -> tuple[Eq, ...]:
@@ -451,6 +458,32 @@ def _steps(ex: Explanation) -> Section:
     section.blocks.append(Table(("step", "E_total", *names), table_rows,
                                 (True,) * (2 + len(names))))
     return section
+
+
+def split_columns(table: Table, widths: list[int], limit: int) -> list[Table]:
+    """`table` cut into tables of at most `limit` (the sum of their columns' `widths`), each
+    repeating the first column, so that a wide table (the steps) is read in pieces that fit."""
+    chunks: list[list[int]] = [[]]
+    for index in range(1, len(table.headers)):
+        used = widths[0] + sum(widths[i] for i in chunks[-1])
+        if chunks[-1] and used + widths[index] > limit:
+            chunks.append([])
+        chunks[-1].append(index)
+    if len(chunks) == 1:
+        return [table]
+    numeric = [table.numeric[i] if i < len(table.numeric) else False
+               for i in range(len(table.headers))]
+    return [Table(tuple(table.headers[i] for i in (0, *chunk)),
+                  tuple(tuple(row[i] for i in (0, *chunk)) for row in table.rows),
+                  tuple(numeric[i] for i in (0, *chunk)),
+                  table.caption if n == len(chunks) - 1 else "")
+            for n, chunk in enumerate(chunks)]
+
+
+def column_widths(table: Table, padding: int) -> list[int]:
+    """Each column's widest cell or header, in characters, plus `padding`."""
+    return [max([len(header), *(_width(row[i]) for row in table.rows)]) + padding
+            for i, header in enumerate(table.headers)]
 
 
 # --- layout of an equation in a fixed width (text and Markdown) ------------------------------

@@ -49,12 +49,14 @@ class OutputError:
 
 @dataclass(frozen=True)
 class Factor:
-    """One link of a chain: its symbol, textbook formula, the formula with numbers, its value."""
+    """One link of a chain: its symbol, textbook formula, the formula with numbers, its value,
+    and for a piecewise slope (ReLU) the case that applies: '(net_h1 = -0.5978 ≤ 0)'."""
 
     symbol: str
     formula: str
     numbers: str
     value: float
+    note: str = ""
 
 
 @dataclass(frozen=True)

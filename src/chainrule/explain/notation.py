@@ -153,18 +153,29 @@ def slope_formula(act: str, out: str, net: str, alpha: float = 0.01) -> str:
     }[act]
 
 
-def slope_numbers(act: str, out: float, net: float) -> str:
-    """The textbook form with the recorded values: '0.75136507 × (1 − 0.75136507)'."""
+def slope_numbers(act: str, out: float, net: float, alpha: float = 0.01) -> str:
+    """The textbook form with the recorded values: '0.75136507 × (1 − 0.75136507)'.
+
+    ReLU's and leaky ReLU's slope is chosen by a condition, not computed: it is just the chosen
+    value, and slope_condition says why.
+    """
     o = fmt_factor(out)
     if act == "sigmoid":
         return f"{o} × (1 − {o})"
     if act == "tanh":
         return f"1 − {o}²"
     if act in ("relu", "leaky_relu"):
-        return f"net = {fmt(net)} {'>' if net > 0 else '≤'} 0"
+        return fmt(slope_value(act, out, net, alpha))
     if act == "softplus":
         return f"1 / (1 + e^(−{fmt_factor(net)}))"
     return "1"
+
+
+def slope_condition(act: str, net_name: str, net: float) -> str:
+    """Which case of a piecewise slope applies: '(net_h1 = -0.5978 ≤ 0)'; '' for the others."""
+    if act not in ("relu", "leaky_relu"):
+        return ""
+    return f"({net_name} = {fmt(net)} {'>' if net > 0 else '≤'} 0)"
 
 
 def slope_value(act: str, out: float, net: float, alpha: float = 0.01) -> float:

@@ -12,10 +12,24 @@ import html
 import re
 
 from chainrule.explain import notation as nt
-from chainrule.explain.document import Eq, Eqs, Para, Seg, Sub, Table, build_document
+from chainrule.explain.document import (
+    Eq,
+    Eqs,
+    Para,
+    Seg,
+    Sub,
+    Table,
+    build_document,
+    column_widths,
+    split_columns,
+)
 from chainrule.explain.model import Explanation
 
 _SUBSCRIPT = re.compile(r"(?<=[A-Za-zδσΣ∂])_([A-Za-z0-9]+(?:_[0-9]+)?)")
+
+# How many characters of table (each cell's text plus about 3 for its padding) fit in <main>:
+# 62rem less its padding is 944px, and a digit of the tables' monospace is about 8.8px.
+PAGE_COLUMNS = 96
 
 CSS = """
 :root { --ink: #1f2328; --dim: #656d76; --sym: #0550ae; --res: #1a7f37; --memo: #8250df;
@@ -46,7 +60,7 @@ dl.summary dd { margin: 0; }
 .chain .step:first-child { flex-basis: 100%; }
 .memo { color: var(--memo); font-size: .9em; margin-left: .8em; }
 .memo::before { content: "↺ "; }
-.note { color: var(--dim); font-size: .9em; margin-left: .8em; }
+.note, .cond { color: var(--dim); font-size: .9em; margin-left: .8em; }
 sub { font-size: .72em; }
 table { border-collapse: collapse; margin: .6rem 0; font-variant-numeric: tabular-nums; }
 th, td { padding: .25rem .8rem; border-bottom: 1px solid var(--rule); text-align: left; }
@@ -87,6 +101,12 @@ def _eq(eq: Eq) -> str:
 
 
 def _table(table: Table) -> str:
+    """A wide table (the steps) as several that fit the page, each repeating its first column."""
+    return "".join(_one_table(part) for part in split_columns(table, column_widths(table, 3),
+                                                              PAGE_COLUMNS))
+
+
+def _one_table(table: Table) -> str:
     numeric = [table.numeric[i] if i < len(table.numeric) else False
                for i in range(len(table.headers))]
     head = "".join(f'<th{" class=num" if numeric[i] else ""}>{_sub(h)}</th>'

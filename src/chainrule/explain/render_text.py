@@ -23,11 +23,14 @@ from chainrule.explain.document import (
     Sub,
     Table,
     build_document,
+    column_widths,
     layout,
+    split_columns,
 )
 from chainrule.explain.model import Explanation
 
-STYLES = {"sym": "cyan", "num": "", "res": "bold", "memo": "magenta", "note": "dim"}
+STYLES = {"sym": "cyan", "num": "", "res": "bold", "memo": "magenta", "note": "dim",
+          "cond": "dim"}
 MAX_WIDTH = 100
 
 
@@ -38,21 +41,21 @@ def _text(parts: list[Seg] | tuple[Seg, ...]) -> Text:
     return text
 
 
-def _table(table: Table, width: int) -> RichTable:
-    columns = list(table.headers)
-    keep = len(columns)
-    if len(columns) > 2 and table.headers[0] == "step":  # the steps table: fit the width
-        keep = max(3, min(len(columns), (width - 4) // 13))
-    result = RichTable(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False,
-                       caption=(f"{len(columns) - keep} more columns in --format markdown, "
-                                "html or json" if keep < len(columns) else table.caption)
-                       or None, caption_justify="left")
-    for index, header in enumerate(columns[:keep]):
-        numeric = table.numeric[index] if index < len(table.numeric) else False
-        result.add_column(header, justify="right" if numeric else "left", no_wrap=True)
-    for row in table.rows:
-        result.add_row(*(_text(cell) for cell in row[:keep]))
-    return Padding(result, (0, 0, 0, 2))
+def _table(table: Table, width: int) -> list[RenderableType]:
+    """The table as rich tables; a wide one is cut into several that fit (split_columns)."""
+    out: list[RenderableType] = []
+    for part in split_columns(table, column_widths(table, 3), width - 3):
+        result = RichTable(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False,
+                           caption=Text(part.caption) if part.caption else None,
+                           caption_justify="left")
+        for index, header in enumerate(part.headers):
+            numeric = part.numeric[index] if index < len(part.numeric) else False
+            result.add_column(Text(header), justify="right" if numeric else "left",
+                              no_wrap=True)
+        for row in part.rows:
+            result.add_row(*(_text(cell) for cell in row))
+        out.append(Padding(result, (0, 0, 1 if part is not table else 0, 2)))
+    return out
 
 
 def _section(section: Section, width: int) -> list[RenderableType]:
@@ -71,7 +74,7 @@ def _section(section: Section, width: int) -> list[RenderableType]:
                     text.overflow = "ignore"
                     out.append(text)
         elif isinstance(block, Table):
-            out.append(_table(block, width))
+            out += _table(block, width)
     return out
 
 
@@ -82,7 +85,7 @@ def renderables(ex: Explanation, width: int = MAX_WIDTH) -> Group:
     summary.add_column(style="dim", no_wrap=True)
     summary.add_column()
     for key, value in doc.summary:
-        summary.add_row(key, value)
+        summary.add_row(Text(key), Text(value))  # Text: a formula's [...] is not markup
     parts.append(Padding(summary, (0, 0, 0, 2)))
     for section in doc.sections:
         parts += _section(section, width)
