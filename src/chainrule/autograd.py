@@ -15,6 +15,14 @@ Note [broadcasting]
     `unbroadcast` sums the gradient back to that input's shape here, in one place, so every VJP
     is plain same-shape math.
 
+Note [all or nothing]
+    A walk can fail half-way: it reaches a part of the graph that an earlier backward() freed,
+    or a VJP raises. Gradients that reach leaves are therefore summed aside and only added to
+    their `.grad` once the walk has finished, so a failed backward adds nothing anywhere (the
+    part of the graph it walked before failing is freed, as a finished walk would have done).
+    Checking the whole graph first would cost a second walk on every backward; summing aside
+    costs nothing extra, since each leaf's contributions are summed anyway.
+
 Note [gradient ownership]
     A VJP may hand the same array to two parents (add returns (g, g)) or a view of it (reshape).
     That is safe inside the walk, which never writes into a gradient, but `.grad` is the user's
@@ -139,18 +147,20 @@ def backward(
     # One pass, newest tensor first (the reverse of creation order is a topological order):
     # a tensor is queued when its first gradient arrives, and every tensor that uses it was
     # created later, so all of its gradients have arrived by the time it is popped. Leaves
-    # are never queued: each gradient that reaches one is added to its .grad at once.
+    # are never queued: their gradients are summed in `finished` and added to .grad at the
+    # end, so a walk that fails half-way (Note [all or nothing]) leaves every .grad as it was.
     owned: set[int] = set()  # Note [gradient ownership]
     if root._backward is None:
         _accumulate(root, seed, owned)
         return
     grads: dict[int, np.ndarray] = {id(root): seed}
+    finished: dict[int, tuple[Tensor, np.ndarray]] = {}  # leaves and retained tensors
     queue: list[tuple[int, Tensor]] = [(-root._seq, root)]
     while queue:
         node = heappop(queue)[1]
         g = grads.pop(id(node))
         if node._retains_grad:
-            _accumulate(node, g, owned)
+            finished[id(node)] = (node, g)
         parent_grads = node._backward(g)
         if recorder is not None:
             recorder(node, g, parent_grads)
@@ -159,10 +169,11 @@ def backward(
                 continue
             if pg.shape != parent.data.shape:
                 pg = _summed_to_shape(node, parent, pg)
-            if parent._backward is None:
-                _accumulate(parent, pg, owned)
-                continue
             key = id(parent)
+            if parent._backward is None:
+                done = finished.get(key)
+                finished[key] = (parent, pg if done is None else done[1] + pg)
+                continue
             previous = grads.get(key)
             if previous is None:
                 grads[key] = pg
@@ -172,6 +183,8 @@ def backward(
         if not retain_graph:
             node._backward = _freed_graph
             node._parents = ()
+    for node, g in finished.values():
+        _accumulate(node, g, owned)
 
 
 def _summed_to_shape(node: Tensor, parent: Tensor, grad: np.ndarray) -> np.ndarray:

@@ -11,9 +11,17 @@ Same seed, same data, same settings → bit-identical weights: the only randomne
 is the shuffling, drawn from one `np.random.Generator` seeded by `seed`.
 
 Note [divergence]
-    Before each update the loss and every gradient are checked. A NaN or an infinity stops
-    training at once with a `DivergenceError` naming the epoch, step, loss and learning rate;
-    since the update has not happened, the model keeps its last finite weights.
+    Before each update the loss and every gradient are checked; after it, every parameter. A NaN
+    or an infinity stops training at once with a `DivergenceError` naming the epoch, step, what
+    is not finite, the loss and the learning rate, and the model keeps its last finite weights:
+      - a non-finite loss or gradient is caught before the update, which then does not happen;
+      - an update that itself overflows (finite gradients, but W − η·g is not finite, e.g. with a
+        huge learning rate) is undone: `fit` copies the parameters into buffers of their own
+        before each step (allocated once, reused every step, so the steady-state step still
+        allocates nothing) and copies them back. Only the weights are rolled back; the
+        optimizer's state (momentum, moving averages, step count) keeps that last update.
+    Each check is one sum per array (a sum of finite values is finite unless it overflows,
+    which is divergence too), far cheaper than the step itself.
 """
 
 from __future__ import annotations
@@ -48,11 +56,15 @@ class History:
     "accuracy" (classifiers), "val_loss" / "val_accuracy" (with validation data), "lr" and
     "seconds".  step_losses: the training loss of each mini-batch, in order (the curve a
     learning-rate sweep plots).  stop_reason: why training ended early, if it did.
+    restored_epoch: the epoch whose weights the model was given back when training ended
+    (`EarlyStopping(restore_best=True)`), if any; the final epoch's row still shows where
+    training stopped.
     """
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     step_losses: list[float] = field(default_factory=list)
     stop_reason: str | None = None
+    restored_epoch: int | None = None
 
     def __getitem__(self, key: str) -> list[float]:
         """One column over the epochs, e.g. history["val_loss"]."""
@@ -64,12 +76,12 @@ class History:
 
     def to_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "step_losses": self.step_losses,
-                "stop_reason": self.stop_reason}
+                "stop_reason": self.stop_reason, "restored_epoch": self.restored_epoch}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
         return cls(list(d.get("epochs", [])), list(d.get("step_losses", [])),
-                   d.get("stop_reason"))
+                   d.get("stop_reason"), d.get("restored_epoch"))
 
 
 class TrainingInterrupted(Exception):
@@ -97,11 +109,18 @@ class TrainState:
     partial: dict[str, float] = field(default_factory=dict)  # this epoch's running sums
     epoch_started: float = 0.0
     traces: dict | None = None  # traced steps by batch shape, when fit(trace=True)
+    backup: list | None = None  # (name, parameter, its weights before the step), for each one
     stop: bool = False
+    finished: bool = False  # the loop ended normally (epoch limit or stop), not by an error
 
 
 class Callback:
-    """Hooks into `fit`. Override what you need; set `state.stop = True` to end training."""
+    """Hooks into `fit`. Override what you need; set `state.stop = True` to end training.
+
+    on_train_end runs however training ends; `state.finished` is False when an error
+    (divergence, Ctrl-C) ended it. One callback may serve several `fit` calls, so a callback
+    with state resets it in on_train_begin.
+    """
 
     def on_train_begin(self, state: TrainState) -> None: ...
 
@@ -115,7 +134,10 @@ class Callback:
 class EarlyStopping(Callback):
     """Stop when `monitor` has not improved by `min_delta` for `patience` epochs.
 
-    With restore_best (the default) the model gets back the weights of its best epoch.
+    With restore_best (the default) the model gets back the weights of its best epoch when
+    training ends normally, whether patience ran out or the epoch limit came first;
+    `History.restored_epoch` says which epoch that was. Each `fit` starts afresh, so one
+    instance can serve several runs.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
@@ -124,10 +146,16 @@ class EarlyStopping(Callback):
             raise ConfigError(f"EarlyStopping: patience must be at least 1, got {patience}")
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.restore_best = restore_best
+        self._reset()
+
+    def _reset(self) -> None:
         self.best = math.inf
         self.best_epoch = 0
         self.best_weights: dict[str, np.ndarray] | None = None
         self.waited = 0
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self._reset()
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         if self.monitor not in logs:
@@ -150,8 +178,12 @@ class EarlyStopping(Callback):
             )
 
     def on_train_end(self, state: TrainState) -> None:
-        if self.restore_best and self.best_weights is not None and state.stop:
+        if self.restore_best and self.best_weights is not None and state.finished:
             state.model.load_state_dict(self.best_weights)
+            state.history.restored_epoch = self.best_epoch
+            if state.history.stop_reason is not None:
+                state.history.stop_reason += f"; restored the weights of epoch {self.best_epoch}"
+        self.best_weights = None  # a copy of the model: not kept once training is over
 
 
 class ProgressBar(Callback):
@@ -257,6 +289,7 @@ def fit(
                 _end_of_epoch(state, loss_fn, validation_data, scheduler, callbacks)
                 if checkpoint is not None:
                     _save_checkpoint(checkpoint, state, scheduler, checkpoint_config)
+        state.finished = True
     except KeyboardInterrupt:
         if checkpoint is not None:
             _save_checkpoint(checkpoint, state, scheduler, checkpoint_config)
@@ -308,14 +341,14 @@ def _run_epoch(state: TrainState, loss_fn: nn.Module, X: np.ndarray, y: np.ndarr
 
 def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.ndarray,
                 callbacks: list[Callback]) -> None:
-    """One update: forward, loss, backward, check (Note [divergence]), step."""
+    """One update: forward, loss, backward, check, step, check (Note [divergence])."""
     value, output = _forward_backward(state, loss_fn, xb, yb)
     bad = None if math.isfinite(value) else "the loss"
     if bad is None:
         bad = _first_non_finite_gradient(state.model)
     if bad is not None:
         raise _divergence(state, value, bad)
-    state.optimizer.step()
+    _guarded_step(state, value)
     state.step += 1
     state.history.step_losses.append(value)
     partial = state.partial
@@ -326,6 +359,22 @@ def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.nd
         partial["correct"] = partial.get("correct", 0) + correct
     for callback in callbacks:
         callback.on_step_end(state, value)
+
+
+def _guarded_step(state: TrainState, loss: float) -> None:
+    """optimizer.step(), undone if it leaves a parameter non-finite (Note [divergence])."""
+    if state.backup is None:  # once per fit: each trainable parameter and a buffer of its own
+        state.backup = [(name, p, np.empty_like(p.data))
+                        for name, p in state.model.named_parameters() if p.requires_grad]
+    guarded = state.backup
+    for _, p, saved in guarded:
+        np.copyto(saved, p.data)
+    state.optimizer.step()
+    for name, p, _ in guarded:
+        if not math.isfinite(p.data.sum()):
+            for _, q, saved in guarded:
+                np.copyto(q.data, saved)
+            raise _divergence(state, loss, f"the updated {name}")
 
 
 def _forward_backward(state: TrainState, loss_fn: nn.Module, xb: np.ndarray,

@@ -101,6 +101,19 @@ def test_graph_is_freed_after_backward_unless_retained():
         y.backward()
 
 
+def test_backward_into_a_freed_graph_adds_no_gradient_anywhere():
+    x, y = leaf([1.0, 2.0]), leaf([5.0, 6.0])
+    h = x * 2.0
+    h.sum().backward()  # frees h's part of the graph
+    E = (y * 3.0 + h).sum()  # y's branch is fresh; h's is freed
+    with pytest.raises(cr.GraphError, match="already freed by an earlier backward"):
+        E.backward()
+    assert x.grad.tolist() == [2.0, 2.0]  # from the first backward only
+    assert y.grad is None  # not [3, 3]: the failed walk accumulated nothing
+    (y * 3.0).sum().backward()
+    assert y.grad.tolist() == [3.0, 3.0]
+
+
 def test_deep_chain_of_100000_ops_runs_without_recursion():
     x = leaf([1.0])
     y = x

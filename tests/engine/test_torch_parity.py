@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
@@ -40,6 +43,132 @@ def test_random_compositions_match_torch(seed):
     (b * torch.tensor(weights)).sum().backward()
     np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+# --- several inputs, two-input ops, broadcasting ----------------------------------------------
+# The leaves have shapes that all broadcast to (3, 4); every op keeps its result in that family,
+# so any two values of the pool can meet in a binary op and NumPy/torch broadcasting (and the
+# gradients summed back to each input's shape) is exercised at every step.
+LEAF_SHAPES = {"x": (3, 4), "y": (4,), "z": (3, 1), "s": (), "r": (1, 4)}
+W_SHAPE = (4, 4)  # a weight matrix, reached only through matmul and linear
+tF = torch.nn.functional
+
+
+@dataclass(frozen=True)
+class PoolOp:
+    name: str
+    arity: int
+    ours: Callable
+    theirs: Callable
+    applies: Callable[..., bool] = lambda *shapes: True
+
+
+def _has_axes(*shapes) -> bool:
+    return all(len(shape) >= 1 for shape in shapes)
+
+
+def _features_last(shape) -> bool:
+    return len(shape) >= 1 and shape[-1] == 4
+
+
+POOL_OPS = [
+    PoolOp("add", 2, lambda a, b: a + b, lambda a, b: a + b),
+    PoolOp("sub", 2, lambda a, b: a - b, lambda a, b: a - b),
+    PoolOp("mul", 2, lambda a, b: a * b, lambda a, b: a * b),
+    PoolOp("div", 2, lambda a, b: a / (b * b + 0.5), lambda a, b: a / (b * b + 0.5)),
+    PoolOp("pow", 2, lambda a, b: (a * a + 0.5) ** b.tanh(),
+           lambda a, b: (a * a + 0.5) ** b.tanh()),
+    PoolOp("where", 2, lambda a, b: cr.where(a.data > b.data, a, b),
+           lambda a, b: torch.where(a > b, a, b)),
+    PoolOp("sigmoid", 1, lambda a: a.sigmoid(), lambda a: a.sigmoid()),
+    PoolOp("tanh", 1, lambda a: a.tanh(), lambda a: a.tanh()),
+    PoolOp("softplus", 1, F.softplus, tF.softplus),
+    PoolOp("square_plus_one", 1, lambda a: a * a + 1.0, lambda a: a * a + 1.0),
+    PoolOp("softmax", 1, lambda a: F.softmax(a, axis=-1), lambda a: torch.softmax(a, dim=-1),
+           _has_axes),
+    PoolOp("log_softmax", 1, lambda a: F.log_softmax(a, axis=-1),
+           lambda a: torch.log_softmax(a, dim=-1), _has_axes),
+    PoolOp("sum_axis0", 1, lambda a: a.sum(axis=0), lambda a: a.sum(dim=0), _has_axes),
+    PoolOp("mean_last_keepdims", 1, lambda a: a.mean(axis=-1, keepdims=True),
+           lambda a: a.mean(dim=-1, keepdim=True), _has_axes),
+    PoolOp("max_axis0_keepdims", 1, lambda a: a.max(axis=0, keepdims=True),
+           lambda a: a.amax(dim=0, keepdim=True), _has_axes),
+    PoolOp("logsumexp_last_keepdims", 1, lambda a: F.logsumexp(a, axis=-1, keepdims=True),
+           lambda a: torch.logsumexp(a, dim=-1, keepdim=True), _has_axes),
+]
+
+
+def _leaves(rng):
+    values = {name: rng.standard_normal(shape) for name, shape in LEAF_SHAPES.items()}
+    values["w"] = rng.standard_normal(W_SHAPE) * 0.5
+    ours = {k: cr.tensor(v, requires_grad=True) for k, v in values.items()}
+    theirs = {k: torch.tensor(v, requires_grad=True) for k, v in values.items()}
+    return ours, theirs
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_compositions_with_broadcasting_match_torch(seed):
+    rng = np.random.default_rng(1000 + seed)
+    leaves_ours, leaves_theirs = _leaves(rng)
+    names = list(LEAF_SHAPES)
+    pool = [(leaves_ours[k], leaves_theirs[k]) for k in names]
+    for _ in range(6):
+        kind = rng.integers(0, len(POOL_OPS) + 2)
+        if kind >= len(POOL_OPS):  # matmul or linear with the weight matrix
+            candidates = [p for p in pool if _features_last(p[0].shape)]
+            a, b = candidates[rng.integers(0, len(candidates))]
+            if kind == len(POOL_OPS):
+                pool.append((a @ leaves_ours["w"], b @ leaves_theirs["w"]))
+            else:
+                pool.append((F.linear(a, leaves_ours["w"], leaves_ours["y"]),
+                             tF.linear(b, leaves_theirs["w"], leaves_theirs["y"])))
+            continue
+        op = POOL_OPS[kind]
+        picks = [pool[i] for i in rng.integers(0, len(pool), size=op.arity)]
+        if not op.applies(*(p[0].shape for p in picks)):
+            continue
+        pool.append((op.ours(*(p[0] for p in picks)), op.theirs(*(p[1] for p in picks))))
+    # E = Σ over every value made of v ⊙ value, with fixed random v: every path reaches E.
+    E_ours, E_theirs = 0.0, 0.0
+    for ours, theirs in pool[len(names):]:
+        np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+        v = rng.standard_normal(ours.shape)
+        E_ours = E_ours + (ours * v).sum()
+        E_theirs = E_theirs + (theirs * torch.tensor(v)).sum()
+    if isinstance(E_ours, float):
+        pytest.skip("no op applied for this seed")
+    E_ours.backward()
+    E_theirs.backward()
+    for k in leaves_ours:
+        ours, theirs = leaves_ours[k].grad, leaves_theirs[k].grad
+        if theirs is None:
+            assert ours is None or not np.any(ours), k
+            continue
+        assert ours is not None and ours.shape == leaves_ours[k].shape, k
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+@pytest.mark.parametrize("loss", ["half_squared_error", "mse", "bce_with_logits"])
+def test_losses_on_broadcast_values_match_torch(loss):
+    rng = np.random.default_rng(7)
+    leaves_ours, leaves_theirs = _leaves(rng)
+    a = leaves_ours["x"] * leaves_ours["y"] + leaves_ours["z"]
+    b = leaves_theirs["x"] * leaves_theirs["y"] + leaves_theirs["z"]
+    target = rng.uniform(0, 1, size=(3, 4))
+    tt = torch.tensor(target)
+    if loss == "half_squared_error":
+        E, G = F.half_squared_error(a, target), 0.5 * ((b - tt) ** 2).sum(dim=-1).mean()
+    elif loss == "mse":
+        E, G = F.mse(a, target), tF.mse_loss(b, tt)
+    else:
+        E, G = F.binary_cross_entropy_with_logits(a, target), \
+            tF.binary_cross_entropy_with_logits(b, tt)
+    assert E.item() == pytest.approx(G.item(), rel=1e-12)
+    E.backward()
+    G.backward()
+    for k in ("x", "y", "z"):
+        np.testing.assert_allclose(leaves_ours[k].grad, leaves_theirs[k].grad.numpy(),
+                                   rtol=1e-10, atol=1e-12, err_msg=k)
 
 
 def test_mlp_with_cross_entropy_matches_torch():

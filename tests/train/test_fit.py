@@ -8,7 +8,7 @@ import pytest
 import chainrule as cr
 from chainrule import nn, optim
 from chainrule.examples import INPUTS, LEARNING_RATE, TARGETS, worked_example_model
-from chainrule.train import Callback, EarlyStopping, evaluate, fit, predict
+from chainrule.train import Callback, EarlyStopping, History, evaluate, fit, predict
 
 
 def test_one_sgd_step_on_the_worked_example_matches_the_notes():
@@ -120,6 +120,89 @@ def test_early_stopping_restores_the_best_weights():
     best = min(history["val_loss"])
     assert evaluate(model, "cross_entropy", X_val, y_val)["loss"] == pytest.approx(best,
                                                                                   rel=1e-5)
+
+
+def _moons_with_early_stopping(stopper: EarlyStopping, rng: int, epochs: int = 200,
+                               lr: float = 0.05):
+    ds = cr.data.load("moons", n_samples=200, noise=0.3)
+    X_train, y_train, X_val, y_val = cr.data.train_val_split(ds.X, ds.y, 0.5, seed=1)
+    model = nn.mlp([2, 32, 2], "relu", rng=rng)
+    history = fit(model, "cross_entropy", optim.Adam(model.parameters(), lr=lr), X_train,
+                  y_train, epochs=epochs, batch_size=10, validation_data=(X_val, y_val),
+                  callbacks=[stopper], progress=False)
+    return model, history, (X_val, y_val)
+
+
+def test_one_early_stopping_instance_can_serve_two_fits():
+    stopper = EarlyStopping(patience=3)
+    first, _, _ = _moons_with_early_stopping(stopper, rng=0)
+    second, history, _ = _moons_with_early_stopping(stopper, rng=1)
+    reference, expected, _ = _moons_with_early_stopping(EarlyStopping(patience=3), rng=1)
+    # The second run starts afresh: same epochs and weights as with a new instance, and none of
+    # the first model's weights (it used to stop after 1 epoch and load the first model's).
+    assert history["val_loss"] == expected["val_loss"] and len(history.epochs) > 1
+    assert history.stop_reason == expected.stop_reason
+    for key, value in second.state_dict().items():
+        np.testing.assert_array_equal(value, reference.state_dict()[key])
+        assert not np.array_equal(value, first.state_dict()[key])
+
+
+def test_restore_best_also_when_the_epoch_limit_comes_first():
+    stopper = EarlyStopping(patience=1000)
+    model, history, val = _moons_with_early_stopping(stopper, rng=0, epochs=25, lr=0.1)
+    assert history.stop_reason is None and len(history.epochs) == 25
+    best_epoch = int(np.argmin(history["val_loss"])) + 1
+    assert best_epoch < 25  # else restoring would change nothing and the test proves nothing
+    assert history.restored_epoch == best_epoch
+    assert evaluate(model, "cross_entropy", *val)["loss"] == pytest.approx(
+        min(history["val_loss"]), rel=1e-6)
+    assert History.from_dict(history.to_dict()).restored_epoch == best_epoch
+
+
+def test_early_stopping_says_which_epoch_it_restored():
+    _, history, _ = _moons_with_early_stopping(EarlyStopping(patience=3), rng=0)
+    best_epoch = int(np.argmin(history["val_loss"])) + 1
+    assert history.restored_epoch == best_epoch
+    assert history.stop_reason.endswith(f"; restored the weights of epoch {best_epoch}")
+    _, history, _ = _moons_with_early_stopping(EarlyStopping(patience=3, restore_best=False),
+                                               rng=0)
+    assert history.restored_epoch is None and "restored" not in history.stop_reason
+
+
+@pytest.mark.parametrize("trace", [False, True])
+def test_an_update_that_overflows_is_undone(trace):
+    model = nn.mlp([2, 2, 1], "tanh", rng=0)
+    before = model.state_dict()
+    # Finite loss and gradients, but W − η·g with η = 1e38 overflows float32.
+    with pytest.raises(cr.DivergenceError, match=r"training diverged at epoch 1, step 1: the "
+                                                 r"updated [\w.]+ is not finite \(loss [\d.]+, "
+                                                 r"learning rate 1e\+38\); the model keeps its "
+                                                 r"last finite weights") as caught:
+        fit(model, "mse", optim.SGD(model.parameters(), lr=1e38), [[1, 2], [3, 4]], [1, 2],
+            epochs=5, progress=False, trace=trace)
+    assert caught.value.step == 1 and caught.value.history.step_losses == []
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_the_guard_against_overflowing_updates_allocates_nothing_per_step():
+    import tracemalloc
+
+    from chainrule.train import TrainState, _guarded_step
+
+    model = nn.Linear(500, 500, rng=0)  # 1 MB of float32 weights
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    for p in model.parameters():
+        p.grad = np.ones_like(p.data)
+    state = TrainState(model, opt, History(), np.random.default_rng(0))
+    _guarded_step(state, 0.0)  # the first step allocates the buffers (and the optimizer's)
+    tracemalloc.start()
+    try:
+        _guarded_step(state, 0.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < model.weight.data.nbytes // 4
 
 
 def test_scheduler_steps_once_per_epoch():

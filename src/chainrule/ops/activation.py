@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule.ops.base import Kernel, float_dtype_of, kernel_result, result
+from chainrule.ops.base import Kernel, float_dtype_of, kernel_result, normalize_axis, result
 from chainrule.tensor import Tensor
 
 
@@ -22,15 +22,21 @@ def _floating(x: Tensor) -> Tensor:
 class Sigmoid(Kernel):
     """out = σ(net) = 1 / (1 + e^(−net));  ∂out/∂net = out·(1 − out).
 
-    Computed as ½·tanh(net/2) + ½, the same function written without exp, so it neither
-    overflows nor warns for any |net| (e.g. 1e4).
+    Computed just as written, in place: for net < 0, e^(−net) is large and 1/(1 + e^(−net)) keeps
+    full relative precision (σ(−20) = 2.06e-9 in float32), unlike ½·tanh(net/2) + ½, which
+    cancels to 0 there. Below net ≈ −88 (float32) or −709 (float64), e^(−net) overflows to ∞
+    and out = 1/∞ = 0, the true value then being under the smallest normal float; that
+    overflow is expected, so it does not warn.
     """
 
     @staticmethod
     def forward(net):
-        out = np.tanh(net * 0.5)
-        out *= 0.5
-        out += 0.5
+        out = np.empty_like(net)  # an array even for 0-d input, so the in-place steps below work
+        np.negative(net, out=out)
+        with np.errstate(over="ignore"):
+            np.exp(out, out=out)
+        out += 1
+        np.reciprocal(out, out=out)
         return (out,)
 
     @staticmethod
@@ -93,7 +99,7 @@ class LeakyReLU(Kernel):
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """out = net where net > 0, else α·net;  ∂out/∂net = 1 or α."""
-    return kernel_result(LeakyReLU, (x,), "leaky_relu", negative_slope=negative_slope)
+    return kernel_result(LeakyReLU, (_floating(x),), "leaky_relu", negative_slope=negative_slope)
 
 
 class Softplus(Kernel):
@@ -121,6 +127,7 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
 
     The max is subtracted first (it cancels), so large inputs cannot overflow.
     """
+    axis = normalize_axis("softmax", axis, x.data.shape)
     data = x.data.astype(float_dtype_of(x), copy=False)
     out = np.exp(data - data.max(axis=axis, keepdims=True))
     out /= out.sum(axis=axis, keepdims=True)
@@ -136,6 +143,7 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 
     Shifted by the max before the exponential, so it is finite for any finite input.
     """
+    axis = normalize_axis("log_softmax", axis, x.data.shape)
     data = x.data.astype(float_dtype_of(x), copy=False)
     shifted = data - data.max(axis=axis, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))

@@ -111,13 +111,22 @@ def float_dtype_of(t: Tensor) -> np.dtype:
     return t.data.dtype if t.data.dtype.kind == "f" else get_default_dtype()
 
 
-def normalize_axis(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
-    """Axis argument as a sorted tuple of non-negative axes (all axes for None)."""
+def normalize_axis(op: str, axis: int | tuple[int, ...] | None,
+                   shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Axis argument as a sorted tuple of non-negative axes (all axes for None).
+
+    An axis outside −ndim..ndim−1, or one named twice, is a ShapeError naming `op` and `shape`.
+    """
+    ndim = len(shape)
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
     try:
-        return tuple(sorted(normalize_axis_index(a, ndim) for a in axes))
+        normalized = tuple(sorted(normalize_axis_index(a, ndim) for a in axes))
     except np.exceptions.AxisError:
-        raise ShapeError(f"axis {axis} is out of range for a tensor with {ndim} dimensions") \
-            from None
+        valid = f"valid axes: {-ndim} to {ndim - 1}" if ndim else "it has no axes; use axis=None"
+        raise ShapeError(f"{op}: axis {axis} is out of range for a tensor of shape {shape} "
+                         f"({valid})") from None
+    if len(set(normalized)) != len(normalized):
+        raise ShapeError(f"{op}: axis {axis} names the same axis twice (shape {shape})")
+    return normalized

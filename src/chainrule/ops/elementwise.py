@@ -66,7 +66,12 @@ def div(a: Any, b: Any) -> Tensor:
 
 
 def pow(a: Any, b: Any) -> Tensor:
-    """out = aᵇ;  ∂out/∂a = b·aᵇ⁻¹, ∂out/∂b = aᵇ·ln a (defined for a > 0)."""
+    """out = aᵇ;  ∂out/∂a = b·aᵇ⁻¹ (0 where b = 0),  ∂out/∂b = aᵇ·ln a (defined for a > 0).
+
+    ∂out/∂a is computed as b·aᵇ⁻¹, never as b·out/a, so a = 0 gives the limits: 1 for b = 1,
+    0 for b = 2, ∞ for b = ½; and b = 0 (out = 1 for every a) gives 0 even at a = 0, where
+    aᵇ⁻¹ = ∞ (as PyTorch does). ∂out/∂b is set to 0 where a ≤ 0.
+    """
     a, b = operands("pow", a, b)
     try:
         out = a.data ** b.data
@@ -74,8 +79,14 @@ def pow(a: Any, b: Any) -> Tensor:
         raise broadcast_error("pow", a, b) from None
 
     def vjp(g: np.ndarray) -> tuple:
-        ga = g * b.data * a.data ** (b.data - 1) if a.requires_grad else None
-        gb = None
+        ga = gb = None
+        if a.requires_grad:
+            with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** (b − 1) for b < 1
+                slope = b.data * a.data ** (b.data - 1)
+            constant = b.data == 0
+            if np.any(constant):
+                slope = np.where(constant, np.zeros((), slope.dtype), slope)
+            ga = g * slope
         if b.requires_grad:
             positive = a.data > 0
             gb = g * out * np.log(np.where(positive, a.data, 1)) * positive

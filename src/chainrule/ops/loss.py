@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from chainrule.errors import ConfigError, DataError, ShapeError
+from chainrule.ops.activation import Sigmoid
 from chainrule.ops.base import Kernel, float_dtype_of, kernel_result, lift, operands
 from chainrule.tensor import Tensor
 
@@ -173,7 +174,7 @@ class BinaryCrossEntropyWithLogits(Kernel):
     @staticmethod
     def backward(g, inputs, outputs, needs, reduction, scale):
         (z, t), factor = inputs, _factor(g, reduction, scale)
-        sigma = 0.5 * np.tanh(0.5 * z) + 0.5
+        sigma = Sigmoid.forward(z)[0]
         return (factor * (sigma - t) if needs[0] else None, -factor * z if needs[1] else None)
 
 

@@ -17,7 +17,7 @@ def _expand(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
 
 def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """out = Σ x over `axis`;  ∂out/∂x_i = 1, so every x_i receives the gradient of its sum."""
-    axes = normalize_axis(axis, x.data.ndim)
+    axes = normalize_axis("sum", axis, x.data.shape)
     out = x.data.sum(axis=axes, keepdims=keepdims)
 
     def vjp(g: np.ndarray) -> tuple:
@@ -28,7 +28,7 @@ def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """out = (1/n) Σ x over `axis`;  ∂out/∂x_i = 1/n."""
-    axes = normalize_axis(axis, x.data.ndim)
+    axes = normalize_axis("mean", axis, x.data.shape)
     n = int(np.prod([x.data.shape[a] for a in axes]))
     out = x.data.mean(axis=axes, keepdims=keepdims, dtype=float_dtype_of(x))
 
@@ -40,7 +40,7 @@ def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """out = max x over `axis`;  the gradient goes to the maximal element (split evenly on ties)."""
-    axes = normalize_axis(axis, x.data.ndim)
+    axes = normalize_axis("max", axis, x.data.shape)
     kept = x.data.max(axis=axes, keepdims=True)
     out = kept if keepdims else np.squeeze(kept, axis=axes)
 
@@ -54,7 +54,7 @@ def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """out = ln Σ e^x over `axis`;  ∂out/∂x = softmax(x).  Shifted by the max: cannot overflow."""
-    axes = normalize_axis(axis, x.data.ndim)
+    axes = normalize_axis("logsumexp", axis, x.data.shape)
     data = x.data.astype(float_dtype_of(x), copy=False)
     peak = data.max(axis=axes, keepdims=True)
     exps = np.exp(data - peak)

@@ -1,0 +1,162 @@
+"""Ops at the edges of their domains: far tails, zero bases, bad axes, integer inputs."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.functional as F
+
+
+def _sigmoid_reference(v: float) -> float:
+    """σ(v) in Python floats, written so that neither side cancels."""
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
+# --- sigmoid and the ops built on it ----------------------------------------------------------
+
+@pytest.mark.parametrize(("dtype", "limit", "rtol"), [
+    ("float64", 80.0, 4e-16 * 4),  # a few units in the last place
+    ("float32", 30.0, 6e-8 * 4),
+])
+def test_sigmoid_has_full_relative_precision_on_both_sides(dtype, limit, rtol):
+    x = np.linspace(-limit, limit, 4001).astype(dtype)
+    reference = np.array([_sigmoid_reference(v) for v in x.astype(float)])
+    out = F.sigmoid(cr.tensor(x)).data
+    assert out.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(out, reference, rtol=rtol, atol=0)
+
+
+def test_sigmoid_far_negative_values():
+    # ½·tanh(x/2) + ½ gave 5.96e-08 and 0.0 here in float32, and 0 at −40 in float64.
+    assert F.sigmoid(cr.tensor(np.float32(-17))).item() == pytest.approx(4.1399377e-08, rel=1e-6)
+    assert F.sigmoid(cr.tensor(np.float32(-20))).item() == pytest.approx(2.0611537e-09, rel=1e-6)
+    assert F.sigmoid(cr.tensor(-40.0, dtype="float64")).item() == \
+        pytest.approx(4.248354255291589e-18, rel=1e-15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e^(−net) overflows below −88: silently σ = 0
+        assert F.sigmoid(cr.tensor(np.float32(-1e4))).item() == 0.0
+        assert F.sigmoid(cr.tensor(-1e4, dtype="float64")).item() == 0.0
+
+
+def test_sigmoid_derivative_far_from_zero_matches_the_reference():
+    x = cr.tensor(np.linspace(-80, 80, 321), requires_grad=True, dtype="float64")
+    x.sigmoid().sum().backward()
+    reference = np.array([_sigmoid_reference(v) * _sigmoid_reference(-v) for v in x.data])
+    negative = x.data <= 0
+    # out·(1 − out) is exact to rounding where out ≤ ½; where out → 1, 1 − out keeps an
+    # absolute error of about one unit in the last place of 1.
+    np.testing.assert_allclose(x.grad[negative], reference[negative], rtol=1e-14, atol=0)
+    np.testing.assert_allclose(x.grad[~negative], reference[~negative], rtol=1e-14, atol=2.3e-16)
+
+
+@pytest.mark.parametrize("op", [
+    F.sigmoid,
+    F.softplus,
+    lambda z: F.binary_cross_entropy_with_logits(z, np.zeros(z.shape), reduction="sum"),
+    lambda z: F.binary_cross_entropy_with_logits(z, np.full(z.shape, 0.25), reduction="none"),
+], ids=["sigmoid", "softplus", "bce_with_logits", "bce_with_logits_soft_targets"])
+@pytest.mark.parametrize("z", [-6.0, -12.5, -20.0, -30.0, -40.0, -60.0])
+def test_gradients_in_the_far_negative_tail_have_full_relative_precision(op, z):
+    # One element at a time: its central difference is then exact to ~1e-10 relative however
+    # tiny the value, so the check can demand relative precision with no absolute slack.
+    cr.gradcheck(op, np.array([z]), atol=0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", [F.sigmoid, F.softplus], ids=["sigmoid", "softplus"])
+def test_gradients_in_the_far_positive_tail(op):
+    cr.gradcheck(op, np.linspace(6.0, 40.0, 18), atol=1e-9, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binary_cross_entropy_on_a_far_negative_sigmoid_still_learns(dtype):
+    z = cr.tensor(np.array([-20.0], dtype=dtype), requires_grad=True)
+    E = F.binary_cross_entropy(z.sigmoid(), np.ones(1, dtype=dtype))
+    E.backward()
+    # E = −ln σ(−20) = 20 + ln(1 + e^(−20)); ∂E/∂z = σ(z) − 1 ≈ −1 (not E = 100 and 0).
+    assert E.item() == pytest.approx(20.0, rel=1e-6)
+    assert z.grad[0] == pytest.approx(-1.0, rel=1e-5)
+
+
+# --- pow at zero and negative bases -----------------------------------------------------------
+
+def _quiet_backward(fn, x: np.ndarray) -> np.ndarray:
+    t = cr.tensor(x, requires_grad=True, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fn(t).sum().backward()
+    return t.grad
+
+
+def test_pow_zero_exponent_has_zero_gradient_even_at_zero():
+    np.testing.assert_array_equal(_quiet_backward(lambda x: x**0, np.array([0.0, 1.0, -2.0])),
+                                  [0.0, 0.0, 0.0])
+    exponents = cr.tensor(np.array([0.0, 2.0, 0.0]), dtype="float64")
+    np.testing.assert_array_equal(
+        _quiet_backward(lambda x: x**exponents, np.array([0.0, 0.0, -3.0])), [0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(("p", "expected"), [(1, 1.0), (2, 0.0), (3, 0.0), (0.5, math.inf)])
+def test_pow_gradient_at_zero_base_is_the_limit(p, expected):
+    # As in PyTorch: d/dx x^p at x = 0 is p·0^(p−1): 1, 0, 0 and +∞ (never p·out/x = 0/0).
+    assert _quiet_backward(lambda x: x**p, np.array([0.0]))[0] == expected
+
+
+@pytest.mark.parametrize("p", [0, 1, 2, 3, 4, -1, -2])
+def test_pow_integer_exponents_at_negative_and_zero_bases(p):
+    bases = np.array([-2.0, -1.0, -0.5, 0.5, 1.5]) if p < 0 else \
+        np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.5])
+    cr.gradcheck(lambda x: x**p, bases, atol=1e-7, rtol=1e-6)
+    cr.gradcheck(lambda x: x ** cr.tensor(float(p), dtype="float64"), bases, atol=1e-7, rtol=1e-6)
+
+
+# --- axes -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda x: F.softmax(x, axis=2),
+     r"softmax: axis 2 is out of range for a tensor of shape \(3,\) \(valid axes: -1 to 0\)"),
+    (lambda x: F.log_softmax(x, axis=-2),
+     r"log_softmax: axis -2 is out of range for a tensor of shape \(3,\) \(valid axes: -1 to 0\)"),
+    (lambda x: F.logsumexp(x, axis=1),
+     r"logsumexp: axis 1 is out of range for a tensor of shape \(3,\) \(valid axes: -1 to 0\)"),
+    (lambda x: x.sum(axis=(0, -1)),
+     r"sum: axis \(0, -1\) names the same axis twice \(shape \(3,\)\)"),
+    (lambda x: F.softmax(x.sum()),
+     r"softmax: axis -1 is out of range for a tensor of shape \(\) \(it has no axes; use "
+     r"axis=None\)"),
+])
+def test_bad_axes_are_shape_errors_naming_the_op(call, message):
+    with pytest.raises(cr.ShapeError, match=message):
+        call(cr.tensor([1.0, 2.0, 3.0]))
+
+
+def test_softmax_over_several_axes():
+    x = np.arange(6.0).reshape(2, 3)
+    out = F.softmax(cr.tensor(x, dtype="float64"), axis=(0, 1)).data
+    np.testing.assert_allclose(out, np.exp(x) / np.exp(x).sum(), rtol=1e-15)
+    cr.gradcheck(lambda a: F.log_softmax(a, axis=(0, 1)), x)
+
+
+# --- integer inputs ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("op", [F.sigmoid, F.tanh, F.softplus, F.leaky_relu, F.softmax,
+                                F.log_softmax], ids=lambda f: f.__name__)
+def test_float_activations_of_integer_tensors_take_the_default_dtype(op):
+    assert op(cr.tensor(np.array([1, -2, 3]))).dtype == np.float32
+    cr.set_default_dtype("float64")
+    try:
+        assert op(cr.tensor(np.array([1, -2, 3]))).dtype == np.float64
+    finally:
+        cr.set_default_dtype("float32")
+
+
+def test_leaky_relu_of_an_integer_tensor():
+    out = F.leaky_relu(cr.tensor(np.array([1, -2, 3])), 0.5)
+    assert out.dtype == np.float32 and out.tolist() == [1.0, -1.0, 3.0]
