@@ -27,6 +27,7 @@ Note [divergence]
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -85,12 +86,25 @@ class History:
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl-C during `fit`: carries where training stopped and the checkpoint saved, if any."""
+    """Ctrl-C during `fit`: carries where training stopped and the checkpoint to resume from.
 
-    def __init__(self, state: TrainState, checkpoint: str | None) -> None:
+    checkpoint: the checkpoint file, None when there is none. A Ctrl-C in the middle of an
+    update (the second one interrupts at once) saves nothing: the file, if there is one, holds
+    the last complete state, and resuming from it repeats the steps since.
+    """
+
+    def __init__(self, state: TrainState, checkpoint: str | None, saved: bool) -> None:
         where = f"epoch {state.epoch + 1}, step {state.step}"
-        saved = f"; checkpoint saved to {checkpoint}" if checkpoint else ""
-        super().__init__(f"training interrupted at {where}{saved}")
+        if checkpoint is None:
+            note = ""
+        elif saved:
+            note = f"; checkpoint saved to {checkpoint}"
+        elif os.path.exists(checkpoint):
+            note = (f" in the middle of an update, which is not saved; {checkpoint} holds the "
+                    "last complete checkpoint")
+        else:
+            note, checkpoint = " in the middle of an update, before any checkpoint was saved", None
+        super().__init__(f"training interrupted at {where}{note}")
         self.state = state
         self.checkpoint = checkpoint
 
@@ -112,6 +126,7 @@ class TrainState:
     backup: list | None = None  # (name, parameter, its weights before the step), for each one
     stop: bool = False
     finished: bool = False  # the loop ended normally (epoch limit or stop), not by an error
+    consistent: bool = True  # False while an update or an epoch's end is half done
 
 
 class Callback:
@@ -237,6 +252,7 @@ def fit(
     resume: Any = None,
     checkpoint: str | None = None,
     checkpoint_config: dict | None = None,
+    checkpoint_every: float = 5.0,
     trace: bool = False,
 ) -> History:
     """Train `model` on (X, y) by mini-batch backpropagation and return its `History`.
@@ -249,8 +265,11 @@ def fit(
     progress: a rich progress bar; "auto" shows it only when output is a terminal.
     resume: a `chainrule.io.Checkpoint` to continue from (weights, optimizer, schedule,
         shuffling and history), so the result is bit-identical to an uninterrupted run.
-    checkpoint: a path; a checkpoint is written there after every epoch and on Ctrl-C, which
-        then raises `TrainingInterrupted`. checkpoint_config is stored in it for --resume.
+    checkpoint: a path; a checkpoint is written there at the end of an epoch when at least
+        `checkpoint_every` seconds have passed since the last one, when training ends, and on
+        Ctrl-C, which then raises `TrainingInterrupted`. checkpoint_config is stored in it for
+        --resume. The checkpoint's optimizer state, hyperparameters included (the lr as
+        scheduled, momentum, betas), replaces the optimizer's, as `load_state_dict` does.
     trace: replay a traced step (trace.py) instead of building the graph every step: the same
         kernels in the same order, so the same weights, with less overhead on small networks.
 
@@ -270,7 +289,7 @@ def fit(
     state = TrainState(model, optimizer, History(), np.random.default_rng(seed),
                        traces={} if trace else None)
     if resume is not None:
-        _restore(state, resume, scheduler)
+        _restore(state, resume, scheduler, batch_size, n)
     callbacks = list(callbacks)
     if _show_progress(progress):
         callbacks.insert(0, ProgressBar(epochs, steps_per_epoch))
@@ -283,17 +302,23 @@ def fit(
         # clear error (Note [divergence]); NumPy's warnings about it would only add noise.
         with _ctrl_c_between_steps() as ctrl_c, np.errstate(over="ignore", invalid="ignore",
                                                             divide="ignore"):
+            last_save = time.monotonic()
             while state.epoch < epochs and not state.stop:
-                _run_epoch(state, loss_fn, X, y, batch_size, shuffle, steps_per_epoch, ctrl_c,
-                           callbacks)
+                _run_epoch(state, loss_fn, X, y, batch_size, shuffle, ctrl_c, callbacks)
                 _end_of_epoch(state, loss_fn, validation_data, scheduler, callbacks)
-                if checkpoint is not None:
+                if checkpoint is not None and time.monotonic() - last_save >= checkpoint_every:
                     _save_checkpoint(checkpoint, state, scheduler, checkpoint_config)
+                    last_save = time.monotonic()
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, state, scheduler, checkpoint_config)
         state.finished = True
     except KeyboardInterrupt:
-        if checkpoint is not None:
+        # A second Ctrl-C can land in the middle of an update: such a state is not saved, and
+        # the checkpoint file keeps the last complete one, if any.
+        saved = checkpoint is not None and state.consistent
+        if saved:
             _save_checkpoint(checkpoint, state, scheduler, checkpoint_config)
-        raise TrainingInterrupted(state, checkpoint) from None
+        raise TrainingInterrupted(state, checkpoint, saved) from None
     finally:
         for callback in callbacks:
             callback.on_train_end(state)
@@ -325,13 +350,13 @@ def _ctrl_c_between_steps() -> Iterator[dict[str, bool]]:
 
 
 def _run_epoch(state: TrainState, loss_fn: nn.Module, X: np.ndarray, y: np.ndarray,
-               batch_size: int, shuffle: bool, steps_per_epoch: int, ctrl_c: dict[str, bool],
+               batch_size: int, shuffle: bool, ctrl_c: dict[str, bool],
                callbacks: list[Callback]) -> None:
     """The updates of one epoch; when resuming mid-epoch, the batches already done are skipped."""
     state.epoch_started = time.perf_counter()
     if state.epoch_rng_state is None:
         state.epoch_rng_state = state.rng.bit_generator.state
-    done = state.step - state.epoch * steps_per_epoch
+    done = math.ceil(state.partial.get("count", 0) / batch_size)  # batches (see _restore)
     order = datasets.batches(X, y, batch_size, shuffle=shuffle, rng=state.rng)
     for xb, yb in islice(order, done, None):
         _train_step(state, loss_fn, xb, yb, callbacks)
@@ -348,6 +373,7 @@ def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.nd
         bad = _first_non_finite_gradient(state.model)
     if bad is not None:
         raise _divergence(state, value, bad)
+    state.consistent = False
     _guarded_step(state, value)
     state.step += 1
     state.history.step_losses.append(value)
@@ -357,6 +383,7 @@ def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.nd
     correct = _correct(loss_fn, output, yb)
     if correct is not None:
         partial["correct"] = partial.get("correct", 0) + correct
+    state.consistent = True
     for callback in callbacks:
         callback.on_step_end(state, value)
 
@@ -399,6 +426,7 @@ def _forward_backward(state: TrainState, loss_fn: nn.Module, xb: np.ndarray,
 def _end_of_epoch(state: TrainState, loss_fn: nn.Module, validation_data: Any,
                   scheduler: LRScheduler | None, callbacks: list[Callback]) -> dict[str, float]:
     """Log the epoch (training and validation metrics), step the schedule, run callbacks."""
+    state.consistent = False
     partial = state.partial
     logs: dict[str, float] = {"epoch": state.epoch + 1,
                               "loss": partial["loss_sum"] / partial["count"]}
@@ -419,6 +447,7 @@ def _end_of_epoch(state: TrainState, loss_fn: nn.Module, validation_data: Any,
     state.epoch_rng_state = None
     for callback in callbacks:
         callback.on_epoch_end(state, logs)
+    state.consistent = True
     return logs
 
 
@@ -568,23 +597,36 @@ def _save_checkpoint(path: str, state: TrainState, scheduler: LRScheduler | None
                        history=history)
 
 
-def _restore(state: TrainState, checkpoint: Any, scheduler: LRScheduler | None) -> None:
+def _restore(state: TrainState, checkpoint: Any, scheduler: LRScheduler | None,
+             batch_size: int, n: int) -> None:
     """Put the loop back where the checkpoint left it (weights, optimizer, schedule, shuffling).
 
-    All or nothing: if any part does not fit, the model keeps the weights it had.
+    All or nothing: if any part does not fit, the model and the optimizer stay as they were.
     """
-    before = state.model.state_dict()
-    state.model.load_state_dict(checkpoint.model.state_dict())
+    history = dict(checkpoint.history or {})
+    partial = dict(history.pop("partial", {}) or {})
+    done = partial.get("count", 0)  # samples of this epoch already trained on
+    if done % batch_size and done != n:
+        raise ConfigError(
+            f"resume: the checkpoint was saved {done} samples into epoch "
+            f"{checkpoint.epoch + 1}, which is not a whole number of batches of {batch_size}; "
+            "resume with the batch size it was saved with"
+        )
+    model_before, optimizer_before = state.model.state_dict(), state.optimizer.state_dict()
+    scheduler_before = scheduler.state_dict() if scheduler is not None else None
     try:
+        state.model.load_state_dict(checkpoint.model.state_dict())
         state.optimizer.load_state_dict(checkpoint.optimizer_state)
         if scheduler is not None and checkpoint.scheduler_state is not None:
             scheduler.load_state_dict(checkpoint.scheduler_state)
+        state.rng.bit_generator.state = checkpoint.rng_state
     except Exception:
-        state.model.load_state_dict(before)
+        state.model.load_state_dict(model_before)
+        state.optimizer.load_state_dict(optimizer_before)
+        if scheduler is not None:
+            scheduler.load_state_dict(scheduler_before)
         raise
-    state.rng.bit_generator.state = checkpoint.rng_state
     state.epoch_rng_state = checkpoint.rng_state
     state.epoch, state.step = checkpoint.epoch, checkpoint.step
-    history = dict(checkpoint.history or {})
-    state.partial = dict(history.pop("partial", {}) or {})
+    state.partial = partial
     state.history = History.from_dict(history)

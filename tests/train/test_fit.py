@@ -307,3 +307,104 @@ def test_resuming_with_another_optimizer_is_refused_and_changes_nothing(tmp_path
             progress=False, resume=io.load_checkpoint(checkpoint))
     for key, value in other.state_dict().items():
         np.testing.assert_array_equal(value, before[key])
+
+
+def _spirals_run(batch_size=16, checkpoint=None, resume=None, callbacks=(), opt_cls=None,
+                 **kwargs):
+    ds = cr.data.load("spirals", n_samples=120)
+    model = nn.mlp([2, 12, 2], "tanh", rng=5)
+    opt = (opt_cls or optim.Adam)(model.parameters(), lr=0.01)
+    history = fit(model, "cross_entropy", opt, ds.X, ds.y, epochs=4, batch_size=batch_size,
+                  seed=3, progress=False, checkpoint=checkpoint, resume=resume,
+                  callbacks=callbacks, **kwargs)
+    return model, opt, history
+
+
+def test_a_ctrl_c_in_the_middle_of_an_update_keeps_the_last_complete_checkpoint(tmp_path):
+    from chainrule import io
+    from chainrule.train import TrainingInterrupted
+
+    class InterruptedAdam(optim.Adam):  # the second Ctrl-C lands inside step 20's update
+        armed = True
+
+        def step(self):
+            super().step()
+            if self.armed and self.step_count == 20:
+                raise KeyboardInterrupt
+
+    path = tmp_path / "checkpoint.safetensors"
+    with pytest.raises(TrainingInterrupted,
+                       match=r"at epoch 3, step 19 in the middle of an update, which is not "
+                             r"saved; .*checkpoint.safetensors holds the last complete"):
+        _spirals_run(checkpoint=str(path), opt_cls=InterruptedAdam, checkpoint_every=0)
+    saved = io.load_checkpoint(path)
+    assert (saved.epoch, saved.step) == (2, 16)  # the end of epoch 2, not half of step 20
+    InterruptedAdam.armed = False
+    model, _, _ = _spirals_run(resume=saved, opt_cls=InterruptedAdam)
+    expected, _, _ = _spirals_run()
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, expected.state_dict()[key])
+
+
+def test_an_interrupted_update_before_any_checkpoint_offers_none(tmp_path):
+    from chainrule.train import TrainingInterrupted
+
+    class InterruptedAdam(optim.Adam):
+        def step(self):
+            super().step()
+            raise KeyboardInterrupt
+
+    path = tmp_path / "checkpoint.safetensors"
+    with pytest.raises(TrainingInterrupted, match="before any checkpoint was saved") as caught:
+        _spirals_run(checkpoint=str(path), opt_cls=InterruptedAdam)
+    assert caught.value.checkpoint is None and not path.exists()
+
+
+def test_checkpoints_are_written_at_most_every_checkpoint_every_seconds_and_at_the_end(
+        tmp_path, monkeypatch):
+    from chainrule import train
+
+    saves = []
+    monkeypatch.setattr(train, "_save_checkpoint",
+                        lambda path, state, *args: saves.append(state.epoch))
+    _spirals_run(checkpoint=str(tmp_path / "c.safetensors"), checkpoint_every=3600)
+    assert saves == [4]  # only the final state
+    saves.clear()
+    _spirals_run(checkpoint=str(tmp_path / "c.safetensors"), checkpoint_every=0)
+    assert saves == [1, 2, 3, 4, 4]  # after every epoch, and at the end
+
+
+def test_resuming_with_another_batch_size(tmp_path):
+    from chainrule import io
+    from chainrule.train import TrainingInterrupted
+
+    class CtrlC(Callback):
+        def __init__(self, at):
+            self.at = at
+
+        def on_step_end(self, state, loss):
+            if state.step == self.at:
+                raise KeyboardInterrupt
+
+    path = tmp_path / "checkpoint.safetensors"
+    with pytest.raises(TrainingInterrupted):
+        _spirals_run(checkpoint=str(path), callbacks=[CtrlC(8)])  # the end of epoch 1
+    model, _, history = _spirals_run(batch_size=32, resume=io.load_checkpoint(path))
+    assert history["epoch"] == [1, 2, 3, 4] and len(history.step_losses) == 8 + 3 * 4
+
+    with pytest.raises(TrainingInterrupted):
+        _spirals_run(checkpoint=str(path), callbacks=[CtrlC(11)])  # 48 samples into epoch 2
+    before = model.state_dict()
+    with pytest.raises(cr.ConfigError,
+                       match=r"saved 48 samples into epoch 2, which is not a whole number of "
+                             r"batches of 32; resume with the batch size it was saved with"):
+        fit(model, "cross_entropy", optim.Adam(model.parameters(), lr=0.01),
+            *_spirals_xy(), epochs=4, batch_size=32, progress=False,
+            resume=io.load_checkpoint(path))
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def _spirals_xy():
+    ds = cr.data.load("spirals", n_samples=120)
+    return ds.X, ds.y
