@@ -388,6 +388,39 @@ def test_load_csv_rejects_unknown_task(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
+# load_features(): the columns a trained model predicts from
+# --------------------------------------------------------------------------------------------
+
+
+def test_load_features_picks_columns_by_name_in_the_models_order(tmp_path):
+    path = write(tmp_path, "id,b,a,label\n7,2.5,1,x\n8,-1,0,y\n")
+    X = data.load_features(path, ["a", "b"])
+    assert X.dtype == np.float64
+    np.testing.assert_array_equal(X, [[1.0, 2.5], [0.0, -1.0]])
+
+
+def test_load_features_reads_by_position_when_the_names_differ(tmp_path):
+    path = write(tmp_path, "p,q\n1,2\n")
+    np.testing.assert_array_equal(data.load_features(path, ["a", "b"]), [[1.0, 2.0]])
+    with pytest.raises(DataError, match="does not have the model's 3 features: missing columns "
+                                        "a, b, c"):
+        data.load_features(path, ["a", "b", "c"])
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"a,b\n1,2\n3,\xff\n", "is not a UTF-8 text file"),
+    (b"a,b\n1,2\n\n3,nan\n", r"table.csv, line 4, column 'b': 'nan' is not a finite number"),
+    (b"a,b\n1,2\n3\n", r"table.csv, line 3: expected 2 values \(one per column\) but found 1"),
+    (b"a,b\n", "has a header but no data rows"),
+])
+def test_load_features_reports_the_file_and_line_as_load_csv_does(tmp_path, content, message):
+    path = tmp_path / "table.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        data.load_features(path, ["a", "b"])
+
+
+# --------------------------------------------------------------------------------------------
 # validate()
 # --------------------------------------------------------------------------------------------
 
@@ -484,7 +517,11 @@ def test_validate_regression_targets_must_be_2d():
         (np.array([["a", "b"]]), r"X contains strings \(dtype <U1\); convert them to numbers"),
         (np.ones((2, 2), dtype=complex), "X is complex"),
         (np.array([[1.0, None]], dtype=object), "X has dtype object"),
-        ([[1.0, 2.0], [3.0]], "X is not a rectangular array"),
+        ([[1.0, 2.0], [3.0]],
+         r"X is not a rectangular array: its rows have different lengths \(row 0 has 2 values "
+         r"but row 1 has 1\)"),
+        ([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0, 7.0]], r"\(row 0 has 2 values but row 2 has 3\)"),
+        ([[1.0, 2.0], 3.0], "X is not a rectangular array: its rows have different lengths"),
     ],
 )
 def test_validate_rejects_non_numeric_x(X, message):

@@ -1,21 +1,68 @@
 """The `chainrule` command: a thin layer over the library.
 
 Each command lives beside the feature it drives and is registered here. User mistakes (every
-`ChainruleError`, a missing file) exit with code 2 and a one-line message, never a traceback.
+`ChainruleError`, a missing file, a mistyped option) exit with code 2 and a one-line
+`error: ...`, never a traceback or a usage box; Ctrl-C exits with code 130 and one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from chainrule.errors import ChainruleError
 
+# click's exceptions, wherever this typer takes click from (newer ones bundle their own copy)
+_click_errors = sys.modules[typer.BadParameter.__module__]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    print(message, file=sys.stderr)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _one_line_errors(group: Any = None) -> Iterator[None]:
+    """Usage errors as `error: ... (see chainrule CMD --help)`, exit 2; Ctrl-C as one line, 130.
+
+    group: the group's context, which names the command when the error carries no context.
+    """
+    try:
+        yield
+    except getattr(_click_errors, "NoArgsIsHelpError", ()):
+        raise  # `chainrule` alone prints its help
+    except _click_errors.UsageError as error:
+        if error.ctx is not None:
+            where = error.ctx.command_path
+        elif group is not None and group.invoked_subcommand:
+            where = f"{group.command_path} {group.invoked_subcommand}"
+        else:
+            where = "chainrule"
+        raise _fail(f"error: {error.format_message()} (see {where} --help)", 2) from None
+    except KeyboardInterrupt as stop:
+        raise _fail(str(stop) or "interrupted (Ctrl-C)", 130) from None
+
+
+class _Group(TyperGroup):
+    """The command group, with every usage error and Ctrl-C made one line."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _one_line_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_errors(ctx):
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_Group,
     name="chainrule",
     help="Train neural networks by backpropagation and see every chain-rule step.",
     no_args_is_help=True,
@@ -55,7 +102,10 @@ def command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # while typer builds the commands, before any of them runs
+        raise SystemExit(_fail("interrupted (Ctrl-C)", 130).exit_code) from None
 
 
 # Commands register themselves on import.

@@ -1,6 +1,8 @@
 """Training configuration: a TOML file and/or command-line options, validated by pydantic.
 
 Unknown keys are refused and every bad field is reported at once, in one `ConfigError`.
+Types are strict: a number is not read from a string or a bool (`lr = true` is refused), and an
+integer field does not take 2.0; a float field takes an integer.
 
     # train.toml
     dataset = "digits"
@@ -32,7 +34,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 class TrainConfig(BaseModel):
     """Everything `chainrule train` needs; the same fields as its command-line options."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     dataset: str | None = None
     csv: str | None = None
@@ -48,7 +50,7 @@ class TrainConfig(BaseModel):
     batch_size: int | None = Field(32, ge=1)
     val_split: float = Field(0.2, ge=0.0, lt=1.0)
     early_stopping: int | None = Field(None, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     dtype: Literal["float32", "float64"] = "float32"
     standardize: bool = True
     trace: bool = False
@@ -95,12 +97,13 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 def make_config(values: dict[str, Any], source: str = "config") -> TrainConfig:
     """Validate `values` into a TrainConfig, reporting every problem in one ConfigError."""
     try:
-        return TrainConfig(**values)
+        return TrainConfig.model_validate(values)
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            where = ".".join(str(part) for part in item["loc"]) or "config"
-            message = item["msg"].removeprefix("Value error, ")
+            where = ".".join(str(part) if str(part).isidentifier() or isinstance(part, int)
+                             else repr(part) for part in item["loc"]) or "config"
+            message = " ".join(item["msg"].removeprefix("Value error, ").split())
             if item["type"] == "extra_forbidden":
                 message = "unknown key"
             problems.append(f"{where}: {message}")

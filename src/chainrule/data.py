@@ -2,7 +2,10 @@
 
 Everything here is plain NumPy and knows nothing of tensors or layers. Conventions:
 
-- `X` is 2-D, shape (samples, features), float64 once it is in a `Dataset`.
+- `X` is 2-D, shape (samples, features), float64 once it is in a `Dataset`. Integer and bool
+  inputs are cast to a float dtype: to float64 by `Dataset` and `load_csv`, and to the model's
+  parameter dtype (float32 by default) by `fit` and `predict`; so integer pixel counts need no
+  conversion, but integers above 2**24 are rounded in float32.
 - Classification targets `y` are 1-D integer labels 0..k-1, shape (samples,); `one_hot` turns
   them into the (samples, k) matrix that a squared-error loss wants.
 - Regression targets `y` are 2-D, shape (samples, outputs), even with one output: a 1-D target
@@ -30,7 +33,7 @@ import io
 import math
 import numbers
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -335,29 +338,9 @@ def load_csv(
     if task not in ("auto", "classification", "regression"):
         raise DataError(f"task must be 'auto', 'classification' or 'regression', got {task!r}")
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"CSV file not found: {path}")
-    if path.is_dir():
-        raise DataError(f"{path} is a directory, not a CSV file")
-    rows = _read_csv_rows(path)
-    if not rows:
-        raise DataError(f"{path} is empty: no header and no data rows")
-
-    if has_header:
-        header, data = rows[0][1], rows[1:]
-        if not data:
-            raise DataError(f"{path} has a header but no data rows")
-    else:
-        header, data = [f"column_{j}" for j in range(len(rows[0][1]))], rows
+    header, data = _read_table(path, has_header)
     _check_header(path, header)
-
     n_columns = len(header)
-    for line, cells in data:
-        if len(cells) != n_columns:
-            raise DataError(
-                f"{path}, line {line}: expected {n_columns} values (one per column) "
-                f"but found {len(cells)}"
-            )
 
     if target is None:
         target_col = n_columns - 1
@@ -368,16 +351,72 @@ def load_csv(
             f"target column {target!r} not found in {path}; the columns are: {', '.join(header)}"
         )
     feature_cols = [j for j in range(n_columns) if j != target_col]
-
-    X = np.empty((len(data), len(feature_cols)), dtype=np.float64)
-    for i, (line, cells) in enumerate(data):
-        for k, j in enumerate(feature_cols):
-            X[i, k] = _parse_number(cells[j], path, line, header[j])
+    X = _numbers(path, header, data, feature_cols)
 
     target_cells = [(line, cells[target_col]) for line, cells in data]
     y, resolved_task, target_names = _parse_target(target_cells, path, header[target_col], task)
     feature_names = tuple(header[j] for j in feature_cols)
     return Dataset(path.stem, X, y, resolved_task, feature_names, target_names)
+
+
+def load_features(path: str | os.PathLike[str], feature_names: Sequence[str]) -> np.ndarray:
+    """The named columns of a CSV file with a header row: float64, shape (samples, features).
+
+    This is what a trained model predicts from (`chainrule predict`). Columns are found by
+    name, in the order of `feature_names`, and other columns (a target, an id) are ignored; a
+    file without those names is read by position when it has exactly len(feature_names)
+    columns. The rules of `load_csv` apply: UTF-8, blank lines skipped, cells stripped, every
+    value a finite number, and errors name the file, line and column.
+    """
+    path = Path(path)
+    header, data = _read_table(path, has_header=True)
+    names = [str(name) for name in feature_names]
+    if all(name in header for name in names):
+        columns = [header.index(name) for name in names]
+    elif len(header) == len(names):
+        columns = list(range(len(header)))
+    else:
+        missing = [name for name in names if name not in header]
+        raise DataError(
+            f"{path} does not have the model's {len(names)} features: missing columns "
+            f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}"
+        )
+    return _numbers(path, header, data, columns)
+
+
+def _read_table(path: Path, has_header: bool) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(column names, data rows as (line number, cells)) of a CSV file; every row checked to
+    have one cell per column."""
+    if not path.exists():
+        raise DataError(f"CSV file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, not a CSV file")
+    rows = _read_csv_rows(path)
+    if not rows:
+        raise DataError(f"{path} is empty: no header and no data rows")
+    if has_header:
+        header, data = rows[0][1], rows[1:]
+        if not data:
+            raise DataError(f"{path} has a header but no data rows")
+    else:
+        header, data = [f"column_{j}" for j in range(len(rows[0][1]))], rows
+    for line, cells in data:
+        if len(cells) != len(header):
+            raise DataError(
+                f"{path}, line {line}: expected {len(header)} values (one per column) "
+                f"but found {len(cells)}"
+            )
+    return header, data
+
+
+def _numbers(path: Path, header: list[str], data: list[tuple[int, list[str]]],
+             columns: list[int]) -> np.ndarray:
+    """The given columns of the data rows as a float64 matrix, every cell a finite number."""
+    X = np.empty((len(data), len(columns)), dtype=np.float64)
+    for i, (line, cells) in enumerate(data):
+        for k, j in enumerate(columns):
+            X[i, k] = _parse_number(cells[j], path, line, header[j])
+    return X
 
 
 def _read_csv_rows(path: Path) -> list[tuple[int, list[str]]]:
@@ -562,10 +601,8 @@ def _numeric_array(value: ArrayLike, name: str) -> np.ndarray:
     """`value` as an array of bools, integers or floats, or a DataError saying why not."""
     try:
         arr = np.asarray(value)
-    except ValueError as exc:  # nested lists of different lengths
-        raise DataError(
-            f"{name} is not a rectangular array (do all rows have the same length?): {exc}"
-        ) from exc
+    except ValueError:  # nested lists of different lengths
+        raise DataError(_ragged_message(value, name)) from None
     kind = arr.dtype.kind
     if kind in "biuf":
         return arr
@@ -584,6 +621,18 @@ def _numeric_array(value: ArrayLike, name: str) -> np.ndarray:
             f"convert it with np.asarray({name}, dtype=float) after fixing the bad entries"
         )
     raise DataError(f"{name} has dtype {arr.dtype}; it must hold numbers")
+
+
+def _ragged_message(value: object, name: str) -> str:
+    """Which rows of a nested list differ in length, e.g. "row 0 has 2 values but row 3 has 1"."""
+    rows = list(value) if isinstance(value, Sequence) else []
+    lengths = [len(row) if isinstance(row, Sequence) and not isinstance(row, str) else None
+               for row in rows]
+    first = next((i for i, n in enumerate(lengths) if n != lengths[0]), None)
+    if first is None or lengths[0] is None or lengths[first] is None:
+        return f"{name} is not a rectangular array: its rows have different lengths or shapes"
+    return (f"{name} is not a rectangular array: its rows have different lengths (row 0 has "
+            f"{lengths[0]} values but row {first} has {lengths[first]})")
 
 
 def _not_2d_message(X: np.ndarray) -> str:

@@ -13,7 +13,7 @@ A chainrule file is a safetensors file (https://huggingface.co/docs/safetensors)
 Note [the metadata of a chainrule file]
     Every value in `__metadata__` is a string; the JSON ones are marked (json).
       format              "chainrule-model" or "chainrule-checkpoint"
-      format_version      "1" (`FORMAT_VERSION`); a newer one is refused with "upgrade chainrule"
+      format_version      "2" (`FORMAT_VERSION`); a newer one is refused with "upgrade chainrule"
       chainrule_version   the version that wrote the file, e.g. "0.1.0"
       architecture (json) the layers of the Sequential, enough to rebuild it, e.g.
                           [{"type": "Linear", "in_features": 2, "out_features": 2, "bias": true},
@@ -23,7 +23,7 @@ Note [the metadata of a chainrule file]
       dtype               the parameters' dtype, e.g. "float32"
       frozen (json)       names of the parameters with requires_grad=False, e.g. ["0.bias"]
       user (json)         the caller's own metadata: class names, feature count, config, ...
-      checksum            SHA-256 (hex) of the whole data buffer; checked on every full load
+      checksum            SHA-256 (hex) of everything else in the file (Note [the checksum])
     A checkpoint also has
       optimizer (json)    {"optimizer": "Adam", "num_params": 4, "hyper": {"lr": ..., ...}}
       epoch, step         decimal integers: the epochs and optimizer steps done so far
@@ -39,11 +39,24 @@ Note [loading hostile files]
     it is not a pickle, a PyTorch zip or a NumPy .npy/.npz (each named in the error); that the
     header length fits the file and `MAX_HEADER_BYTES`; that the header is JSON with unique
     keys; the format and its version; that every tensor has a known dtype, a shape of
-    non-negative ints, and offsets whose span is exactly shape × itemsize; and that the
-    tensors tile the data buffer with no gap, overlap or trailing bytes. Only then is the
-    buffer read (its size is known from the file's own size), the checksum compared, and the
-    tensors checked against the architecture. Every failure is a ModelFileError, raised before
+    at most 64 non-negative ints that NumPy can allocate, and offsets whose span is exactly
+    shape × itemsize; and that the tensors tile the data buffer with no gap, overlap or
+    trailing bytes. Only then is the buffer read (its size is known from the file's own size),
+    the checksum compared, the metadata checked (an architecture's settings are bounded: an
+    axis within NumPy's 64 dimensions, a negative_slope within [-1, 1]) and the tensors
+    checked against the architecture. Every failure is a ModelFileError, raised before
     anything is returned, so a failed load never leaves a half-loaded model.
+
+Note [the checksum]
+    Version 2: SHA-256 of the canonical JSON of {"metadata": every metadata entry but
+    "checksum", "tensors": {name: [dtype, shape]}} (keys sorted, no spaces, ASCII), followed by
+    every tensor's bytes in order of name. So every byte that matters is covered — a flipped
+    digit in "epoch" or in a stored feature mean is caught like one in a weight — and the sum
+    does not depend on the layout (key order, padding, tensor order), so any safetensors writer
+    that keeps the metadata keeps the checksum valid. A chainrule file without a checksum is
+    refused. Version 1 files hold SHA-256 of the data buffer only; they still load with that
+    check, which does not cover their metadata (save them again to upgrade). A file without
+    format_version (from `save_state`) may hold either sum.
 
 Note [atomic writes]
     Every file is written to a temporary file in the same folder, flushed and fsync'ed, then
@@ -60,6 +73,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -90,7 +104,7 @@ __all__ = [
     "save_checkpoint", "save_model", "save_state",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the checksum covers the metadata too (Note [the checksum])
 MAX_HEADER_BYTES = 100 * 2**20  # the limit the safetensors library itself sets
 MODEL_FORMAT = "chainrule-model"
 CHECKPOINT_FORMAT = "chainrule-checkpoint"
@@ -105,6 +119,8 @@ _DTYPES = {
     "BOOL": np.dtype("?"),
 }
 _DTYPE_NAMES = {(dtype.kind, dtype.itemsize): name for name, dtype in _DTYPES.items()}
+_MAX_DIMS = 64  # NumPy's limit
+_MAX_TENSOR_BYTES = 2**62  # what NumPy can address, with room to spare
 
 # Metadata values stored as JSON, and the ones stored as decimal integers.
 _JSON_FIELDS = ("architecture", "frozen", "user", "optimizer", "config", "rng_state",
@@ -196,18 +212,18 @@ def _fsync_folder(folder: Path) -> None:
 
 # --- writing the safetensors container ---------------------------------------------------------
 def _encode(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> bytes:
-    """The bytes of a safetensors file; metadata gains "checksum" (SHA-256 of the buffer)."""
+    """The bytes of a safetensors file; metadata gains "checksum" (Note [the checksum])."""
     buffers = [_little_endian_bytes(name, array) for name, array in tensors.items()]
-    header: dict[str, Any] = {}
+    entries = []
     offset = 0
     for (name, array), data in zip(tensors.items(), buffers, strict=True):
-        header[name] = {"dtype": _DTYPE_NAMES[array.dtype.kind, array.dtype.itemsize],
-                        "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        dtype = _DTYPE_NAMES[array.dtype.kind, array.dtype.itemsize]
+        entries.append(_Entry(name, dtype, array.shape, offset, offset + len(data)))
         offset += len(data)
-    digest = hashlib.sha256()
-    for data in buffers:
-        digest.update(data)
-    header = {"__metadata__": {**metadata, "checksum": digest.hexdigest()}, **header}
+    checksum = _checksum(metadata, entries, b"".join(buffers))
+    header: dict[str, Any] = {"__metadata__": {**metadata, "checksum": checksum}}
+    header |= {e.name: {"dtype": e.dtype_name, "shape": list(e.shape),
+                        "data_offsets": [e.start, e.end]} for e in entries}
     text = json.dumps(header, separators=(",", ":")).encode("ascii")
     text += b" " * (-len(text) % 8)  # pad so the buffer starts 8-byte aligned, as safetensors does
     return b"".join([len(text).to_bytes(8, "little"), text, *buffers])
@@ -247,13 +263,29 @@ def save_state(path: PathLike, tensors: Mapping[str, np.ndarray],
 # --- reading the container (Note [loading hostile files]) ---------------------------------------
 @dataclass(frozen=True)
 class _Entry:
-    """One tensor in the header: its name, dtype, shape and [start, end) in the data buffer."""
+    """One tensor in the header: its name, dtype ("F32"), shape and [start, end) in the buffer."""
 
     name: str
-    dtype: np.dtype
+    dtype_name: str
     shape: tuple[int, ...]
     start: int
     end: int
+
+    @property
+    def dtype(self) -> np.dtype:
+        return _DTYPES[self.dtype_name]
+
+
+def _checksum(metadata: Mapping[str, str], entries: list[_Entry], data: bytes) -> str:
+    """The checksum of a version-2 file (Note [the checksum]); `data` is the data buffer."""
+    canonical = {"metadata": {k: v for k, v in metadata.items() if k != "checksum"},
+                 "tensors": {e.name: [e.dtype_name, list(e.shape)] for e in entries}}
+    digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+                            .encode("ascii"))
+    view = memoryview(data)
+    for entry in sorted(entries, key=lambda e: e.name):
+        digest.update(view[entry.start:entry.end])
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -278,7 +310,8 @@ def _read_exact(path: PathLike, file: BinaryIO, size: int) -> bytes:
 def _read_header(path: PathLike, file: BinaryIO, size: int) -> tuple[dict, int]:
     """The header as JSON, after sniffing for other formats; and the data buffer's size."""
     head = _read_exact(path, file, min(size, 64 * 1024))
-    _refuse_other_formats(path, head, size)
+    file.seek(max(size - 16, 0))
+    _refuse_other_formats(path, head, _read_exact(path, file, min(size, 16)), size)
     length = int.from_bytes(head[:8], "little")
     if length > size - 8:
         raise ModelFileError(
@@ -296,15 +329,18 @@ def _read_header(path: PathLike, file: BinaryIO, size: int) -> tuple[dict, int]:
     return _parse_json(path, text, "header"), size - 8 - length
 
 
-def _refuse_other_formats(path: PathLike, head: bytes, size: int) -> None:
-    """Name the formats people rename to a model's extension, all of which can hold pickles."""
+def _refuse_other_formats(path: PathLike, head: bytes, tail: bytes, size: int) -> None:
+    """Name the formats people rename to a model's extension, all of which can hold pickles.
+
+    head: the file's first 64 KiB; tail: its last 16 bytes.
+    """
     refusal = "chainrule refuses to load pickles because unpickling can run arbitrary code"
     if size == 0:
         raise ModelFileError(f"{path} is empty (0 bytes); it holds no model")
     looks_like_safetensors = len(head) > 8 and head[8:9] == b"{"
     if looks_like_safetensors:
         return
-    if _is_pickle(head):
+    if _is_pickle(head, tail):
         raise ModelFileError(f"{path} is a Python pickle, not a chainrule model file; {refusal}")
     if head.startswith(b"PK\x03\x04"):
         if b"data.pkl" in head:
@@ -322,12 +358,15 @@ def _refuse_other_formats(path: PathLike, head: bytes, size: int) -> None:
                              "header length every safetensors file starts with")
 
 
-def _is_pickle(head: bytes) -> bool:
+def _is_pickle(head: bytes, tail: bytes) -> bool:
     """Protocols 2-5 start with PROTO (0x80) and the protocol number; 0 and 1 often start with
-    MARK '(', EMPTY_LIST ']', EMPTY_DICT '}' or GLOBAL 'c' and end with STOP '.'."""
+    GLOBAL 'c' and a "module\\nname\\n" line pair, or with MARK '(', EMPTY_LIST ']' or
+    EMPTY_DICT '}' and end with STOP '.'."""
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return True
-    return head[:1] in (b"(", b"]", b"}", b"c") and head.rstrip()[-1:] == b"."
+    if re.match(rb"c[\w.]+\n[\w.]+\n", head):
+        return True
+    return head[:1] in (b"(", b"]", b"}", b"c") and tail.rstrip()[-1:] == b"."
 
 
 def _parse_json(path: PathLike, text: bytes, what: str, nan: bool = False) -> Any:
@@ -390,6 +429,12 @@ def _parse_entry(path: PathLike, name: str, spec: Any) -> _Entry:
     if not isinstance(shape, list) or not all(_is_int(n) and n >= 0 for n in shape):
         raise ModelFileError(f"{where} has shape {shape!r}; a shape is a list of "
                              "non-negative integers")
+    if len(shape) > _MAX_DIMS:
+        raise ModelFileError(f"{where} has {len(shape)} dimensions; NumPy arrays have at most "
+                             f"{_MAX_DIMS}")
+    if math.prod(max(n, 1) for n in shape) * dtype.itemsize > _MAX_TENSOR_BYTES:
+        raise ModelFileError(f"{where} has shape {tuple(shape)}, too large for an array "
+                             f"(over 2**62 bytes, even if one dimension is 0)")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_int, offsets))
             and 0 <= offsets[0] <= offsets[1]):
         raise ModelFileError(f"{where} has data_offsets {offsets!r}; they must be "
@@ -400,7 +445,7 @@ def _parse_entry(path: PathLike, name: str, spec: Any) -> _Entry:
             f"{where} has shape {tuple(shape)} of {spec['dtype']} ({math.prod(shape)} × "
             f"{dtype.itemsize} bytes) but its data_offsets span {span} bytes"
         )
-    return _Entry(name, dtype, tuple(shape), offsets[0], offsets[1])
+    return _Entry(name, spec["dtype"], tuple(shape), offsets[0], offsets[1])
 
 
 def _check_tiling(path: PathLike, entries: list[_Entry], buffer_size: int) -> None:
@@ -423,13 +468,27 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _read_tensors(path: PathLike, file: BinaryIO, entries: list[_Entry], buffer_size: int,
-                  checksum: str | None) -> dict[str, np.ndarray]:
-    """Read the buffer, compare its checksum (when the file has one), and copy out the arrays."""
-    data = _read_exact(path, file, buffer_size)
-    if checksum is not None and hashlib.sha256(data).hexdigest() != checksum:
-        raise ModelFileError(f"{path} is corrupt: the checksum of its tensor data does not "
-                             "match the one stored in the file (a changed or flipped byte)")
+def _check_checksum(path: PathLike, metadata: Mapping[str, str], entries: list[_Entry],
+                    data: bytes) -> None:
+    """Compare the stored checksum (Note [the checksum]); a chainrule file must have one."""
+    stored = metadata.get("checksum")
+    if stored is None:
+        if "format" in metadata:
+            raise ModelFileError(f"{path} has no 'checksum' metadata entry, which every "
+                                 "chainrule file has; it was damaged or edited by hand")
+        return  # a safetensors file from another writer
+    version = metadata.get("format_version")
+    accepted = [] if version == "1" else [_checksum(metadata, entries, data)]
+    if version in ("1", None):
+        accepted.append(hashlib.sha256(data).hexdigest())
+    if stored not in accepted:
+        raise ModelFileError(f"{path} is corrupt: the checksum of its metadata and tensor data "
+                             "does not match the one stored in the file (a changed or flipped "
+                             "byte)")
+
+
+def _arrays(entries: list[_Entry], data: bytes) -> dict[str, np.ndarray]:
+    """Copies of the tensors in the data buffer, in native byte order."""
     tensors = {}
     for e in entries:
         native, count = e.dtype.newbyteorder("="), math.prod(e.shape)
@@ -441,17 +500,26 @@ def _read_tensors(path: PathLike, file: BinaryIO, entries: list[_Entry], buffer_
     return tensors
 
 
-def _read(path: PathLike, formats: tuple[str, ...] | None
-          ) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-    """(metadata, tensors) of a fully checked file; `formats`: the chainrule formats accepted."""
+def _read_checked(path: PathLike, formats: tuple[str, ...] | None
+                  ) -> tuple[dict[str, str], list[_Entry], bytes]:
+    """(metadata, tensor entries, data buffer) of a file whose every check has passed;
+    `formats`: the chainrule formats accepted (None: any safetensors file)."""
     with _open(path) as (file, size):
         header, buffer_size = _read_header(path, file, size)
         metadata, raw_entries = _split_header(path, header)
         if formats is not None:
             _check_format(path, metadata, formats)
         entries = _parse_entries(path, raw_entries, buffer_size)
-        tensors = _read_tensors(path, file, entries, buffer_size, metadata.get("checksum"))
-    return metadata, tensors
+        data = _read_exact(path, file, buffer_size)
+    _check_checksum(path, metadata, entries, data)
+    return metadata, entries, data
+
+
+def _read(path: PathLike, formats: tuple[str, ...] | None
+          ) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """(metadata, tensors) of a fully checked file; `formats`: the chainrule formats accepted."""
+    metadata, entries, data = _read_checked(path, formats)
+    return metadata, _arrays(entries, data)
 
 
 def load_state(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -524,22 +592,23 @@ def _to_json(owner: str, key: str, value: Any) -> str:
 
 # --- architecture: describe a Sequential, and rebuild it ---------------------------------------
 # type name → (class, {setting: check}); a setting's value is read from the module's attribute.
+_AXIS = f"an int from -{_MAX_DIMS} to {_MAX_DIMS - 1}"  # any other axis fits no NumPy array
 _LAYERS: dict[str, tuple[type[Module], dict[str, Any]]] = {
-    "Linear": (Linear, {"in_features": "positive int", "out_features": "positive int",
-                        "bias": "bool"}),
+    "Linear": (Linear, {"in_features": "a positive int", "out_features": "a positive int",
+                        "bias": "a bool"}),
     "Sigmoid": (Sigmoid, {}), "Tanh": (Tanh, {}), "ReLU": (ReLU, {}),
     "Softplus": (Softplus, {}), "Identity": (Identity, {}),
-    "LeakyReLU": (LeakyReLU, {"negative_slope": "finite number"}),
-    "Softmax": (Softmax, {"axis": "small int"}), "LogSoftmax": (LogSoftmax, {"axis": "small int"}),
-    "Sequential": (Sequential, {"layers": "list"}),
+    "LeakyReLU": (LeakyReLU, {"negative_slope": "a number from -1 to 1"}),
+    "Softmax": (Softmax, {"axis": _AXIS}), "LogSoftmax": (LogSoftmax, {"axis": _AXIS}),
+    "Sequential": (Sequential, {"layers": "a list"}),
 }
 _CHECKS = {  # bounded, so that no hostile number overflows a conversion
-    "positive int": lambda v: _is_int(v) and 0 < v < 2**62,
-    "small int": lambda v: _is_int(v) and abs(v) < 2**31,
-    "bool": lambda v: isinstance(v, bool),
-    "finite number": lambda v: ((_is_int(v) and abs(v) < 2**53)
-                                or (isinstance(v, float) and math.isfinite(v))),
-    "list": lambda v: isinstance(v, list),
+    "a positive int": lambda v: _is_int(v) and 0 < v < 2**62,
+    _AXIS: lambda v: _is_int(v) and -_MAX_DIMS <= v < _MAX_DIMS,
+    "a bool": lambda v: isinstance(v, bool),
+    "a number from -1 to 1": lambda v: (isinstance(v, int | float) and not isinstance(v, bool)
+                                        and -1 <= v <= 1),
+    "a list": lambda v: isinstance(v, list),
 }
 _MAX_NESTING = 32
 
@@ -623,7 +692,7 @@ def _check_layer(path: PathLike, index: int, entry: Any) -> str:
     for key, check in settings.items():
         if not _CHECKS[check](entry[key]):
             raise ModelFileError(f"{path}: architecture layer {index} ({kind}) has {key}="
-                                 f"{entry[key]!r}; it must be a {check}")
+                                 f"{entry[key]!r}; it must be {check}")
     if not isinstance(name, str) or not name or "." in name:
         raise ModelFileError(f"{path}: architecture layer {index} has name {name!r}; a name "
                              "is a non-empty string without dots")
@@ -748,15 +817,11 @@ def load(path: PathLike) -> Sequential:
 def load_metadata(path: PathLike) -> dict[str, Any]:
     """The metadata of a chainrule file, decoded, and its tensors' dtypes and shapes.
 
-    Reads only the header (no tensor data, so the checksum is not compared). JSON entries
+    The whole file is read to compare the checksum, which covers the metadata. JSON entries
     come back parsed, format_version/epoch/step as ints, and "tensors" maps each tensor's
     name to {"dtype": "float32", "shape": [2, 2]}.
     """
-    with _open(path) as (file, size):
-        header, buffer_size = _read_header(path, file, size)
-    metadata, raw_entries = _split_header(path, header)
-    _check_format(path, metadata, (MODEL_FORMAT, CHECKPOINT_FORMAT))
-    entries = _parse_entries(path, raw_entries, buffer_size)
+    metadata, entries, _ = _read_checked(path, (MODEL_FORMAT, CHECKPOINT_FORMAT))
     decoded: dict[str, Any] = dict(metadata)
     for key in metadata:
         if key in _JSON_FIELDS:
@@ -831,7 +896,13 @@ def _dict_or_none(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def load_checkpoint(path: PathLike) -> Checkpoint:
-    """The checkpoint in `path`, fully checked before anything is returned."""
+    """The checkpoint in `path`, fully checked before anything is returned.
+
+    Besides the model and the optimizer's layout this checks that every generator state in
+    rng_state (itself, or any of its values that has a "bit_generator") is one NumPy accepts,
+    and that the history's epochs, step_losses, stop_reason and partial, where present, have
+    the types `fit` writes; so a resume from a file that loaded cannot fail halfway.
+    """
     metadata, tensors = _read(path, formats=(CHECKPOINT_FORMAT,))
     groups: dict[str, dict[str, np.ndarray]] = {"model": {}, "optim": {}}
     for name, array in tensors.items():
@@ -848,9 +919,9 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
         epoch=_decimal(path, metadata, "epoch"),
         step=_decimal(path, metadata, "step"),
         config=_json_field(path, metadata, "config", (dict,)),
-        rng_state=_json_field(path, metadata, "rng_state", (dict,)),
+        rng_state=_rng_state(path, metadata),
         scheduler_state=_json_field(path, metadata, "scheduler_state", (dict, none)),
-        history=_json_field(path, metadata, "history", (dict, none)),
+        history=_history(path, metadata),
         metadata=dict(metadata),
     )
 
@@ -872,6 +943,52 @@ def _optimizer_state(path: PathLike, metadata: Mapping[str, str],
                                  f"'optim.<parameter index>.<name>' with an index below "
                                  f"{info['num_params']}")
     return {**info, "state": arrays}
+
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def _rng_state(path: PathLike, metadata: Mapping[str, str]) -> dict[str, Any]:
+    """The 'rng_state' metadata, each generator state in it tried on a fresh NumPy generator."""
+    value = _json_field(path, metadata, "rng_state", (dict,))
+    states = [value] if "bit_generator" in value else [
+        state for state in value.values() if isinstance(state, dict) and "bit_generator" in state]
+    for state in states:
+        name = state["bit_generator"]
+        try:
+            if name not in _BIT_GENERATORS:
+                raise ValueError(f"unknown bit generator {name!r}")
+            getattr(np.random, name)().state = state
+        except (ValueError, TypeError, KeyError, OverflowError) as error:
+            raise ModelFileError(f"{path}: the 'rng_state' metadata holds a random generator "
+                                 f"state that NumPy refuses ({error})") from None
+    return value
+
+
+def _history(path: PathLike, metadata: Mapping[str, str]) -> dict[str, Any] | None:
+    """The 'history' metadata: a dict or null whose entries that `fit` writes have its types."""
+    history = _json_field(path, metadata, "history", (dict, type(None)))
+    if history is None:
+        return None
+
+    def numbers(values: Any) -> bool:
+        return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+    checks = {
+        "epochs": lambda v: isinstance(v, list) and all(
+            isinstance(row, dict) and numbers(row.values()) for row in v),
+        "step_losses": lambda v: isinstance(v, list) and numbers(v),
+        "stop_reason": lambda v: v is None or isinstance(v, str),
+        "partial": lambda v: v is None or (isinstance(v, dict) and numbers(v.values())),
+    }
+    bad = [key for key, check in checks.items() if key in history and not check(history[key])]
+    if bad:
+        raise ModelFileError(
+            f"{path}: the 'history' metadata has a malformed {', '.join(bad)}: epochs must be a "
+            "list of {name: number}, step_losses a list of numbers, stop_reason a string or "
+            "null, partial {name: number}"
+        )
+    return history
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -216,6 +216,18 @@ def _damaged(tmp_path, change):
     (lambda t, m: m.update(history='"x"'), "'history' metadata must be a JSON dict or null"),
     (lambda t, m: m.update(optimizer='{"optimizer": "Adam"}'), "'optimizer' metadata must be"),
     (lambda t, m: m.pop("rng_state"), "has no 'rng_state' entry"),
+    (lambda t, m: m.update(rng_state=json.dumps({"shuffle": {
+        "bit_generator": "PCG64", "state": {"state": "x", "inc": 1}, "has_uint32": 0,
+        "uinteger": 0}})), "holds a random generator state that NumPy refuses"),
+    (lambda t, m: m.update(rng_state=json.dumps({"bit_generator": "PCG64", "state": {
+        "state": -1, "inc": 1}, "has_uint32": 0, "uinteger": 0})), "NumPy refuses"),
+    (lambda t, m: m.update(rng_state='{"g": {"bit_generator": "os.system"}}'),
+     "unknown bit generator 'os.system'"),
+    (lambda t, m: m.update(history='{"epochs": 3}'), "'history' metadata has a malformed epochs"),
+    (lambda t, m: m.update(history='{"epochs": [{"loss": "x"}], "step_losses": [true]}'),
+     "malformed epochs, step_losses"),
+    (lambda t, m: m.update(history='{"stop_reason": 1, "partial": []}'),
+     "malformed stop_reason, partial"),
 ])
 def test_a_checkpoint_that_lies_is_refused(tmp_path, change, fragment):
     path = _damaged(tmp_path, change)

@@ -15,10 +15,11 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+import safetensors.numpy as stnp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chainrule import io
+from chainrule import io, optim
 from chainrule.errors import ModelFileError
 from chainrule.nn import Sequential, mlp
 
@@ -40,6 +41,22 @@ def good(tmp_path):
     """A valid model file: its path."""
     path = tmp_path / "model.crm"
     io.save_model(mlp([3, 4, 2], "sigmoid", rng=0), path)
+    return path
+
+
+def _checkpoint(tmp_path, epoch=3, name="ckpt.crc"):
+    """A valid checkpoint as fit() writes one (Adam with state, PCG64 state, history): its path."""
+    model = mlp([2, 3, 2], "tanh", rng=0)
+    opt = optim.Adam(model.parameters(), lr=0.1)
+    loss = (model(np.ones((4, 2), dtype=np.float32)) ** 2).sum()
+    loss.backward()
+    opt.step()
+    path = tmp_path / name
+    io.save_checkpoint(path, model=model, optimizer=opt, epoch=epoch, step=1,
+                       config={"lr": 0.1, "hidden": [3]},
+                       rng_state=np.random.default_rng(0).bit_generator.state,
+                       history={"epochs": [{"epoch": 1, "loss": 0.5}], "step_losses": [0.5],
+                                "stop_reason": None, "partial": {"count": 4}})
     return path
 
 
@@ -114,6 +131,10 @@ def test_a_garbage_header(tmp_path, header, fragment):
     ({"w": _f32([-2], 0, 8)}, bytes(8), "non-negative integers"),
     ({"w": _f32([True, 2], 0, 8)}, bytes(8), "non-negative integers"),
     ({"w": _f32([2.0], 0, 8)}, bytes(8), "non-negative integers"),
+    ({"w": _f32([1] * 70, 0, 4)}, bytes(4), "has 70 dimensions; NumPy arrays have at most 64"),
+    ({"w": _f32([0] * 70, 0, 0)}, b"", "has 70 dimensions"),
+    ({"w": _f32([0, 2**64], 0, 0)}, b"", "too large for an array"),
+    ({"w": _f32([0, 2**62, 2**62], 0, 0)}, b"", "too large for an array"),
     ({"w": _f32([2], 8, 0)}, bytes(8), "0 ≤ start ≤ end"),
     ({"w": _f32([2], -8, 0)}, bytes(8), "0 ≤ start ≤ end"),
     ({"w": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}}, bytes(8),
@@ -132,8 +153,44 @@ def test_a_checksum_mismatch_from_one_flipped_bit(good):
     data = bytearray(good.read_bytes())
     data[-3] ^= 0x01  # inside the last tensor's bytes
     good.write_bytes(bytes(data))
-    _refused(good, "checksum", "flipped", readers=(io.load, io.load_state, io.load_checkpoint)
-             [:2])
+    _refused(good, "checksum", "flipped", readers=(io.load, io.load_state, io.load_metadata))
+
+
+def _flip_in_header(path, old, new):
+    """Replace `old` by `new` (same length) in the header, leaving the stored checksum."""
+    data = path.read_bytes()
+    assert len(old) == len(new) and data.count(old) == 1, old
+    path.write_bytes(data.replace(old, new))
+
+
+def test_a_flipped_digit_in_the_metadata_is_caught(tmp_path):
+    path = tmp_path / "model.crm"
+    io.save_model(mlp([2, 2], rng=0), path, metadata={"mean": [5.86, 3.0]})
+    _flip_in_header(path, b"5.86", b"4.86")
+    _refused(path, "checksum of its metadata and tensor data does not match",
+             readers=(io.load, io.load_state, io.load_metadata))
+
+
+def test_a_flipped_epoch_in_a_checkpoint_is_caught(tmp_path):
+    path = _checkpoint(tmp_path, epoch=2000)
+    _flip_in_header(path, b'"epoch":"2000"', b'"epoch":"1000"')
+    _refused(path, "checksum", readers=(io.load_checkpoint, io.load_metadata))
+
+
+def test_a_shape_swapped_in_the_header_is_caught(tmp_path):
+    path = tmp_path / "model.crm"
+    io.save_model(mlp([3, 2], rng=0), path)  # 0.weight has shape [2, 3]: swap it to [3, 2]
+    _flip_in_header(path, b'"shape":[2,3]', b'"shape":[3,2]')
+    _refused(path, "checksum", readers=(io.load_state,))
+
+
+def test_a_file_without_its_checksum_is_refused(good, tmp_path):
+    tensors, meta = io.load_state(good)
+    del meta["checksum"]
+    stnp.save_file(tensors, tmp_path / "bare.crm", metadata=meta)
+    _refused(tmp_path / "bare.crm", "has no 'checksum' metadata entry", readers=ALL_READERS[:3])
+    stnp.save_file(tensors, tmp_path / "plain.st", metadata={"note": "not chainrule"})
+    assert io.load_state(tmp_path / "plain.st")[1] == {"note": "not chainrule"}
 
 
 # --- tensors that do not fit the architecture --------------------------------------------------
@@ -167,7 +224,11 @@ def test_a_tensor_of_another_dtype(good):
     ('[{"type": "Linear", "in_features": 3, "out_features": 4, "bias": 1}]', "must be a bool"),
     ('[{"type": "Linear", "in_features": 1e999, "out_features": 4, "bias": true}]',
      "must be a positive int"),
-    ('[{"type": "LeakyReLU", "negative_slope": 1' + "0" * 400 + "}]", "finite number"),
+    ('[{"type": "LeakyReLU", "negative_slope": 1' + "0" * 400 + "}]", "a number from -1 to 1"),
+    ('[{"type": "LeakyReLU", "negative_slope": 1e308}]', "a number from -1 to 1"),
+    ('[{"type": "LeakyReLU", "negative_slope": NaN}]', "a number from -1 to 1"),
+    ('[{"type": "Softmax", "axis": 1073741824}]', "must be an int from -64 to 63"),
+    ('[{"type": "LogSoftmax", "axis": -65}]', "must be an int from -64 to 63"),
     ('{"type": "Sigmoid"}', "must be a JSON list"),
     ("not json", "not valid JSON"),
     ('[{"type": "Sequential", "layers": ' * 40 + "[]" + "}]" * 40, "nested at most"),
@@ -231,6 +292,19 @@ def test_a_pickle_is_refused_and_its_payload_never_runs(tmp_path, protocol):
     proof = tmp_path / "proof"
     pickle.loads(pickle.dumps(_Payload(proof), protocol=protocol))
     assert proof.exists()
+
+
+@pytest.mark.parametrize("shape", ["list", "global", "global, truncated"])
+def test_a_protocol_0_pickle_over_64_kib_is_named(tmp_path, shape):
+    """Its STOP '.' lies past the first 64 KiB, or is missing from a truncated one."""
+    marker, padding = tmp_path / "pwned", "x" * 70_000
+    obj = [_Payload(marker), padding] if shape == "list" else _Payload(pathlib.Path(padding))
+    data = pickle.dumps(obj, protocol=0)
+    assert len(data) > 64 * 1024 and data[:1] == (b"(" if shape == "list" else b"c")
+    if shape == "global, truncated":
+        data = data[:-1]
+    _refused(_write(tmp_path, data), "is a Python pickle", readers=ALL_READERS)
+    assert not marker.exists()
 
 
 def test_a_torch_style_zip_is_refused(tmp_path):
@@ -372,3 +446,51 @@ def test_random_metadata_gives_only_model_file_errors(tmp_path, key, value, as_j
     _load_or_refuse(path)
     with contextlib.suppress(ModelFileError):
         io.load_metadata(path)
+
+
+# --- fuzzing checkpoints: only ModelFileError comes out of load_checkpoint --------------------
+@_FUZZ
+@given(edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1,
+                      max_size=4),
+       cut=st.one_of(st.none(), st.integers(0, 10**6)))
+def test_random_mutations_of_a_valid_checkpoint_give_only_model_file_errors(tmp_path, edits,
+                                                                             cut):
+    data = bytearray(_checkpoint_bytes(tmp_path))
+    for position, value in edits:
+        data[position % len(data)] = value
+    if cut is not None:
+        del data[cut % (len(data) + 1):]
+    with contextlib.suppress(ModelFileError):
+        io.load_checkpoint(_write(tmp_path, bytes(data), "mutated.crc"))
+
+
+def _checkpoint_bytes(tmp_path):
+    path = tmp_path / "valid.crc"
+    return (path if path.exists() else _checkpoint(tmp_path, name="valid.crc")).read_bytes()
+
+
+_GENERATOR_STATE = st.fixed_dictionaries({
+    "bit_generator": st.sampled_from(["PCG64", "MT19937", "Philox", "SFC64", "PCG64DXSM", "x"]),
+    "state": _JSON | st.fixed_dictionaries({"state": _JSON | st.integers(), "inc": st.integers()}),
+    "has_uint32": _JSON, "uinteger": _JSON,
+})
+
+
+@_FUZZ
+@given(key=st.sampled_from(["epoch", "step", "config", "rng_state", "history", "optimizer",
+                            "scheduler_state", "architecture", "frozen", "user"]),
+       value=_JSON | _GENERATOR_STATE
+       | st.dictionaries(st.sampled_from(["epochs", "step_losses", "stop_reason", "partial",
+                                          "shuffle"]), _JSON | _GENERATOR_STATE, max_size=4),
+       as_json=st.booleans())
+def test_random_checkpoint_metadata_gives_only_model_file_errors(tmp_path, key, value,
+                                                                 as_json):
+    tensors, metadata = io.load_state(_write(tmp_path, _checkpoint_bytes(tmp_path), "base.crc"))
+    metadata[key] = json.dumps(value) if as_json or not isinstance(value, str) else value
+    path = tmp_path / "fuzzed.crc"
+    io.save_state(path, tensors, metadata)
+    with contextlib.suppress(ModelFileError):
+        checkpoint = io.load_checkpoint(path)
+        for state in (checkpoint.rng_state, *checkpoint.rng_state.values()):
+            if isinstance(state, dict) and "bit_generator" in state:  # NumPy takes it as is
+                getattr(np.random, state["bit_generator"])().state = state

@@ -1,5 +1,6 @@
 """Model files: round trips, user metadata, what can be saved, and safetensors interop."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -176,14 +177,14 @@ def test_we_read_files_the_safetensors_library_writes(tmp_path):
 
 
 def test_a_model_file_written_by_the_safetensors_library_loads(tmp_path):
-    """The checksum and the layout are ours only in content: any correct writer will do."""
+    """The checksum covers content, not layout: any correct writer that keeps it will do."""
     model = mlp([2, 3, 1], "sigmoid", rng=0)
     ours = tmp_path / "ours.st"
     io.save_model(model, ours)
     tensors, meta = io.load_state(ours)
-    del meta["checksum"]  # their layout differs, so their checksum would too; it is optional
     theirs = tmp_path / "theirs.st"
-    stnp.save_file(tensors, theirs, metadata=meta)
+    stnp.save_file(dict(reversed(tensors.items())), theirs, metadata=meta)
+    assert theirs.read_bytes() != ours.read_bytes()
     _assert_same_model(model, io.load(theirs))
 
 
@@ -203,12 +204,50 @@ def _with_metadata(path, **changes):
 def test_a_file_from_a_newer_format_version_is_refused(tmp_path):
     path = tmp_path / "m.st"
     io.save_model(mlp([2, 2], rng=0), path)
-    _with_metadata(path, format_version="2", architecture='{"a new": "layout"}')
-    expected = ("written by a newer chainrule (format version 2); this version reads up to 1: "
+    _with_metadata(path, format_version="3", architecture='{"a new": "layout"}')
+    expected = ("written by a newer chainrule (format version 3); this version reads up to 2: "
                 "upgrade chainrule")
     for reader in (io.load, io.load_metadata, io.load_checkpoint):
         with pytest.raises(ModelFileError, match=expected.replace("(", r"\(").replace(")", r"\)")):
             reader(path)
+
+
+def _version_1_file(path, model, **metadata_changes):
+    """A model file as chainrule 0.1 wrote it: format_version 1, SHA-256 of the buffer only."""
+    io.save_model(model, path)
+    tensors, meta = io.load_state(path)
+    meta.update({"format_version": "1", **metadata_changes})
+    buffer = b"".join(array.astype(array.dtype.newbyteorder("<")).tobytes()
+                      for array in tensors.values())
+    meta["checksum"] = hashlib.sha256(buffer).hexdigest()
+    header, offset = {"__metadata__": meta}, 0
+    for name, array in tensors.items():
+        header[name] = {"dtype": "F32", "shape": list(array.shape),
+                        "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + buffer)
+
+
+def test_a_version_1_file_still_loads_with_its_own_checksum(tmp_path):
+    model = mlp([2, 3, 2], "tanh", rng=0)
+    path = tmp_path / "old.st"
+    _version_1_file(path, model)
+    _assert_same_model(model, io.load(path))
+    assert io.load_metadata(path)["format_version"] == 1
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="checksum"):
+        io.load(path)
+
+
+def test_the_checksum_of_version_2_does_not_match_a_version_1_file(tmp_path):
+    """Claiming version 2 for an old file (or a flip 1 → 2 elsewhere) fails the check."""
+    path = tmp_path / "old.st"
+    _version_1_file(path, mlp([2, 2], rng=0), format_version="2")
+    with pytest.raises(ModelFileError, match="checksum of its metadata and tensor data"):
+        io.load(path)
 
 
 @pytest.mark.parametrize("version", ["0", "one", "-1", "1.0", ""])
