@@ -559,7 +559,7 @@ def validate(
     """
     if task is not None:
         _check_task(task)
-    X_arr = _numeric_array(X, "X")
+    X_arr = numeric_array(X, "X")
     if X_arr.ndim != 2:
         raise DataError(_not_2d_message(X_arr))
     if X_arr.shape[0] == 0:
@@ -574,7 +574,7 @@ def validate(
     if y is None:
         return
 
-    y_arr = _numeric_array(y, "y")
+    y_arr = numeric_array(y, "y")
     if y_arr.ndim == 0:
         raise DataError("y is a single number; it needs one target per row of X")
     if y_arr.shape[0] != X_arr.shape[0]:
@@ -597,7 +597,7 @@ def _check_task(task: object) -> None:
         raise DataError(f"task must be 'classification' or 'regression', got {task!r}")
 
 
-def _numeric_array(value: ArrayLike, name: str) -> np.ndarray:
+def numeric_array(value: ArrayLike, name: str) -> np.ndarray:
     """`value` as an array of bools, integers or floats, or a DataError saying why not."""
     try:
         arr = np.asarray(value)
@@ -880,7 +880,7 @@ def one_hot(y: ArrayLike, n_classes: int) -> np.ndarray:
     """
     if not _is_int(n_classes) or n_classes < 1:
         raise DataError(f"n_classes must be a positive integer, got {n_classes!r}")
-    y_arr = _numeric_array(y, "y")
+    y_arr = numeric_array(y, "y")
     _check_finite(y_arr, "y")
     _check_labels(y_arr, n_classes)
     out = np.zeros((y_arr.shape[0], n_classes), dtype=np.float64)

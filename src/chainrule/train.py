@@ -282,7 +282,7 @@ def fit(
         validation_data = _checked_data(model, loss_fn, *validation_data, "validation")
     n = len(X)
     batch_size = _checked_batch_size(batch_size, n)
-    if not isinstance(epochs, int) or epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 1:
         raise ConfigError(f"fit: epochs must be a positive integer, got {epochs!r}")
     steps_per_epoch = math.ceil(n / batch_size)
 
@@ -478,7 +478,7 @@ def predict(model: nn.Module, X: Any, batch_size: int = 4096) -> np.ndarray:
     X is checked first (2-D, the model's number of features, finite) and cast to the model's
     dtype, so integer inputs work.
     """
-    X = np.asarray(X.data if isinstance(X, Tensor) else X)
+    X = datasets.numeric_array(X.data if isinstance(X, Tensor) else X, "X")
     datasets.validate(X, n_features=_model_sizes(model)[0])
     X = X.astype(_parameter_dtype(model), copy=False)
     was_training = model.training
@@ -521,8 +521,11 @@ def _correct(loss_fn: nn.Module, output: np.ndarray, y: np.ndarray) -> int | Non
 def _checked_data(model: nn.Module, loss_fn: nn.Module, X: Any, y: Any,
                   what: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate (X, y) against the model and loss before any training (clear DataErrors)."""
-    X = np.asarray(X.data if isinstance(X, Tensor) else X)
-    y = np.asarray(y.data if isinstance(y, Tensor) else y)
+    try:
+        X = datasets.numeric_array(X.data if isinstance(X, Tensor) else X, "X")
+        y = datasets.numeric_array(y.data if isinstance(y, Tensor) else y, "y")
+    except DataError as error:
+        raise DataError(f"{what} data: {error}") from None
     dtype = _parameter_dtype(model)
     n_in, n_out = _model_sizes(model)
     classification = isinstance(loss_fn, nn.CrossEntropyLoss)
@@ -549,7 +552,8 @@ def _checked_data(model: nn.Module, loss_fn: nn.Module, X: Any, y: Any,
 def _checked_batch_size(batch_size: int | None, n: int) -> int:
     if batch_size is None:
         return n
-    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+    if (isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer)
+            or batch_size < 1):
         raise ConfigError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
     if batch_size > n:
         raise ConfigError(

@@ -222,6 +222,8 @@ def test_scheduler_steps_once_per_epoch():
     (np.zeros((3, 2)), np.array([0, 1, 2]), "training data: .*label 2.*2 classes"),
     (np.zeros((3, 2)), np.array([0, -1, 1]), "training data: .*-1"),
     (np.zeros(3), np.array([0, 1, 0]), "training data: .*2-D"),
+    ([[0.0, 1.0], [1.0]], [0, 1], "training data: X .*row 0 has 2 values but row 1 has 1"),
+    ([["a", "b"]], [0], "training data: X contains strings"),
 ])
 def test_bad_data_is_refused_before_training(X, y, message):
     model = nn.mlp([2, 3, 2], "relu", rng=0)
@@ -241,6 +243,10 @@ def test_bad_settings_are_refused():
         fit(model, "cross_entropy", opt, X, y, batch_size=5, progress=False)
     with pytest.raises(cr.ConfigError, match="epochs must be a positive integer, got 0"):
         fit(model, "cross_entropy", opt, X, y, epochs=0, progress=False)
+    with pytest.raises(cr.ConfigError, match="epochs must be a positive integer, got True"):
+        fit(model, "cross_entropy", opt, X, y, epochs=True, progress=False)
+    with pytest.raises(cr.ConfigError, match="batch_size must be a positive integer, got True"):
+        fit(model, "cross_entropy", opt, X, y, batch_size=True, progress=False)
     with pytest.raises(cr.DataError, match="targets have 1 columns but the model has 2 outputs"):
         fit(model, "mse", opt, X, y.astype(float), progress=False)
 
