@@ -30,8 +30,10 @@ Note [the metadata of a chainrule file]
       config (json)       the training configuration, compared on resume
       rng_state (json)    random generator state(s), e.g. Generator.bit_generator.state
       scheduler_state (json), history (json)    a dict each, or null
-    and stores the model's tensors as "model.<name>" and the optimizer's as "optim.<key>"
-    (keys as in Note [state dict layout] of chainrule/optim/optimizer.py).
+      callbacks (json)    the state of fit's callbacks (e.g. early stopping), by callback
+    and stores the model's tensors as "model.<name>", the optimizer's as "optim.<key>"
+    (keys as in Note [state dict layout] of chainrule/optim/optimizer.py) and the callbacks'
+    arrays as "callback.<callback>.<entry>.<name>" (e.g. early stopping's best weights).
 
 Note [loading hostile files]
     Loading never unpickles and never runs code from the file. Before anything large is
@@ -77,7 +79,7 @@ import re
 import stat
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -124,7 +126,7 @@ _MAX_TENSOR_BYTES = 2**62  # what NumPy can address, with room to spare
 
 # Metadata values stored as JSON, and the ones stored as decimal integers.
 _JSON_FIELDS = ("architecture", "frozen", "user", "optimizer", "config", "rng_state",
-                "scheduler_state", "history")
+                "scheduler_state", "history", "callbacks")
 _INT_FIELDS = ("format_version", "epoch", "step")
 
 
@@ -842,7 +844,8 @@ class Checkpoint:
     model: the rebuilt model.  optimizer_state: in the optimizer's own state_dict layout, ready
     for `optimizer.load_state_dict`.  epoch, step: epochs and optimizer steps done.
     config: the training configuration.  rng_state: the random generators' states, as saved.
-    scheduler_state, history: as saved, or None.  metadata: the raw string metadata.
+    scheduler_state, history: as saved, or None.  callbacks: each callback's state_dict(),
+    by name, as saved.  metadata: the raw string metadata.
     """
 
     model: Sequential
@@ -854,13 +857,15 @@ class Checkpoint:
     scheduler_state: dict[str, Any] | None
     history: dict[str, Any] | None
     metadata: dict[str, str]
+    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int, step: int,
                     config: Mapping[str, Any], rng_state: Mapping[str, Any],
                     scheduler_state: Mapping[str, Any] | None = None,
                     history: Mapping[str, Any] | None = None,
-                    metadata: Mapping[str, Any] | None = None) -> None:
+                    metadata: Mapping[str, Any] | None = None,
+                    callbacks: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     """Save the state of a training run atomically, so that it can resume bit for bit.
 
     model: a Sequential of built-in layers.  optimizer: a chainrule optimizer (its
@@ -869,6 +874,8 @@ def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int
     {"shuffle": generator.bit_generator.state}.  scheduler_state: `scheduler.state_dict()`.
     history: the metrics so far (JSON-able).  metadata: your own JSON-able facts, as for
     `save_model` (so `chainrule predict` can use a checkpoint like a model file).
+    callbacks: each callback's state by name (no dots); an entry that is a non-empty dict of
+    NumPy arrays is stored as tensors, any other entry as JSON.
     """
     owner = "save_checkpoint"
     for key, value in (("epoch", epoch), ("step", step)):
@@ -888,6 +895,18 @@ def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int
     })
     tensors = {f"model.{name}": array for name, array in model.state_dict().items()}
     tensors.update({f"optim.{key}": np.asarray(array) for key, array in opt["state"].items()})
+    callback_json: dict[str, dict[str, Any]] = {}
+    for name, state in (callbacks or {}).items():
+        callback_json[name] = {}
+        for key, value in state.items():
+            if "." in name or "." in key:
+                raise ConfigError(f"{owner}: callback state {name}.{key}: no dots in names")
+            if isinstance(value, Mapping) and value and all(
+                    isinstance(a, np.ndarray) for a in value.values()):
+                tensors.update({f"callback.{name}.{key}.{k}": a for k, a in value.items()})
+            else:
+                callback_json[name][key] = value
+    file_metadata["callbacks"] = _to_json(owner, "callbacks", callback_json)
     save_state(path, tensors, file_metadata)
 
 
@@ -904,14 +923,15 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
     the types `fit` writes; so a resume from a file that loaded cannot fail halfway.
     """
     metadata, tensors = _read(path, formats=(CHECKPOINT_FORMAT,))
-    groups: dict[str, dict[str, np.ndarray]] = {"model": {}, "optim": {}}
+    groups: dict[str, dict[str, np.ndarray]] = {"model": {}, "optim": {}, "callback": {}}
     for name, array in tensors.items():
         group, _, key = name.partition(".")
         if group not in groups or not key:
             raise ModelFileError(f"{path}: unexpected tensor {name!r}; a checkpoint holds only "
-                                 "'model.<name>' and 'optim.<key>' tensors")
+                                 "'model.<name>', 'optim.<key>' and 'callback.<key>' tensors")
         groups[group][key] = array
     optimizer_state = _optimizer_state(path, metadata, groups["optim"])
+    callbacks = _callbacks(path, metadata, groups["callback"])
     none = type(None)
     return Checkpoint(
         model=_rebuild(path, metadata, groups["model"]),
@@ -923,7 +943,26 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
         scheduler_state=_json_field(path, metadata, "scheduler_state", (dict, none)),
         history=_history(path, metadata),
         metadata=dict(metadata),
+        callbacks=callbacks,
     )
+
+
+def _callbacks(path: PathLike, metadata: Mapping[str, str],
+               arrays: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """The callbacks' states: the 'callbacks' JSON with the 'callback.' tensors put back."""
+    states = _json_field(path, metadata, "callbacks", (dict,)) if "callbacks" in metadata else {}
+    if not all(isinstance(state, dict) for state in states.values()):
+        raise ModelFileError(f"{path}: the 'callbacks' metadata must map names to dicts")
+    tensor_entries: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for key, array in arrays.items():
+        name, entry, tensor = (*key.split(".", 2), "", "")[:3]
+        if name not in states or not entry or not tensor or entry in states[name]:
+            raise ModelFileError(f"{path}: tensor 'callback.{key}' is not "
+                                 "'callback.<callback>.<entry>.<name>' of a saved callback")
+        tensor_entries.setdefault((name, entry), {})[tensor] = array
+    for (name, entry), tensors in tensor_entries.items():
+        states[name][entry] = tensors
+    return states
 
 
 def _optimizer_state(path: PathLike, metadata: Mapping[str, str],

@@ -127,6 +127,7 @@ class TrainState:
     stop: bool = False
     finished: bool = False  # the loop ended normally (epoch limit or stop), not by an error
     consistent: bool = True  # False while an update or an epoch's end is half done
+    resumed: bool = False  # continued from a checkpoint (callbacks got their saved state)
 
 
 class Callback:
@@ -134,8 +135,16 @@ class Callback:
 
     on_train_end runs however training ends; `state.finished` is False when an error
     (divergence, Ctrl-C) ended it. One callback may serve several `fit` calls, so a callback
-    with state resets it in on_train_begin.
+    with state resets it in on_train_begin, unless `state.resumed`: then `load_state_dict` has
+    just given it the state that `state_dict` saved in the checkpoint (None if none was saved).
     """
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What a checkpoint keeps of this callback: JSON values and dicts of arrays, or None."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        """Take back what `state_dict` returned; check everything before changing anything."""
 
     def on_train_begin(self, state: TrainState) -> None: ...
 
@@ -152,7 +161,7 @@ class EarlyStopping(Callback):
     With restore_best (the default) the model gets back the weights of its best epoch when
     training ends normally, whether patience ran out or the epoch limit came first;
     `History.restored_epoch` says which epoch that was. Each `fit` starts afresh, so one
-    instance can serve several runs.
+    instance can serve several runs; a resumed one continues from the checkpoint's state.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
@@ -169,8 +178,31 @@ class EarlyStopping(Callback):
         self.best_weights: dict[str, np.ndarray] | None = None
         self.waited = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited,
+                "best_weights": self.best_weights}
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if state is None:
+            self._reset()
+            return
+        weights = state.get("best_weights")
+        valid = (
+            set(state) == {"best", "best_epoch", "waited", "best_weights"}
+            and isinstance(state["best"], int | float)
+            and all(isinstance(state[k], int) and state[k] >= 0 for k in ("best_epoch", "waited"))
+            and (weights is None or (isinstance(weights, dict)
+                                     and all(isinstance(a, np.ndarray) for a in weights.values())))
+        )
+        if not valid:
+            raise ConfigError(f"EarlyStopping.load_state_dict: not a state that state_dict() "
+                              f"returned: {state!r:.200}")
+        self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
+        self.waited, self.best_weights = state["waited"], weights
+
     def on_train_begin(self, state: TrainState) -> None:
-        self._reset()
+        if not state.resumed:
+            self._reset()
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         if self.monitor not in logs:
@@ -288,9 +320,9 @@ def fit(
 
     state = TrainState(model, optimizer, History(), np.random.default_rng(seed),
                        traces={} if trace else None)
-    if resume is not None:
-        _restore(state, resume, scheduler, batch_size, n)
     callbacks = list(callbacks)
+    if resume is not None:
+        _restore(state, resume, scheduler, batch_size, n, callbacks)
     if _show_progress(progress):
         callbacks.insert(0, ProgressBar(epochs, steps_per_epoch))
 
@@ -307,17 +339,17 @@ def fit(
                 _run_epoch(state, loss_fn, X, y, batch_size, shuffle, ctrl_c, callbacks)
                 _end_of_epoch(state, loss_fn, validation_data, scheduler, callbacks)
                 if checkpoint is not None and time.monotonic() - last_save >= checkpoint_every:
-                    _save_checkpoint(checkpoint, state, scheduler, checkpoint_config)
+                    _save_checkpoint(checkpoint, state, scheduler, checkpoint_config, callbacks)
                     last_save = time.monotonic()
             if checkpoint is not None:
-                _save_checkpoint(checkpoint, state, scheduler, checkpoint_config)
+                _save_checkpoint(checkpoint, state, scheduler, checkpoint_config, callbacks)
         state.finished = True
     except KeyboardInterrupt:
         # A second Ctrl-C can land in the middle of an update: such a state is not saved, and
         # the checkpoint file keeps the last complete one, if any.
         saved = checkpoint is not None and state.consistent
         if saved:
-            _save_checkpoint(checkpoint, state, scheduler, checkpoint_config)
+            _save_checkpoint(checkpoint, state, scheduler, checkpoint_config, callbacks)
         raise TrainingInterrupted(state, checkpoint, saved) from None
     finally:
         for callback in callbacks:
@@ -589,21 +621,35 @@ def _show_progress(progress: bool | str) -> bool:
 
 # --- checkpoints -----------------------------------------------------------------------------
 
+def _callback_names(callbacks: list[Callback]) -> list[str]:
+    """A name for each callback in checkpoints: its class, numbered from the second of a kind."""
+    names: list[str] = []
+    for callback in callbacks:
+        name = type(callback).__name__
+        count = sum(n.split("#")[0] == name for n in names)
+        names.append(f"{name}#{count + 1}" if count else name)
+    return names
+
+
 def _save_checkpoint(path: str, state: TrainState, scheduler: LRScheduler | None,
-                     config: dict | None) -> None:
+                     config: dict | None, callbacks: list[Callback]) -> None:
     from chainrule import io
 
     rng_state = state.epoch_rng_state or state.rng.bit_generator.state
     history = state.history.to_dict() | {"partial": state.partial}
+    states = {name: callback.state_dict()
+              for name, callback in zip(_callback_names(callbacks), callbacks, strict=True)}
     io.save_checkpoint(path, model=state.model, optimizer=state.optimizer, epoch=state.epoch,
                        step=state.step, config=config or {}, rng_state=rng_state,
                        scheduler_state=scheduler.state_dict() if scheduler else None,
-                       history=history)
+                       history=history,
+                       callbacks={name: s for name, s in states.items() if s is not None})
 
 
 def _restore(state: TrainState, checkpoint: Any, scheduler: LRScheduler | None,
-             batch_size: int, n: int) -> None:
-    """Put the loop back where the checkpoint left it (weights, optimizer, schedule, shuffling).
+             batch_size: int, n: int, callbacks: list[Callback]) -> None:
+    """Put the loop back where the checkpoint left it (weights, optimizer, schedule, shuffling,
+    the callbacks' states). A run that had stopped early stays stopped.
 
     All or nothing: if any part does not fit, the model and the optimizer stay as they were.
     """
@@ -624,6 +670,9 @@ def _restore(state: TrainState, checkpoint: Any, scheduler: LRScheduler | None,
         if scheduler is not None and checkpoint.scheduler_state is not None:
             scheduler.load_state_dict(checkpoint.scheduler_state)
         state.rng.bit_generator.state = checkpoint.rng_state
+        saved = getattr(checkpoint, "callbacks", {})
+        for name, callback in zip(_callback_names(callbacks), callbacks, strict=True):
+            callback.load_state_dict(saved.get(name))
     except Exception:
         state.model.load_state_dict(model_before)
         state.optimizer.load_state_dict(optimizer_before)
@@ -634,3 +683,5 @@ def _restore(state: TrainState, checkpoint: Any, scheduler: LRScheduler | None,
     state.epoch, state.step = checkpoint.epoch, checkpoint.step
     state.partial = partial
     state.history = History.from_dict(history)
+    state.resumed = True
+    state.stop = state.history.stop_reason is not None

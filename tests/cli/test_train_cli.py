@@ -121,3 +121,16 @@ def test_resume_gives_bit_identical_weights(tmp_path):
     b = io.load(part / "model.safetensors").state_dict()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_resume_with_force_trains_on_with_the_new_settings(tmp_path):
+    import json
+
+    part = tmp_path / "part"
+    common = ("--dataset", "moons", "--hidden", "8", "--batch-size", "16", "--quiet")
+    assert run("train", *common, "--epochs", "2", "--lr", "0.01", "--out", part).exit_code == 0
+    resumed = run("train", "--resume", part / "checkpoint.safetensors", "--epochs", "4",
+                  "--lr", "0.05", "--force", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    history = json.loads((part / "history.json").read_text())
+    assert [epoch["lr"] for epoch in history["epochs"]] == [0.01, 0.01, 0.05, 0.05]

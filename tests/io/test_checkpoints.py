@@ -169,6 +169,19 @@ def test_load_returns_a_checkpoints_model_and_metadata_describes_it(tmp_path):
     assert meta["user"] == {}
 
 
+def test_callback_states_round_trip_with_their_arrays(tmp_path):
+    model = mlp([2, 2], rng=0)
+    state = {"best": math.inf, "waited": 2, "best_weights": model.state_dict(), "empty": {}}
+    io.save_checkpoint(tmp_path / "c.crc", model=model, optimizer=optim.SGD(
+        model.parameters(), lr=0.1), epoch=0, step=0, config={}, rng_state={},
+        callbacks={"EarlyStopping": state})
+    loaded = io.load_checkpoint(tmp_path / "c.crc").callbacks["EarlyStopping"]
+    assert loaded.keys() == state.keys() and loaded["best"] == math.inf
+    assert loaded["waited"] == 2 and loaded["empty"] == {}
+    for name, array in state["best_weights"].items():
+        np.testing.assert_array_equal(loaded["best_weights"][name], array)
+
+
 def test_a_checkpoint_carries_user_metadata(tmp_path):
     model = mlp([2, 2], rng=0)
     io.save_checkpoint(tmp_path / "c.crc", model=model, optimizer=optim.SGD(
@@ -184,6 +197,7 @@ def test_a_checkpoint_carries_user_metadata(tmp_path):
     ({"step": 1.5}, "step must be a non-negative int"),
     ({"config": {"path": object()}}, "config must be JSON-able"),
     ({"rng_state": {"g": {1, 2}}}, "rng_state must be JSON-able"),
+    ({"callbacks": {"Early.Stopping": {"waited": 1}}}, "no dots in names"),
 ])
 def test_save_checkpoint_refuses_bad_arguments(tmp_path, changes, fragment):
     model = mlp([2, 2], rng=0)
@@ -228,6 +242,10 @@ def _damaged(tmp_path, change):
      "malformed epochs, step_losses"),
     (lambda t, m: m.update(history='{"stop_reason": 1, "partial": []}'),
      "malformed stop_reason, partial"),
+    (lambda t, m: m.update(callbacks='{"EarlyStopping": 3}'),
+     "'callbacks' metadata must map names to dicts"),
+    (lambda t, m: t.update({"callback.EarlyStopping.best_weights.0.weight": np.zeros(1)}),
+     "'callback.<callback>.<entry>.<name>' of a saved callback"),
 ])
 def test_a_checkpoint_that_lies_is_refused(tmp_path, change, fragment):
     path = _damaged(tmp_path, change)

@@ -414,3 +414,62 @@ def test_resuming_with_another_batch_size(tmp_path):
 def _spirals_xy():
     ds = cr.data.load("spirals", n_samples=120)
     return ds.X, ds.y
+
+
+def _early_stopping_run(checkpoint=None, resume=None, extra=()):
+    ds = cr.data.load("spirals", n_samples=200)
+    X, y, X_val, y_val = cr.data.train_val_split(ds.X, ds.y, 0.25, seed=0)
+    model = nn.mlp([2, 16, 2], "tanh", rng=1)
+    stopper = EarlyStopping(patience=3)
+    history = fit(model, "cross_entropy", optim.Adam(model.parameters(), lr=0.05), X, y,
+                  epochs=60, batch_size=30, seed=2, validation_data=(X_val, y_val),
+                  callbacks=[stopper, *extra], progress=False, checkpoint=checkpoint,
+                  checkpoint_every=0, resume=resume)
+    return model, history
+
+
+def test_resuming_with_early_stopping_is_bit_identical(tmp_path):
+    from chainrule import io
+    from chainrule.train import TrainingInterrupted
+
+    expected, full = _early_stopping_run()
+    assert full.stop_reason is not None and full.restored_epoch < len(full.epochs)
+
+    class CtrlC(Callback):  # interrupted after a best epoch, while patience is counting
+        def on_epoch_end(self, state, logs):
+            if state.epoch == full.restored_epoch + 1:
+                raise KeyboardInterrupt
+
+    path = tmp_path / "checkpoint.safetensors"
+    with pytest.raises(TrainingInterrupted):
+        _early_stopping_run(str(path), extra=[CtrlC()])
+    saved = io.load_checkpoint(path)
+    assert saved.callbacks["EarlyStopping"]["best_epoch"] == full.restored_epoch
+    model, history = _early_stopping_run(str(path), resume=saved)
+    assert history.to_dict() | {"epochs": None} == full.to_dict() | {"epochs": None}
+    assert [e["loss"] for e in history.epochs] == [e["loss"] for e in full.epochs]
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, expected.state_dict()[key])
+
+    # The finished run's checkpoint: resuming it trains no more and ends on the same weights.
+    model, again = _early_stopping_run(resume=io.load_checkpoint(path))
+    assert len(again.epochs) == len(full.epochs) and again.restored_epoch == full.restored_epoch
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, expected.state_dict()[key])
+
+
+def test_a_callback_state_that_does_not_fit_leaves_the_model_as_it_was(tmp_path):
+    from chainrule import io
+
+    path = tmp_path / "checkpoint.safetensors"
+    _early_stopping_run(str(path))
+    saved = io.load_checkpoint(path)
+    saved.callbacks["EarlyStopping"]["waited"] = -1
+    model = nn.mlp([2, 16, 2], "tanh", rng=1)
+    before = model.state_dict()
+    with pytest.raises(cr.ConfigError, match=r"EarlyStopping\.load_state_dict: not a state"):
+        fit(model, "cross_entropy", optim.Adam(model.parameters(), lr=0.05), *_spirals_xy(),
+            epochs=60, batch_size=30, callbacks=[EarlyStopping(patience=3)], progress=False,
+            resume=saved)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])

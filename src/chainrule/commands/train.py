@@ -81,6 +81,8 @@ def train(
             )
         out = out or resume.parent
     settings = cfg.make_config(values, source=str(config) if config else "options")
+    if checkpoint is not None:  # --force: the settings given now apply from here on
+        _use_hyperparameters(checkpoint, settings)
     out = out or Path("runs") / (settings.dataset or Path(settings.csv or "csv").stem)
     try:
         result = experiment.run(settings, out, progress=False if quiet else "auto",
@@ -94,6 +96,18 @@ def train(
         raise typer.Exit(130) from None
     if not quiet:
         _print_summary(result)
+
+
+def _use_hyperparameters(checkpoint: Any, settings: Any) -> None:
+    """Give the checkpoint's optimizer state the hyperparameters of `settings` (lr, momentum,
+    weight decay), keeping its step count and moments; the same settings change nothing."""
+    from chainrule import experiment
+
+    model = checkpoint.model
+    hyper = experiment.build_optimizer(settings, model.parameters()).state_dict()["hyper"]
+    saved = checkpoint.optimizer_state["hyper"]
+    if hyper.keys() == saved.keys():  # another optimizer: fit names both
+        saved.update({key: value for key, value in hyper.items() if key != "step_count"})
 
 
 def _print_summary(result: Any) -> None:
