@@ -412,6 +412,7 @@ def test_load_features_reads_by_position_when_the_names_differ(tmp_path):
     (b"a,b\n1,2\n\n3,nan\n", r"table.csv, line 4, column 'b': 'nan' is not a finite number"),
     (b"a,b\n1,2\n3\n", r"table.csv, line 3: expected 2 values \(one per column\) but found 1"),
     (b"a,b\n", "has a header but no data rows"),
+    (b"a,a,b\n1,2,3\n", "column name 'a' appears twice"),
 ])
 def test_load_features_reports_the_file_and_line_as_load_csv_does(tmp_path, content, message):
     path = tmp_path / "table.csv"

@@ -49,7 +49,9 @@ Recorder = Callable[["Tensor", np.ndarray, tuple], None]
 class _GradModeState(threading.local):
     """Whether ops record a graph, per thread (as in PyTorch); switched off by `no_grad()`."""
 
-    enabled = True  # each thread starts with recording on
+    def __init__(self) -> None:
+        self.enabled = True  # each thread starts with recording on
+        self.saved: list[bool] = []  # the modes that no_grad() blocks will restore, innermost last
 
 
 _GradMode = _GradModeState()
@@ -66,15 +68,12 @@ class no_grad:
     ...     y = model(x)          # y.requires_grad is False; nothing is kept for backward
     """
 
-    def __init__(self) -> None:
-        self._previous: list[bool] = []  # a stack, so one instance can be entered twice
-
-    def __enter__(self) -> None:
-        self._previous.append(_GradMode.enabled)
-        _GradMode.enabled = False
+    def __enter__(self) -> None:  # the saved mode lives with the thread, not the instance, so
+        _GradMode.saved.append(_GradMode.enabled)  # one no_grad() can be entered twice, or
+        _GradMode.enabled = False                  # from two threads
 
     def __exit__(self, *exc: object) -> None:
-        _GradMode.enabled = self._previous.pop()
+        _GradMode.enabled = _GradMode.saved.pop()
 
     def __call__(self, fn: Callable) -> Callable:
         def wrapper(*args, **kwargs):

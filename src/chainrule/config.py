@@ -86,6 +86,8 @@ class TrainConfig(BaseModel):
 def load_toml(path: str | Path) -> dict[str, Any]:
     """The table in a TOML file (a clear ConfigError for a missing or malformed file)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; give the path of a TOML file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:

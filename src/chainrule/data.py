@@ -370,6 +370,7 @@ def load_features(path: str | os.PathLike[str], feature_names: Sequence[str]) ->
     """
     path = Path(path)
     header, data = _read_table(path, has_header=True)
+    _check_unique_names(path, header)
     names = [str(name) for name in feature_names]
     if all(name in header for name in names):
         columns = [header.index(name) for name in names]
@@ -442,6 +443,10 @@ def _check_header(path: Path, header: list[str]) -> None:
             f"{path} has only one column ({header[0]!r}); it needs at least one feature "
             f"column and one target column, separated by commas"
         )
+    _check_unique_names(path, header)
+
+
+def _check_unique_names(path: Path, header: list[str]) -> None:
     seen: dict[str, int] = {}
     for j, name in enumerate(header):
         if name in seen:

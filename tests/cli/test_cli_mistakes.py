@@ -59,6 +59,11 @@ def test_a_usage_error_of_the_group_is_one_line_too(args):
 
 
 # --- config values ----------------------------------------------------------------------------
+def test_a_folder_as_config_file_says_so(tmp_path):
+    line = _one_line(run("train", "--config", tmp_path))
+    assert line == f"error: config file {tmp_path} is a folder; give the path of a TOML file"
+
+
 def test_a_negative_seed_is_a_config_error(tmp_path):
     line = _one_line(run("train", "--dataset", "iris", "--seed", "-1", "--out", tmp_path / "o"))
     assert line == "error: options: 1 problem: seed: Input should be greater than or equal to 0"

@@ -231,3 +231,27 @@ def test_transpose_with_negative_axes_permutes_the_gradient_back():
     weights = np.arange(24.0).reshape(2, 4, 3)
     (x.transpose(0, -1, -2) * weights).sum().backward()
     np.testing.assert_array_equal(x.grad, weights.transpose(0, 2, 1))
+
+
+def test_one_no_grad_instance_shared_by_two_threads():
+    import threading
+
+    guard = cr.no_grad()
+    entered, release = threading.Event(), threading.Event()
+    seen = {}
+
+    def other_thread():
+        with guard:
+            entered.set()
+            release.wait(5)
+        seen["other after"] = cr.is_grad_enabled()
+
+    with cr.no_grad():
+        with guard:
+            worker = threading.Thread(target=other_thread)
+            worker.start()
+            entered.wait(5)
+        seen["main after"] = cr.is_grad_enabled()  # still inside the outer no_grad()
+    release.set()
+    worker.join()
+    assert seen == {"main after": False, "other after": True}

@@ -124,6 +124,15 @@ def test_remarks_about_the_notes_only_for_the_notes_step(change):
     assert f"would give E = {ex.error_after_other:.9g} instead" in note
 
 
+def test_the_notes_network_in_float32_is_still_the_notes_example():
+    model = worked_example_model()
+    for p in model.parameters():
+        p.data = p.data.astype("float32")
+    ex = explain(model, INPUTS.astype("float32"), TARGETS.astype("float32"), "half_sse",
+                 lr=LEARNING_RATE)
+    assert "kept fixed, as in the notes" in " ".join(ex.notes)
+
+
 def test_remarks_for_another_network_are_about_that_network():
     model = nn.mlp([3, 4, 2], "tanh", None, rng=2, dtype="float64")
     for sequential in (False, True):

@@ -12,6 +12,7 @@ import numpy as np
 import typer
 
 from chainrule.cli import command
+from chainrule.ops.activation import Sigmoid
 
 
 @command("predict")
@@ -105,8 +106,8 @@ def _rows(outputs: np.ndarray, info: dict[str, Any]) -> tuple[list[str], list[li
     reads back to the same value: full precision, without float32 noise digits.
     """
     loss, names = info["loss"], info["target_names"]
-    if loss == "bce_logits":  # σ(z) = e^(−ln(1 + e^(−z))), which never overflows
-        outputs = np.exp(-np.logaddexp(0, -outputs))
+    if loss == "bce_logits":
+        outputs = Sigmoid.forward(outputs)[0]
     if loss == "cross_entropy":
         shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
         probabilities = shifted / shifted.sum(axis=1, keepdims=True)

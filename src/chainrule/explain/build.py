@@ -616,10 +616,16 @@ def _is_worked_example(layers: list[Layer], acts: tuple[str, ...], loss: str, x:
             or learn != [(True, False), (True, False)]:
         return False
     values = [(HIDDEN_WEIGHTS, HIDDEN_BIAS), (OUTPUT_WEIGHTS, OUTPUT_BIAS)]
-    return (np.array_equal(x, INPUTS) and t_values == tuple(TARGETS[0])
+    dtype = layers[0].linear.weight.data.dtype
+
+    def same(a: Any, b: Any) -> bool:  # the notes' numbers, in the network's precision
+        a, b = np.asarray(a, dtype), np.asarray(b, dtype)
+        return a.shape == b.shape and np.array_equal(a, b)
+
+    return (same(x, INPUTS) and same(t_values, TARGETS[0])
             and all(layer.linear.bias is not None
-                    and np.array_equal(layer.linear.weight.data, weight)
-                    and np.all(layer.linear.bias.data == bias)
+                    and same(layer.linear.weight.data, weight)
+                    and np.all(layer.linear.bias.data == np.asarray(bias, dtype))
                     for layer, (weight, bias) in zip(layers, values, strict=True)))
 
 

@@ -205,8 +205,6 @@ def make_config(values: dict[str, Any], source: str = "explain") -> ExplainConfi
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
                 ) -> ExplainConfig:
     """The config in the TOML file `path` (if any), with `overrides` on top, validated."""
-    if path is not None and Path(path).is_dir():
-        raise ConfigError(f"config file {path} is a folder; give the path of a TOML file")
     values = load_toml(path) if path is not None else {}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return make_config(values, str(path) if path is not None else "explain")
