@@ -25,12 +25,23 @@ Note [vanishing gradients]
 
 Note [exploding gradients]
     The same product can grow instead (large weights, a learning rate too large for the
-    curvature). Reported as exploding: a gradient norm above `EXPLODING_NORM`; a norm that
-    jumps above `EXPLODING_SPIKE` times its layer's median over training; a first/last ratio
-    above `EXPLODING_RATIO` (the product growing towards the input). A NaN or an infinity stops
-    training (Note [divergence] in train.py) and is reported too. (A norm that grows from a
-    tiny start is not flagged: a ReLU stack at its initial weights often has first-layer
-    gradients of 1e-5 that reach 1 as training finds its scale.)
+    curvature). A gradient norm means nothing on its own: its size depends on the loss, the
+    layer's width and the data, and a norm that jumps a thousandfold from a tiny median is
+    what a network leaving a plateau looks like (a deep sigmoid stack's first layer going from
+    1e-5 to 0.08 is healthy). What makes a gradient too large is what a step does with it: a
+    gradient step moves W by η·‖∂E/∂W‖, and once that is more than ‖W‖ itself a single update
+    replaces the layer's weights instead of adjusting them, and the next gradient is computed
+    somewhere the last one said nothing about: the runaway behind divergence. So a layer is
+    reported as exploding when, at some recorded update,
+
+        η·‖∂E/∂W‖ > EXPLODING_STEP · ‖W‖        (‖W‖ just before that update)
+
+    or when its gradient norm is not finite. For SGD that is the update itself; Adam and
+    RMSprop divide the step by the gradient's running size, so for them it is a measure of the
+    gradient against η and W (their actual step stays near η per weight). Also reported: a
+    first/last ratio above `EXPLODING_RATIO` (the product growing towards the input). A NaN
+    or an infinity in the loss or a gradient stops training (Note [divergence] in train.py)
+    and is reported too.
 """
 
 from __future__ import annotations
@@ -53,11 +64,9 @@ from chainrule.train import Callback, History, TrainState
 VANISHING_RATIO = 1e-4
 """Warn when the first layer's gradient norm is below this fraction of the last layer's."""
 
-EXPLODING_NORM = 1e3
-"""Warn when a layer's gradient norm exceeds this."""
-
-EXPLODING_SPIKE = 1e3
-"""Warn when a layer's gradient norm jumps to more than this many times its median."""
+EXPLODING_STEP = 1.0
+"""Warn when a gradient step, η·‖∂E/∂W‖, is more than this many times ‖W‖
+(Note [exploding gradients])."""
 
 EXPLODING_RATIO = 1e4
 """Warn when the first layer's gradient norm is more than this many times the last layer's."""
@@ -139,8 +148,9 @@ class GradientMonitor(Callback):
 
     After training: `layers` (the Linear layers' names, input side first), `steps` (the update
     after which each row was recorded), `norms[name]` (‖∂E/∂W‖₂ of that layer's weight at each
-    recorded step) and `activations` ([(epoch, [ActivationStats, ...]), ...], epoch 0 being
-    the initial weights).
+    recorded step), `weight_norms[name]` (‖W‖₂ just before that update), `lrs` (η of each
+    recorded update), `updates` (how many updates training made) and `activations` ([(epoch,
+    [ActivationStats, ...]), ...], epoch 0 being the initial weights).
 
     >>> monitor = GradientMonitor(X_train[:256])
     >>> fit(model, "cross_entropy", optimizer, X_train, y_train, callbacks=[monitor])
@@ -156,8 +166,12 @@ class GradientMonitor(Callback):
         self.shapes: dict[str, tuple[int, int]] = {}
         self.steps: list[int] = []
         self.norms: dict[str, list[float]] = {}
+        self.weight_norms: dict[str, list[float]] = {}
+        self.lrs: list[float] = []
+        self.updates = 0
         self.activations: list[tuple[int, list[ActivationStats]]] = []
         self._modules: list[nn.Linear] = []
+        self._before: list[float] = []  # each layer's ‖W‖ before the next recorded update
 
     def on_train_begin(self, state: TrainState) -> None:
         named = [(name, m) for name, m in state.model.named_modules()
@@ -166,17 +180,27 @@ class GradientMonitor(Callback):
         self._modules = [m for _, m in named]
         self.shapes = {name: (m.in_features, m.out_features) for name, m in named}
         self.norms = {name: [] for name in self.layers}
+        self.weight_norms = {name: [] for name in self.layers}
         if not self.layers:
             raise ConfigError("GradientMonitor: the model has no Linear layers to watch")
+        self._before = self._weight_norms()
         self._record_activations(state, state.epoch)
 
     def on_step_end(self, state: TrainState, loss: float) -> None:
-        if state.step % self.every:
-            return
-        self.steps.append(state.step)
-        for name, module in zip(self.layers, self._modules, strict=True):
-            grad = module.weight.grad
-            self.norms[name].append(0.0 if grad is None else float(np.linalg.norm(grad)))
+        self.updates = state.step
+        if state.step % self.every == 0:
+            self.steps.append(state.step)
+            self.lrs.append(float(state.optimizer.lr))
+            for name, module, before in zip(self.layers, self._modules, self._before,
+                                            strict=True):
+                grad = module.weight.grad
+                self.norms[name].append(0.0 if grad is None else float(np.linalg.norm(grad)))
+                self.weight_norms[name].append(before)
+        if (state.step + 1) % self.every == 0:  # the next update is recorded: keep ‖W‖ before it
+            self._before = self._weight_norms()
+
+    def _weight_norms(self) -> list[float]:
+        return [float(np.linalg.norm(module.weight.data)) for module in self._modules]
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         self._record_activations(state, int(logs["epoch"]))
@@ -236,20 +260,28 @@ class DiagnosticReport:
 
 
 def check(monitor: GradientMonitor, *, vanishing_ratio: float = VANISHING_RATIO,
-          exploding_norm: float = EXPLODING_NORM, exploding_spike: float = EXPLODING_SPIKE,
+          exploding_step: float = EXPLODING_STEP,
           exploding_ratio: float = EXPLODING_RATIO) -> tuple[float | None, list[str]]:
     """The first/last gradient ratio and the warnings for what a monitor recorded.
 
     vanishing: the median first/last ratio over the second half of training is below
     `vanishing_ratio` (Note [vanishing gradients]).  exploding (Note [exploding gradients]): a
-    norm above `exploding_norm`, a norm above `exploding_spike` × its layer's median, or a
+    gradient step η·‖∂E/∂W‖ above `exploding_step` × ‖W‖, a norm that is not finite, or a
     first/last ratio above `exploding_ratio`.  Saturated or dead units: more than
-    `UNITS_WARNING` of a layer's at the last measurement.
+    `UNITS_WARNING` of a layer's at the last measurement.  Nothing recorded (training made
+    fewer updates than `every`) is a warning too: there was nothing to check.
     """
     warnings: list[str] = []
     layers = monitor.layers
     label = _labeller(monitor)
     ratio = None
+    if not monitor.steps:
+        warnings.append(
+            f"nothing recorded: training made {monitor.updates} update"
+            f"{'' if monitor.updates == 1 else 's'} and the gradient norms are recorded every "
+            f"{monitor.every} updates, so they were never measured and vanishing or exploding "
+            "gradients cannot be judged; record more often (--every)"
+        )
     if len(layers) >= 2 and monitor.steps:
         first = np.asarray(monitor.norms[layers[0]])[len(monitor.steps) // 2:]
         last = np.asarray(monitor.norms[layers[-1]])[len(monitor.steps) // 2:]
@@ -271,8 +303,7 @@ def check(monitor: GradientMonitor, *, vanishing_ratio: float = VANISHING_RATIO,
                     f"{exploding_ratio:g}); use smaller initial weights or a smaller learning "
                     "rate"
                 )
-    exploding = [found for name in layers
-                 if (found := _explosion(monitor, name, exploding_norm, exploding_spike))]
+    exploding = [found for name in layers if (found := _explosion(monitor, name, exploding_step))]
     if exploding:
         others = len(exploding) - 1
         also = f" (and {others} more layer{'s' if others > 1 else ''})" if others else ""
@@ -282,23 +313,21 @@ def check(monitor: GradientMonitor, *, vanishing_ratio: float = VANISHING_RATIO,
     return ratio, warnings
 
 
-def _explosion(monitor: GradientMonitor, name: str, limit: float, spike: float) -> str:
-    """What exploded in one layer's norms ("" if nothing): the largest, if above the limit,
-    or a jump above `spike` × the layer's median."""
+def _explosion(monitor: GradientMonitor, name: str, limit: float) -> str:
+    """What exploded in one layer ("" if nothing): the first recorded update whose gradient
+    norm is not finite, or whose gradient step η·‖∂E/∂W‖ exceeds `limit` × ‖W‖."""
     norms = np.asarray(monitor.norms[name])
-    finite = np.isfinite(norms)
-    if not finite.any():
+    weights = np.asarray(monitor.weight_norms[name])
+    steps = np.asarray(monitor.lrs) * norms
+    too_big = ~np.isfinite(norms) | ((weights > 0) & (steps > limit * weights))
+    if not too_big.any():
         return ""
-    peak = int(np.argmax(np.where(finite, norms, -np.inf)))
-    median = float(np.median(norms[finite]))
-    where = f"the gradient norm of {_labeller(monitor)(name)}"
-    if norms[peak] > limit:
-        return (f"{where} reached {norms[peak]:.3g} at step {monitor.steps[peak]} (warning "
-                f"above {limit:g})")
-    if median > 0 and norms[peak] > spike * median:
-        return (f"{where} jumped to {norms[peak]:.3g} at step {monitor.steps[peak]}, "
-                f"{norms[peak] / median:.3g} × its median {median:.3g} (warning above {spike:g}×)")
-    return ""
+    i = int(np.argmax(too_big))
+    where = f"at step {monitor.steps[i]} the gradient of {_labeller(monitor)(name)} has norm"
+    if not math.isfinite(norms[i]):
+        return f"{where} {norms[i]}"
+    return (f"{where} {norms[i]:.3g}: one gradient step, η·‖∂E/∂W‖ = {steps[i]:.3g}, is larger "
+            f"than the layer's weights, ‖W‖ = {weights[i]:.3g} (warning above {limit:g} × ‖W‖)")
 
 
 def _unit_warnings(record: tuple[int, list[ActivationStats]], label: Any) -> list[str]:

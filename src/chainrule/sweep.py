@@ -39,10 +39,23 @@ Note [BLAS threads in worker processes]
     sets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, ... = max(1, cores // workers) in this process's
     environment while the pool starts and runs; each worker inherits them before its NumPy
     loads. The previous values are restored when the pool shuts down.
+
+Note [Ctrl-C during a sweep]
+    Ctrl-C stops the whole sweep at once, like `chainrule train`: `run_sweep` raises
+    `SweepInterrupted` carrying a `SweepResult` of the trials that finished, the others marked
+    "interrupted", so the partial results can still be written. In this process, `fit` lets
+    the running trial finish its current update, and that trial keeps its curve so far. A
+    terminal sends SIGINT to every process of its group, pool workers included, and a worker
+    would die of it with a traceback of its own; so the pool's workers start with SIGINT
+    blocked (a spawned process inherits the signal mask of the thread that starts it), and
+    this process, on its KeyboardInterrupt, cancels the trials not started and terminates the
+    workers. On any other executor (a Dask cluster) the trials not started are cancelled and
+    the running ones are not waited for.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import csv
@@ -52,6 +65,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,6 +99,25 @@ class SchedulerError(ChainruleError, ConnectionError):
     """The Dask scheduler named by --scheduler cannot be reached."""
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a sweep; `result` holds every trial, those that did not finish marked
+    "interrupted" (Note [Ctrl-C during a sweep])."""
+
+    def __init__(self, result: SweepResult) -> None:
+        finished = sum(r.status != "interrupted" for r in result.results)
+        super().__init__(f"sweep interrupted (Ctrl-C): {finished} of {len(result.results)} "
+                         "trials finished")
+        self.result = result
+
+
+class _Stopped(KeyboardInterrupt):
+    """Ctrl-C while trials ran: the results so far (None where a trial did not finish)."""
+
+    def __init__(self, results: list[TrialResult | None]) -> None:
+        super().__init__()
+        self.results = results
+
+
 # --- what a trial is -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -112,12 +145,13 @@ class TrialResult:
     """What one trial did, as plain data.
 
     status: "ok", "diverged" (a NaN or infinity stopped training: the curve ends at the last
-        finite loss) or "failed" (it raised something else: `error` says what).
+        finite loss), "failed" (it raised something else: `error` says what) or "interrupted"
+        (Ctrl-C stopped the sweep before it finished: Note [Ctrl-C during a sweep]).
     unit: what one point of the curve is: "step" (the worked example: the loss before each
         update) or "epoch" (a configured run: the mean training loss over the epoch).
     loss: the loss function's name ("half_sse", "cross_entropy", ...).
-    x, losses: the curve (x counts units from 1; a diverged configured run ends with one extra
-        point inside its last epoch: the last finite mini-batch loss before it failed).
+    x, losses: the curve (x counts units from 1; a diverged or interrupted configured run ends
+        with one extra point inside its last epoch: the last finite mini-batch loss).
     val_losses: the validation loss per epoch (configured runs with validation data).
     final_loss: the last finite loss of the curve; best_loss: its lowest; val_loss: the last
         validation loss (None where there is none).
@@ -344,7 +378,8 @@ def run_trial(trial: Trial) -> TrialResult:
     """Train one trial and return its curve and summary; never raises for a failed run.
 
     A run that diverges (NaN or infinity) returns status "diverged" with the losses up to the
-    failure; any other exception returns status "failed" with "ErrorType: message".
+    failure; Ctrl-C during training returns status "interrupted" with the losses so far; any
+    other exception returns status "failed" with "ErrorType: message".
     """
     started = time.perf_counter()
     try:
@@ -363,20 +398,16 @@ def _run_worked_example(trial: Trial) -> dict[str, Any]:
     from chainrule.config import TrainConfig
     from chainrule.examples import INPUTS, TARGETS, worked_example_model
     from chainrule.experiment import build_optimizer
-    from chainrule.train import fit
 
     model = worked_example_model()
     settings = TrainConfig(dataset="worked-example", optimizer=trial.params.get("optimizer", "sgd"),
                            lr=trial.params["lr"])
     optimizer = build_optimizer(settings, model.parameters())
     result: dict[str, Any] = {"status": "ok", "unit": "step", "loss": "half_sse"}
-    try:
-        # One sample and full-batch descent: an epoch is exactly one update.
-        history = fit(model, "half_sse", optimizer, INPUTS, TARGETS, epochs=trial.steps,
-                      batch_size=None, shuffle=False, progress=False)
-    except DivergenceError as error:
-        history = error.history  # type: ignore[attr-defined]
-        result |= {"status": "diverged", "error": str(error)}
+    # One sample and full-batch descent: an epoch is exactly one update. A traced step gives
+    # the same weights as eager mode, bit for bit, with less overhead per step (trace.py).
+    history = _fit(result, model, "half_sse", optimizer, INPUTS, TARGETS, epochs=trial.steps,
+                   batch_size=None, shuffle=False, progress=False, trace=True)
     losses = list(history.step_losses)
     return result | {"x": [float(i) for i in range(1, len(losses) + 1)], "losses": losses,
                      "steps": len(losses), "reached": losses}
@@ -386,7 +417,7 @@ def _run_configured(trial: Trial) -> dict[str, Any]:
     """A configured MLP on its dataset, as `chainrule train` would train it (without files)."""
     from chainrule.config import TrainConfig
     from chainrule.experiment import build_model, build_optimizer, prepare
-    from chainrule.train import EarlyStopping, fit
+    from chainrule.train import EarlyStopping
 
     config = TrainConfig(**trial.config)  # type: ignore[arg-type]
     prepared = prepare(config)
@@ -400,25 +431,36 @@ def _run_configured(trial: Trial) -> dict[str, Any]:
     if config.early_stopping is not None and validation is not None:
         callbacks.append(EarlyStopping(patience=config.early_stopping))
     result: dict[str, Any] = {"status": "ok", "unit": "epoch", "loss": prepared.loss}
-    try:
-        history = fit(model, prepared.loss, optimizer, prepared.X_train, prepared.y_train,
-                      epochs=config.epochs, batch_size=batch, seed=config.seed,
-                      validation_data=validation, callbacks=callbacks, progress=False)
-    except DivergenceError as error:
-        history = error.history  # type: ignore[attr-defined]
-        result |= {"status": "diverged", "error": str(error)}
+    history = _fit(result, model, prepared.loss, optimizer, prepared.X_train, prepared.y_train,
+                   epochs=config.epochs, batch_size=batch, seed=config.seed,
+                   validation_data=validation, callbacks=callbacks, progress=False)
     losses = history["loss"]
     x = [float(e) for e in range(1, len(losses) + 1)]
     # When an epoch reached the target, the updates done are that epoch's end.
     reached_at = [(e + 1) * steps_per_epoch for e in range(len(losses))]
     partial = history.step_losses[len(losses) * steps_per_epoch:]
-    if result["status"] == "diverged" and partial:
-        # Draw the run up to the point it failed: its last finite mini-batch loss.
+    if result["status"] != "ok" and partial:
+        # Draw the run up to the point it stopped: its last finite mini-batch loss.
         x.append(len(losses) + len(partial) / steps_per_epoch)
         losses = [*losses, partial[-1]]
     return result | {"x": x, "losses": list(losses), "val_losses": history["val_loss"],
                      "steps": len(history.step_losses), "reached": history["loss"],
                      "reached_at": reached_at}
+
+
+def _fit(result: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    """`fit(*args, **kwargs)`'s History; a divergence or a Ctrl-C that stopped it is recorded
+    in `result` as the run's status and error, with the history up to that point."""
+    from chainrule.train import TrainingInterrupted, fit
+
+    try:
+        return fit(*args, **kwargs)
+    except DivergenceError as error:
+        result.update(status="diverged", error=str(error))
+        return error.history  # type: ignore[attr-defined]
+    except TrainingInterrupted as stop:
+        result.update(status="interrupted", error=str(stop))
+        return stop.state.history
 
 
 def _summarize(trial: Trial, run: dict[str, Any], seconds: float) -> TrialResult:
@@ -495,20 +537,48 @@ def local_pool(workers: int | None = None) -> Iterator[concurrent.futures.Proces
         raise ConfigError(f"sweep: workers must be a positive integer, got {workers!r}")
     with _blas_threads_in_children(max(1, cores // workers)):
         pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            max_workers=workers, mp_context=_SpawnWithoutCtrlC())
         try:
             yield pool
+        except BaseException:  # Ctrl-C (Note [Ctrl-C during a sweep]) or an error: stop now
+            _stop_workers(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _SpawnProcessWithoutCtrlC(multiprocessing.context.SpawnProcess):
+    """A spawned process that never receives SIGINT: it starts with SIGINT blocked, a signal
+    mask it inherits from the thread that starts it (Note [Ctrl-C during a sweep])."""
+
+    def start(self) -> None:
+        if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups, no SIGINT
+            return super().start()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return super().start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class _SpawnWithoutCtrlC(multiprocessing.context.SpawnContext):
+    Process = _SpawnProcessWithoutCtrlC
+
+
+def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Terminate the pool's worker processes (what Python 3.14's `terminate_workers` does)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 @contextlib.contextmanager
 def dask_executor(address: str, *, timeout: float = 5.0) -> Iterator[concurrent.futures.Executor]:
     """A `concurrent.futures.Executor` running on the Dask cluster whose scheduler is `address`.
 
-    Needs the `dask` extra (pip install "chainrule[dask]"). A scheduler that does not answer
-    within `timeout` seconds raises SchedulerError naming the address. Every worker needs
-    chainrule installed (and any CSV file at the same path).
+    Needs the `dask` extra (pip install "chainrule[dask]"). Anything at `address` that does not
+    complete Dask's handshake within `timeout` seconds (nothing listening, or a server that is
+    not a Dask scheduler) raises SchedulerError naming the address (Note [reaching a Dask
+    scheduler]). Every worker needs chainrule installed (and any CSV file at the same path).
     """
     try:
         from distributed import Client
@@ -517,24 +587,61 @@ def dask_executor(address: str, *, timeout: float = 5.0) -> Iterator[concurrent.
             f"running a sweep on the Dask scheduler {address} needs the dask extra: "
             'pip install "chainrule[dask]"'
         ) from None
+    _check_scheduler(address, timeout)
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
-    except (ValueError, TypeError) as error:
-        raise SchedulerError(
-            f"{address!r} is not a Dask scheduler address ({_first_line(error)}); give one like "
-            "tcp://HOST:8786"
-        ) from None
-    except (OSError, TimeoutError) as error:
-        reason = _first_line(error)
-        raise SchedulerError(
-            f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({reason}); "
-            "check the address and that `dask scheduler` is running there"
-        ) from None
+    except Exception as error:  # whatever went wrong, the user needs the address and the reason
+        raise _unreachable(address, _first_line(error)) from None
     try:
         # pure=False: a trial always runs, even if an equal one ran on this cluster before.
         yield client.get_executor(pure=False)
     finally:
         client.close()
+
+
+def _check_scheduler(address: str, timeout: float) -> None:
+    """Raise SchedulerError unless a Dask scheduler answers at `address` within `timeout` s.
+
+    Note [reaching a Dask scheduler]
+        `Client(address, timeout=...)` bounds only the TCP connection: a port that accepts and
+        never answers (any other server, e.g. an HTTP one) leaves it waiting for Dask's
+        handshake forever, and a Client that fails half-built (a malformed address, a worker's
+        address) blocks for 2 × timeout when it is collected, with a traceback. So the address
+        is tried first under one deadline: distributed's own `connect` (the handshake
+        included), then the "identity" request every Dask server answers, which must say
+        "Scheduler". This runs in a thread with its own event loop, so it works even where
+        the caller runs one (Jupyter). Only then is the Client made.
+    """
+    from distributed.comm import connect
+
+    async def identify() -> str:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity"})
+            return str((await comm.read()).get("type"))
+        finally:
+            await comm.close()
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            kind = thread.submit(asyncio.run, asyncio.wait_for(identify(), timeout)).result()
+    except (ValueError, TypeError) as error:  # raised while parsing, before any connection
+        raise SchedulerError(
+            f"{address!r} is not a Dask scheduler address ({_first_line(error)}); give one like "
+            "tcp://HOST:8786"
+        ) from None
+    except TimeoutError:
+        raise _unreachable(address, f"nothing there answered as a Dask scheduler within "
+                                    f"{timeout:g} s") from None
+    except Exception as error:
+        raise _unreachable(address, _first_line(error)) from None
+    if kind != "Scheduler":
+        raise _unreachable(address, f"a Dask {kind} answered there, not the scheduler")
+
+
+def _unreachable(address: str, reason: str) -> SchedulerError:
+    return SchedulerError(f"cannot reach the Dask scheduler at {address} ({reason}); check the "
+                          "address and that `dask scheduler` is running there")
 
 
 # --- running many trials ---------------------------------------------------------------------
@@ -556,7 +663,8 @@ def run_sweep(
     one per core, at most one per trial; `workers=1` runs in this process, one after another).
     Results come back in the trials' order whichever executor ran them, so they are identical
     (Note [results identical on any executor]). A trial whose execution itself fails (a worker
-    killed, a trial that cannot be sent) is recorded as failed; the others go on.
+    killed, a trial that cannot be sent) is recorded as failed; the others go on. Ctrl-C
+    raises `SweepInterrupted` with the results so far (Note [Ctrl-C during a sweep]).
 
     on_result(index, result) is called as each trial finishes (in completion order).
     """
@@ -567,44 +675,73 @@ def run_sweep(
         raise ConfigError(f"sweep: unknown rule {rule!r}; choose from {', '.join(RULES)}")
     if sum(x is not None for x in (executor, scheduler, workers)) > 1:
         raise ConfigError("sweep: give at most one of executor, scheduler and workers")
-    if executor is not None:
-        results = _run_on(executor, trials, on_result)
-    elif scheduler is not None:
-        with dask_executor(scheduler) as cluster:
-            results = _run_on(cluster, trials, on_result)
-    else:
-        workers = min(available_cores() if workers is None else workers, len(trials))
-        if workers == 1:
-            results = []
-            for index, trial in enumerate(trials):
-                results.append(run_trial(trial))
-                if on_result is not None:
-                    on_result(index, results[-1])
+    title = title or _title(trials)
+    try:
+        if executor is not None:
+            results = _run_on(executor, trials, on_result)
+        elif scheduler is not None:
+            with dask_executor(scheduler) as cluster:
+                results = _run_on(cluster, trials, on_result)
         else:
-            with local_pool(workers) as pool:
-                results = _run_on(pool, trials, on_result)
-    return SweepResult(results, rule, choose_best(results, rule), title or _title(trials))
+            workers = min(available_cores() if workers is None else workers, len(trials))
+            if workers == 1:
+                results = _run_here(trials, on_result)
+            else:
+                with local_pool(workers) as pool:
+                    results = _run_on(pool, trials, on_result)
+    except _Stopped as stop:
+        unfinished = "interrupted (Ctrl-C) before it finished"
+        partial = [r or _unfinished(trial, "interrupted", unfinished)
+                   for r, trial in zip(stop.results, trials, strict=True)]
+        raise SweepInterrupted(SweepResult(partial, rule, choose_best(partial, rule),
+                                           title)) from None
+    return SweepResult(results, rule, choose_best(results, rule), title)
+
+
+def _run_here(trials: list[Trial],
+              on_result: Callable[[int, TrialResult], None] | None) -> list[TrialResult]:
+    """Every trial in this process, one after another; Ctrl-C stops after the current update."""
+    results: list[TrialResult | None] = [None] * len(trials)
+    try:
+        for index, trial in enumerate(trials):
+            results[index] = result = run_trial(trial)
+            if on_result is not None:
+                on_result(index, result)
+            if result.status == "interrupted":  # fit stopped the trial on Ctrl-C
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise _Stopped(results) from None
+    return results  # type: ignore[return-value]
 
 
 def _run_on(executor: concurrent.futures.Executor, trials: list[Trial],
             on_result: Callable[[int, TrialResult], None] | None) -> list[TrialResult]:
     futures = {executor.submit(run_trial, trial): index for index, trial in enumerate(trials)}
     results: list[TrialResult | None] = [None] * len(trials)
-    for future in concurrent.futures.as_completed(futures):
-        index = futures[future]
-        try:
-            result = future.result()
-        except Exception as error:  # the executor could not run the trial at all
-            trial = trials[index]
-            message = str(error).splitlines()[0] if str(error) else ""
-            result = TrialResult(trial.label, dict(trial.params), "failed",
-                                 "step" if trial.config is None else "epoch", "",
-                                 target_loss=trial.target_loss,
-                                 error=f"{type(error).__name__}: {message}".rstrip(": "))
-        results[index] = result
-        if on_result is not None:
-            on_result(index, result)
-    return [r for r in results if r is not None]
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            index = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # the executor could not run the trial at all
+                message = str(error).splitlines()[0] if str(error) else ""
+                result = _unfinished(trials[index], "failed",
+                                     f"{type(error).__name__}: {message}".rstrip(": "))
+            results[index] = result
+            if on_result is not None:
+                on_result(index, result)
+    except KeyboardInterrupt:
+        for future in futures:
+            future.cancel()  # those not started; a local pool's workers are stopped on exit
+        raise _Stopped(results) from None
+    return results  # type: ignore[return-value]
+
+
+def _unfinished(trial: Trial, status: str, error: str) -> TrialResult:
+    """The result of a trial that has nothing to show: it failed to run, or never finished."""
+    return TrialResult(trial.label, dict(trial.params), status,
+                       "step" if trial.config is None else "epoch", "",
+                       target_loss=trial.target_loss, error=error)
 
 
 def _first_line(error: BaseException) -> str:
@@ -616,27 +753,26 @@ _OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "
 
 def _title(trials: Sequence[Trial]) -> str:
     """What the trials share: the network and data, and every setting that does not vary."""
-    config = trials[0].config
+    first = trials[0]
+    config = first.config
     varied = {key for key in GRID_KEYS
               if len({json.dumps(t.params.get(key, t.config and t.config.get(key)))
                       for t in trials}) > 1}
     if config is None:
-        title = "the notes' worked example (2-2-2 sigmoid network, one sample)"
-        optimizer = _OPTIMIZER_NAMES[trials[0].params.get("optimizer", "sgd")]
-        return title if "optimizer" in varied else f"{title}, {optimizer}"
-    source = config.get("dataset") or Path(config.get("csv") or "csv").stem
-    parts = [source]
-    if "hidden" not in varied:
-        parts.append(f"hidden {_hidden_text(config['hidden'])} {config['activation']}")
+        parts = ["the notes' worked example (2-2-2 sigmoid network, one sample)"]
+        settings = {"optimizer": first.params.get("optimizer", "sgd"), "lr": first.params["lr"]}
     else:
-        parts.append(config["activation"])
+        source = config.get("dataset") or Path(config.get("csv") or "csv").stem
+        layers = "" if "hidden" in varied else f"hidden {_hidden_text(config['hidden'])} "
+        parts = [source, layers + config["activation"]]
+        settings = config
     if "optimizer" not in varied:
-        parts.append(_OPTIMIZER_NAMES.get(config["optimizer"], config["optimizer"]))
-    if "batch_size" not in varied:
-        batch = config["batch_size"]
-        parts.append("full batch" if batch is None else f"batch {batch}")
+        parts.append(_OPTIMIZER_NAMES.get(settings["optimizer"], settings["optimizer"]))
+    if config is not None and "batch_size" not in varied:
+        parts.append("full batch" if config["batch_size"] is None
+                     else f"batch {config['batch_size']}")
     if "lr" not in varied:
-        parts.append(f"η={config['lr']:g}")
+        parts.append(f"η={settings['lr']:g}")
     return ", ".join(parts)
 
 
@@ -812,6 +948,8 @@ def _legend_label(r: TrialResult, is_best: bool) -> str:
         return f"{r.label}: failed ({r.error.split(':')[0]})"
     if r.status == "diverged":
         return f"{r.label}: diverged at update {r.steps + 1}"
+    if r.status == "interrupted":
+        return f"{r.label}: interrupted" + (f" after {r.steps:,} updates" if r.steps else "")
     text = f"{r.label}: final {r.final_loss:.3g}"
     return text + "  (best)" if is_best else text
 
@@ -863,7 +1001,8 @@ def print_table(result: SweepResult, console: Any = None) -> None:
             cells.append(_cell(r.val_loss))
         if target is not None:
             cells.append("—" if r.steps_to_target is None else f"{r.steps_to_target:,}")
-        status = {"ok": "no", "diverged": "[red]yes[/red]", "failed": "[red]failed[/red]"}
+        status = {"ok": "no", "diverged": "[red]yes[/red]", "failed": "[red]failed[/red]",
+                  "interrupted": "[yellow]interrupted[/yellow]"}
         cells += [status[r.status], f"{r.seconds:.2f}"]
         table.add_row(*cells, style="bold" if r is result.best else None)
     console.print(table)

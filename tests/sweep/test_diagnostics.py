@@ -26,8 +26,9 @@ def relu_report() -> diagnostics.DiagnosticReport:
 
 def test_a_deep_sigmoid_stack_has_vanishing_gradients(sigmoid_report):
     report = sigmoid_report
-    assert report.vanishing
+    assert report.vanishing and not report.exploding
     assert report.ratio < 1e-6  # measured: about 1e-9 (each layer shrinks δ ~7×)
+    assert len(report.warnings) == 1  # vanishing only
     assert report.warnings[0].startswith("vanishing gradients: the first layer's gradient is")
     # the norms fall layer by layer from the output towards the input
     medians = [np.median(report.norms[name]) for name in report.layers]
@@ -57,16 +58,34 @@ def test_a_huge_learning_rate_is_reported_as_divergence_and_explosion():
     assert report.diverged is not None and "learning rate 50" in report.diverged
     assert report.exploding
     assert report.warnings[0].startswith("diverged: training diverged at epoch 1")
-    assert any(w.startswith("exploding gradients: the gradient norm of layer") and
-               "warning above 1000" in w for w in report.warnings)
+    explosion = next(w for w in report.warnings if w.startswith("exploding gradients: at step"))
+    assert "one gradient step, η·‖∂E/∂W‖ = " in explosion
+    assert "is larger than the layer's weights" in explosion
 
 
-def _monitor_with(norms: dict[str, list[float]]) -> diagnostics.GradientMonitor:
+@pytest.mark.parametrize("settings", [
+    # Healthy runs that the old rule ("a jump above 1000 × the layer's median") called
+    # exploding: a first layer leaving a plateau goes from a tiny median to 0.08 … 3.4.
+    {"dataset": "spirals", "hidden": [32] * 7, "activation": "sigmoid"},
+    {"dataset": "spirals", "hidden": [32] * 8, "activation": "sigmoid"},
+    {"dataset": "digits", "hidden": [32] * 8, "activation": "sigmoid"},
+    {"dataset": "spirals", "hidden": [32] * 10, "activation": "tanh"},
+], ids=["sigmoid-7", "sigmoid-8", "digits-sigmoid-8", "tanh-10"])
+def test_a_network_leaving_a_plateau_is_not_exploding(settings):
+    report = diagnostics.diagnose(TrainConfig(**settings))
+    assert not report.exploding, report.warnings
+
+
+def _monitor_with(norms: dict[str, list[float]], *, lr: float = 0.1,
+                  weight: float = 5.0) -> diagnostics.GradientMonitor:
     monitor = diagnostics.GradientMonitor()
     monitor.layers = list(norms)
     monitor.shapes = {name: (4, 4) for name in norms}
     monitor.norms = norms
     monitor.steps = list(range(1, len(next(iter(norms.values()))) + 1))
+    monitor.weight_norms = {name: [weight] * len(monitor.steps) for name in norms}
+    monitor.lrs = [lr] * len(monitor.steps)
+    monitor.updates = len(monitor.steps)
     return monitor
 
 
@@ -76,16 +95,46 @@ def test_check_thresholds():
     assert ratio == pytest.approx(1e-5) and warnings[0].startswith("vanishing")
     ratio, warnings = diagnostics.check(_monitor_with({"0": [1e-3] * 10, "2": steady}))
     assert warnings == []  # 1e-3 is above the 1e-4 threshold
-    spike = [1.0] * 9 + [5000.0]
+    # η·‖g‖ = 0.1 × 60 = 6 > ‖W‖ = 5: the step would be larger than the weights
+    spike = [1.0] * 9 + [60.0]
     _, warnings = diagnostics.check(_monitor_with({"0": spike, "2": steady}))
-    assert warnings == ["exploding gradients: the gradient norm of layer 1 (4→4) reached 5e+03 "
-                        "at step 10 (warning above 1000); lower the learning rate"]
-    jump = [1e-3] * 9 + [5.0]
+    assert warnings == ["exploding gradients: at step 10 the gradient of layer 1 (4→4) has norm "
+                        "60: one gradient step, η·‖∂E/∂W‖ = 6, is larger than the layer's "
+                        "weights, ‖W‖ = 5 (warning above 1 × ‖W‖); lower the learning rate"]
+    _, warnings = diagnostics.check(_monitor_with({"0": spike, "2": steady}, lr=0.01))
+    assert warnings == []  # the same norms at η = 0.01: a step of 0.6, against ‖W‖ = 5
+    jump = [1e-3] * 9 + [5.0]  # 5000 × its median, but a step of 0.5: not exploding
     _, warnings = diagnostics.check(_monitor_with({"0": jump, "2": steady}))
-    assert "jumped to 5 at step 10" in warnings[0]
+    assert warnings == []
     growing = list(np.geomspace(1e-5, 1.0, 10))  # a ReLU stack finding its scale: fine
     _, warnings = diagnostics.check(_monitor_with({"0": growing, "2": steady}))
     assert warnings == []
+    overflow = [1.0] * 4 + [float("inf")] * 6
+    _, warnings = diagnostics.check(_monitor_with({"0": steady, "2": overflow}))
+    assert warnings == ["exploding gradients: at step 5 the gradient of layer 2 (4→4) has norm "
+                        "inf; lower the learning rate"]
+
+
+def test_the_monitor_records_the_weights_before_each_update_and_the_learning_rate():
+    X = np.random.default_rng(2).normal(size=(12, 2))
+    model = nn.mlp([2, 4, 2], "tanh", rng=0)
+    before = float(np.linalg.norm(model[0].weight.data))
+    monitor = diagnostics.GradientMonitor(every=2)
+    fit(model, "cross_entropy", optim.SGD(model.parameters(), lr=0.3), X,
+        (X[:, 0] > 0).astype(np.int64), epochs=4, batch_size=None, progress=False,
+        callbacks=[monitor])
+    assert monitor.steps == [2, 4] and monitor.lrs == [0.3, 0.3] and monitor.updates == 4
+    first = monitor.weight_norms[monitor.layers[0]]
+    assert first[0] != before and first[0] > 0  # ‖W‖ after update 1, before update 2
+    assert first[-1] != float(np.linalg.norm(model[0].weight.data))  # before the last update
+
+
+def test_nothing_recorded_is_said_not_passed_as_healthy():
+    report = diagnostics.diagnose(TrainConfig(dataset="spirals", hidden=[8], epochs=1),
+                                  every=1_000_000)
+    assert report.steps == [] and report.ratio is None
+    assert report.warnings[0].startswith("nothing recorded: training made 10 updates and the "
+                                         "gradient norms are recorded every 1000000 updates")
 
 
 def test_activation_statistics_find_saturated_and_dead_units():

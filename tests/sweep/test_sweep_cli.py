@@ -51,12 +51,28 @@ def test_sweep_of_a_dataset_records_the_diverged_run(tmp_path):
     (["--choose", "fastest"], "--choose must be one of"),
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
     (["--csv", "no/such/file.csv"], "no/such/file.csv"),
+    (["--lr", "0.1,,0.2"], "--lr has an empty item in '0.1,,0.2'"),
+    (["--dataset", "iris", "--optimizer", "sgd,"], "--optimizer has an empty item"),
+    (["--workers", "-3"], "Invalid value for '--workers'"),  # before "running 6 trials on -3"
 ])
 def test_sweep_user_errors_exit_2_with_one_line(args, message, tmp_path):
     result = run("sweep", *args, "--out", str(tmp_path))
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_sweep_help_shows_the_dask_extra_literally():
+    result = CliRunner().invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
+    assert "needs chainrule[dask]." in result.output  # not read as rich markup
+
+
+def test_sweep_title_names_the_shared_learning_rate(tmp_path):
+    result = run("sweep", "--optimizer", "sgd,adam", "--lr", "0.5", "--steps", "20",
+                 "--workers", "1", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "sweep.json").read_text())["title"] == \
+        "the notes' worked example (2-2-2 sigmoid network, one sample), η=0.5"
 
 
 def test_diagnose_warns_on_a_deep_sigmoid_stack(tmp_path):
@@ -82,3 +98,10 @@ def test_diagnose_depth_needs_one_width(tmp_path):
     result = run("diagnose", "--depth", "3", "--hidden", "8,16", "--out", str(tmp_path))
     assert result.exit_code == 2
     assert "--depth 3 needs one width" in result.output
+
+
+def test_diagnose_says_when_nothing_was_recorded(tmp_path):
+    result = run("diagnose", "--every", "1000000", "--epochs", "1", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "warning: nothing recorded: training made 10 updates" in " ".join(result.output.split())
+    assert "no warnings" not in result.output

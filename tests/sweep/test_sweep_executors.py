@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ctypes
 import os
+import signal
 import socket
+import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -88,6 +93,71 @@ def test_workers_must_be_positive():
         pass
 
 
+# --- Ctrl-C ----------------------------------------------------------------------------------
+
+def test_ctrl_c_during_a_trial_stops_the_sweep_and_keeps_what_finished():
+    """A real SIGINT to this process while the first trial trains in it (workers=1)."""
+    trials = sweep.grid(lr=[0.5, 1.0, 2.0], steps=100_000)  # seconds each: it is stopped
+    ctrl_c = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    ctrl_c.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(sweep.SweepInterrupted) as stop:
+            sweep.run_sweep(trials, workers=1)
+    finally:
+        ctrl_c.cancel()
+    assert time.perf_counter() - started < 10
+    assert str(stop.value) == "sweep interrupted (Ctrl-C): 0 of 3 trials finished"
+    running, *never = stop.value.result.results
+    assert running.status == "interrupted" and running.error.startswith("training interrupted")
+    assert 0 < running.steps == len(running.losses)  # its curve up to the Ctrl-C
+    assert [(r.status, r.steps) for r in never] == [("interrupted", 0)] * 2
+    assert stop.value.result.best is None
+
+
+def test_ctrl_c_between_trials_keeps_the_finished_ones():
+    def ctrl_c_after_the_first(index: int, result: sweep.TrialResult) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(sweep.SweepInterrupted) as stop:
+        sweep.run_sweep(sweep.grid(lr=[0.5, 2.0], steps=50), workers=1,
+                        on_result=ctrl_c_after_the_first)
+    done, interrupted = stop.value.result.results
+    assert done.status == "ok" and len(done.losses) == 50
+    assert interrupted.status == "interrupted" and interrupted.losses == []
+    assert stop.value.result.best is done  # the best of what finished
+    assert "1 of 2 trials finished" in str(stop.value)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_stops_the_sweep_command_at_once(workers, tmp_path):
+    """SIGINT to the process group, as a terminal's Ctrl-C: exit 130, partial results written,
+    no traceback from the pool's workers."""
+    chainrule = os.path.join(os.path.dirname(sys.executable), "chainrule")
+    process = subprocess.Popen(
+        [chainrule, "sweep", "--steps", "10000000", "--workers", workers, "--out",
+         str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        assert process.stderr.readline().startswith("running 6 trials")
+        time.sleep(1.0)  # the trials are running
+        os.killpg(process.pid, signal.SIGINT)
+        started = time.perf_counter()
+        _, errors = process.communicate(timeout=30)
+        assert time.perf_counter() - started < 10
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130, errors
+    assert "Traceback" not in errors
+    lines = errors.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sweep interrupted (Ctrl-C): 0 of 6 trials "
+                                                   f"finished; wrote {tmp_path / 'loss.png'}")
+    rows = (tmp_path / "results.csv").read_text().splitlines()[1:]
+    assert len(rows) == 6 and all(",interrupted," in row for row in rows)
+
+
 def test_one_place_to_run_at_a_time():
     with pytest.raises(ConfigError, match="at most one of"):
         sweep.run_sweep(_trials(), workers=2, scheduler="tcp://127.0.0.1:8786")
@@ -101,6 +171,33 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def _silent_server(seconds: float = 30.0) -> Iterator[str]:
+    """A loopback server that accepts every connection and never answers (as a server that
+    is not Dask would, waiting for a request it understands); it closes within `seconds`."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    done = threading.Event()
+
+    def serve() -> None:
+        accepted = []
+        deadline = time.monotonic() + seconds
+        while not done.is_set() and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                accepted.append(server.accept()[0])
+        for connection in accepted:
+            connection.close()
+        server.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        done.set()
+        thread.join(5)
+
+
 def test_a_sweep_on_a_dask_local_cluster_gives_identical_results(in_process, tmp_path):
     pytest.importorskip("distributed")
     from distributed import LocalCluster
@@ -112,6 +209,11 @@ def test_a_sweep_on_a_dask_local_cluster_gives_identical_results(in_process, tmp
         on_dask = sweep.run_sweep(_trials(), scheduler=address)
         with sweep.dask_executor(address) as executor:  # any Executor: the same again
             through_executor = sweep.run_sweep(_trials(), executor)
+        worker = next(iter(cluster.scheduler_info["workers"]))
+        with pytest.raises(sweep.SchedulerError, match="a Dask Worker answered there, not the "
+                                                       "scheduler"), \
+                sweep.dask_executor(worker):
+            pass
     assert on_dask.results == in_process.results
     assert through_executor.results == in_process.results
     sweep.write_outputs(in_process, tmp_path / "here")
@@ -129,6 +231,31 @@ def test_an_unreachable_scheduler_is_named_within_seconds():
             sweep.dask_executor(address, timeout=2):
         pass
     assert time.perf_counter() - started < 8
+
+
+def test_a_server_that_never_answers_is_not_taken_for_a_scheduler():
+    """The port accepts the connection: only Dask's handshake can tell, and it never comes."""
+    pytest.importorskip("distributed")
+    outcome: dict[str, BaseException] = {}
+
+    def connect(address: str) -> None:
+        try:
+            with sweep.dask_executor(address, timeout=1):
+                pass
+        except BaseException as error:
+            outcome["error"] = error
+
+    with _silent_server() as address:
+        attempt = threading.Thread(target=connect, args=(address,), daemon=True)
+        started = time.perf_counter()
+        attempt.start()
+        attempt.join(15)  # (it used to wait for the handshake forever)
+        assert not attempt.is_alive()
+        assert time.perf_counter() - started < 5
+    error = outcome["error"]
+    assert isinstance(error, sweep.SchedulerError)
+    assert str(error).startswith(f"cannot reach the Dask scheduler at {address} (nothing there "
+                                 "answered as a Dask scheduler within 1 s)")
 
 
 def test_a_malformed_scheduler_address_is_refused():
@@ -159,3 +286,17 @@ def test_the_cli_reads_the_dask_address_variable_and_fails_clearly(monkeypatch, 
     assert f"error: cannot reach the Dask scheduler at {address}" in result.output
     assert time.perf_counter() - started < 12
     assert not (tmp_path / "results.csv").exists()  # nothing ran
+
+
+def test_an_address_of_another_scheme_fails_at_once_and_cleanly(tmp_path):
+    """No half-made Client left behind, whose cleanup would block and print a traceback."""
+    pytest.importorskip("distributed")
+    chainrule = os.path.join(os.path.dirname(sys.executable), "chainrule")
+    started = time.perf_counter()
+    done = subprocess.run([chainrule, "sweep", "--scheduler", "http://127.0.0.1:8786", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert time.perf_counter() - started < 8  # (it used to block 10 s on exit)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()  # no traceback, no "Exception ignored in ..."
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: 'http://127.0.0.1:8786' is not a Dask scheduler address (unknown address scheme")

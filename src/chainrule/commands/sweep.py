@@ -5,7 +5,10 @@ With no options it is the notes' sweep: the worked example with η = 0.1, 0.2, 0
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,51 +21,44 @@ Option = typer.Option
 
 # --- parsing comma-separated lists (shared with `chainrule diagnose`) ------------------------
 
-def _parts(text: str) -> list[str]:
-    return [part for part in text.replace(" ", "").split(",") if part]
+def _items(text: str, option: str, convert: Callable[[str], Any], expected: str) -> list[Any]:
+    """ "0.1, 0.5,1" → [convert("0.1"), ...]; an empty item ("0.1,,0.5", "0.1,") is refused."""
+    from chainrule.errors import ConfigError
+
+    parts = text.replace(" ", "").split(",")
+    if "" in parts:
+        raise ConfigError(f"{option} has an empty item in {text!r}; separate the values with "
+                          "single commas")
+    try:
+        return [convert(part) for part in parts]
+    except ValueError:
+        raise ConfigError(f"{option} must be {expected}, got {text!r}") from None
 
 
 def float_list(text: str | None, option: str) -> list[float] | None:
     """ "0.1,0.5,1" → [0.1, 0.5, 1.0]."""
-    from chainrule.errors import ConfigError
-
     if text is None:
         return None
-    try:
-        return [float(part) for part in _parts(text)]
-    except ValueError:
-        raise ConfigError(f"{option} must be comma-separated numbers like 0.1,0.5,1, got "
-                          f"{text!r}") from None
+    return _items(text, option, float, "comma-separated numbers like 0.1,0.5,1")
 
 
 def hidden_list(text: str | None, option: str = "--hidden") -> list[int | list[int]] | None:
     """ "8,16" → widths [8, 16]; "64x32,32x16" → layer lists [[64, 32], [32, 16]]."""
-    from chainrule.errors import ConfigError
+    def sizes(part: str) -> int | list[int]:
+        layers = [int(n) for n in part.lower().split("x")]
+        return layers if "x" in part.lower() else layers[0]
 
     if text is None:
         return None
-    values: list[int | list[int]] = []
-    try:
-        for part in _parts(text):
-            sizes = [int(n) for n in part.lower().split("x")]
-            values.append(sizes if "x" in part.lower() else sizes[0])
-    except ValueError:
-        raise ConfigError(f"{option} must be widths like 8,16 or layer lists like 64x32,32x16, "
-                          f"got {text!r}") from None
-    return values
+    return _items(text, option, sizes, "widths like 8,16 or layer lists like 64x32,32x16")
 
 
 def batch_list(text: str | None) -> list[int | None] | None:
     """ "16,32,full" → [16, 32, None] (None: the whole training set per update)."""
-    from chainrule.errors import ConfigError
-
     if text is None:
         return None
-    try:
-        return [None if part.lower() == "full" else int(part) for part in _parts(text)]
-    except ValueError:
-        raise ConfigError(f"--batch-size must be sizes like 16,32 (or full), got {text!r}") \
-            from None
+    return _items(text, "--batch-size", lambda part: None if part.lower() == "full" else int(part),
+                  "sizes like 16,32 (or full)")
 
 
 # --- the command -----------------------------------------------------------------------------
@@ -91,7 +87,8 @@ def sweep(
     seed: Annotated[int | None, Option(help="Seed of the initial weights, split and "
                                             "shuffling, the same for every trial.")] = None,
     dtype: Annotated[str | None, Option()] = None,
-    steps: Annotated[int, Option(help="Updates per trial of the worked example.")] = 10_000,
+    steps: Annotated[int, Option(help="Updates per trial of the worked example.", min=1)]
+    = 10_000,
     target_loss: Annotated[float | None, Option(help="Count the updates each run needs to "
                                                      "reach this loss (worked example: "
                                                      "0.001).")] = None,
@@ -100,10 +97,10 @@ def sweep(
     log_scale: Annotated[bool, Option("--log-scale/--linear",
                                       help="Logarithmic or linear loss axis.")] = True,
     workers: Annotated[int | None, Option(help="Local worker processes (default: one per "
-                                               "core; 1 runs in this process).")] = None,
+                                               "core; 1 runs in this process).", min=1)] = None,
     scheduler: Annotated[str | None, Option(help="Dask scheduler, tcp://HOST:PORT (default: "
                                                  "$DASK_SCHEDULER_ADDRESS); needs "
-                                                 "chainrule[dask].")] = None,
+                                                 "chainrule\\[dask].")] = None,
     out: Annotated[Path, Option(help="Output folder.")] = Path("runs/sweep"),
     quiet: Annotated[bool, Option(help="No progress bar or table.")] = False,
 ) -> None:
@@ -117,7 +114,9 @@ def sweep(
     from chainrule.errors import ConfigError
     from chainrule.experiment import check_output_folder
 
-    grids = {"lr": float_list(lr, "--lr"), "optimizer": _parts(optimizer) if optimizer else None,
+    grids = {"lr": float_list(lr, "--lr"),
+             "optimizer": None if optimizer is None else _items(optimizer, "--optimizer", str,
+                                                                "names like sgd,adam"),
              "batch_size": batch_list(batch_size), "hidden": hidden_list(hidden)}
     base_options = {"dataset": dataset, "csv": csv, "target": target, "activation": activation,
                     "loss": loss, "momentum": momentum, "weight_decay": weight_decay,
@@ -147,7 +146,12 @@ def sweep(
             grids["lr"] = list(sweeps.WORKED_EXAMPLE_LRS)
         trials = sweeps.grid(base, target_loss=target_loss, **grids)
     check_output_folder(out)
-    result = _run(trials, workers, scheduler, choose, quiet)
+    try:
+        result = _run(trials, workers, scheduler, choose, quiet)
+    except sweeps.SweepInterrupted as stop:  # like `chainrule train`: say what is kept, exit 130
+        written = sweeps.write_outputs(stop.result, out, log_scale=log_scale)
+        print(f"{stop}; wrote {', '.join(str(path) for path in written)}", file=sys.stderr)
+        raise typer.Exit(130) from None
     written = sweeps.write_outputs(result, out, log_scale=log_scale)
     if not quiet:
         from rich.console import Console
@@ -167,9 +171,10 @@ def _base_config(config: Path | None, options: dict[str, Any]) -> Any:
 
 def _run(trials: list[Any], workers: int | None, scheduler: str | None, rule: str,
          quiet: bool) -> Any:
-    """Run the trials with a rich progress bar (on stderr) counting finished trials."""
-    import sys
+    """Run the trials with a rich progress bar (on stderr) counting finished trials.
 
+    A Dask scheduler is connected to first, so that an unreachable one is the only line printed.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -179,16 +184,18 @@ def _run(trials: list[Any], workers: int | None, scheduler: str | None, rule: st
              "in this process" if workers == 1 or len(trials) == 1 else
              f"on {min(workers or sweeps.available_cores(), len(trials))} local processes")
     console = Console(stderr=True)
-    if quiet or not console.is_terminal:
-        if not quiet:
-            print(f"running {len(trials)} trials {where}", file=sys.stderr)
-        return sweeps.run_sweep(trials, workers=workers, scheduler=scheduler, rule=rule)
-    with Progress(TextColumn(f"{len(trials)} trials {where}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[last]}"), console=console, transient=True) as bar:
-        task = bar.add_task("sweep", total=len(trials), last="")
+    with contextlib.ExitStack() as stack:
+        cluster = stack.enter_context(sweeps.dask_executor(scheduler)) if scheduler else None
+        if quiet or not console.is_terminal:
+            if not quiet:
+                print(f"running {len(trials)} trials {where}", file=sys.stderr)
+            return sweeps.run_sweep(trials, cluster, workers, rule=rule)
+        with Progress(TextColumn(f"{len(trials)} trials {where}"), BarColumn(),
+                      MofNCompleteColumn(), TextColumn("{task.fields[last]}"), console=console,
+                      transient=True) as bar:
+            task = bar.add_task("sweep", total=len(trials), last="")
 
-        def finished(index: int, result: Any) -> None:
-            bar.update(task, advance=1, last=f"{result.label}: {result.status}")
+            def finished(index: int, result: Any) -> None:
+                bar.update(task, advance=1, last=f"{result.label}: {result.status}")
 
-        return sweeps.run_sweep(trials, workers=workers, scheduler=scheduler, rule=rule,
-                                on_result=finished)
+            return sweeps.run_sweep(trials, cluster, workers, rule=rule, on_result=finished)
