@@ -407,7 +407,7 @@ def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.nd
     value, output = _forward_backward(state, loss_fn, xb, yb)
     bad = None if math.isfinite(value) else "the loss"
     if bad is None:
-        bad = _first_non_finite_gradient(state.model)
+        bad = _first_non_finite_gradient(state)
     if bad is not None:
         raise _divergence(state, value, bad)
     state.consistent = False
@@ -427,10 +427,7 @@ def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.nd
 
 def _guarded_step(state: TrainState, loss: float) -> None:
     """optimizer.step(), undone if it leaves a parameter non-finite (Note [divergence])."""
-    if state.backup is None:  # once per fit: each trainable parameter and a buffer of its own
-        state.backup = [(name, p, np.empty_like(p.data))
-                        for name, p in state.model.named_parameters() if p.requires_grad]
-    guarded = state.backup
+    guarded = _trainable(state)
     for _, p, saved in guarded:
         np.copyto(saved, p.data)
     state.optimizer.step()
@@ -488,10 +485,18 @@ def _end_of_epoch(state: TrainState, loss_fn: nn.Module, validation_data: Any,
     return logs
 
 
-def _first_non_finite_gradient(model: nn.Module) -> str | None:
-    for name, p in model.named_parameters():
+def _trainable(state: TrainState) -> list[tuple[str, Any, np.ndarray]]:
+    """(name, parameter, a buffer for its weights) of each trainable parameter, once per fit."""
+    if state.backup is None:
+        state.backup = [(name, p, np.empty_like(p.data))
+                        for name, p in state.model.named_parameters() if p.requires_grad]
+    return state.backup
+
+
+def _first_non_finite_gradient(state: TrainState) -> str | None:
+    for name, p, _ in _trainable(state):
         # The sum of a finite gradient is finite unless it overflows, which is divergence too.
-        if p.grad is not None and not np.isfinite(p.grad.sum()):
+        if p.grad is not None and not math.isfinite(p.grad.sum()):
             return f"the gradient of {name}"
     return None
 
