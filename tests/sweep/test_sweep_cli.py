@@ -105,3 +105,16 @@ def test_diagnose_says_when_nothing_was_recorded(tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning: nothing recorded: training made 10 updates" in " ".join(result.output.split())
     assert "no warnings" not in result.output
+
+
+@pytest.mark.parametrize(("command", "blocked"), [("sweep", "results.csv"),
+                                                  ("diagnose", "gradients.csv")])
+def test_a_folder_in_the_way_of_an_output_is_refused_before_any_training(tmp_path, command,
+                                                                         blocked):
+    (tmp_path / blocked).mkdir()
+    result = run(command, "--epochs", "1", "--out", str(tmp_path)) if command == "diagnose" \
+        else run(command, "--steps", "5", "--workers", "1", "--out", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert f"cannot write {tmp_path / blocked}: a folder or other non-file is in the way" \
+        in result.output
+    assert not (tmp_path / "loss.png").exists() and not (tmp_path / "gradients.png").exists()

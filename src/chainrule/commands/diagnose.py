@@ -74,7 +74,7 @@ def diagnose(
     if values.get("dataset") is None and values.get("csv") is None:
         values["dataset"] = "spirals"
     settings = cfg.make_config(values, source=str(config) if config else "options")
-    check_output_folder(out)
+    check_output_folder(out, diagnostics.OUTPUT_FILES)
     report = diagnostics.diagnose(settings, every=every, progress=False if quiet else "auto")
     written = diagnostics.write_outputs(report, out)
     from rich.console import Console

@@ -145,7 +145,7 @@ def sweep(
         if all(values is None for values in grids.values()):
             grids["lr"] = list(sweeps.WORKED_EXAMPLE_LRS)
         trials = sweeps.grid(base, target_loss=target_loss, **grids)
-    check_output_folder(out)
+    check_output_folder(out, sweeps.OUTPUT_FILES)
     try:
         result = _run(trials, workers, scheduler, choose, quiet)
     except sweeps.SweepInterrupted as stop:  # like `chainrule train`: say what is kept, exit 130

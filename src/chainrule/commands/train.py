@@ -81,7 +81,8 @@ def train(
             )
         out = out or resume.parent
     settings = cfg.make_config(values, source=str(config) if config else "options")
-    if checkpoint is not None:  # --force: the settings given now apply from here on
+    if checkpoint is not None:  # the settings given now apply from here on (they differ only
+        # under --force)
         _use_hyperparameters(checkpoint, settings)
     out = out or Path("runs") / (settings.dataset or Path(settings.csv or "csv").stem)
     try:
