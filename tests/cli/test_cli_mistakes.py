@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from chainrule import config as cfg
-from chainrule import experiment, plots
+from chainrule.runs import config as cfg
+from chainrule.runs import plots
+from chainrule.runs import run as experiment
 from chainrule.cli import app
 from chainrule.errors import ConfigError
 

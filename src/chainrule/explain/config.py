@@ -43,7 +43,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chainrule import nn
-from chainrule.config import load_toml
+from chainrule.runs.config import load_toml
 from chainrule.errors import ConfigError
 from chainrule.explain.build import LOSSES, MAX_WEIGHTS
 from chainrule.nn.init import set_values_

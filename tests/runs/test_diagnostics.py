@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from chainrule import diagnostics, nn, optim
-from chainrule.config import TrainConfig
+from chainrule import nn, optim
+from chainrule.runs import diagnostics
+from chainrule.runs.config import TrainConfig
 from chainrule.train import fit
 
 DEEP = {"dataset": "spirals", "hidden": [32] * 10, "epochs": 10}

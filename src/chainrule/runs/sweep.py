@@ -301,7 +301,7 @@ def _combinations(values: Mapping[str, Sequence[Any] | None]) -> Iterator[dict[s
 
 def _worked_example_trials(values: dict[str, Any], steps: int,
                            target_loss: float | None) -> list[Trial]:
-    from chainrule.config import OPTIMIZERS
+    from chainrule.runs.config import OPTIMIZERS
 
     for key in ("batch_size", "hidden"):
         if values[key] is not None:
@@ -323,7 +323,7 @@ def _worked_example_trials(values: dict[str, Any], steps: int,
 
 
 def _config_trials(base: Any, values: dict[str, Any], target_loss: float | None) -> list[Trial]:
-    from chainrule.config import TrainConfig, make_config
+    from chainrule.runs.config import TrainConfig, make_config
 
     fields = base.model_dump() if isinstance(base, TrainConfig) else dict(base)
     make_config(fields, source="sweep base settings")
@@ -395,9 +395,9 @@ def run_trial(trial: Trial) -> TrialResult:
 
 def _run_worked_example(trial: Trial) -> dict[str, Any]:
     """The notes' network from w1..w8, one full-batch update per step, loss ½·Σ(t − y)²."""
-    from chainrule.config import TrainConfig
+    from chainrule.runs.config import TrainConfig
     from chainrule.examples import INPUTS, TARGETS, worked_example_model
-    from chainrule.experiment import build_optimizer
+    from chainrule.runs.run import build_optimizer
 
     model = worked_example_model()
     settings = TrainConfig(dataset="worked-example", optimizer=trial.params.get("optimizer", "sgd"),
@@ -415,8 +415,8 @@ def _run_worked_example(trial: Trial) -> dict[str, Any]:
 
 def _run_configured(trial: Trial) -> dict[str, Any]:
     """A configured MLP on its dataset, as `chainrule train` would train it (without files)."""
-    from chainrule.config import TrainConfig
-    from chainrule.experiment import build_model, build_optimizer, prepare
+    from chainrule.runs.config import TrainConfig
+    from chainrule.runs.run import build_model, build_optimizer, prepare
     from chainrule.train import EarlyStopping
 
     config = TrainConfig(**trial.config)  # type: ignore[arg-type]
@@ -876,7 +876,7 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
     The y axis is logarithmic when `log_scale` (a loss of exactly 0 is not drawn). A diverged run
     whose losses soar past the others is clipped at the top of the axes, its ✕ on the edge.
     """
-    from chainrule.plots import pyplot, save_figure
+    from chainrule.runs.plots import pyplot, save_figure
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.0, 5.2))

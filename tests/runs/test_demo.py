@@ -8,7 +8,7 @@ import json
 from typer.testing import CliRunner
 
 from chainrule.cli import app
-from chainrule.sweep import OUTPUT_FILES
+from chainrule.runs.sweep import OUTPUT_FILES
 
 
 def test_the_demo_explains_trains_and_sweeps(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from chainrule.cli import command
+from chainrule.cli.core import command
 
 Option = typer.Option
 
@@ -110,9 +110,9 @@ def sweep(
 
     Writes loss.png/.svg, results.csv, best.json and sweep.json to --out.
     """
-    from chainrule import sweep as sweeps
+    from chainrule.runs import sweep as sweeps
     from chainrule.errors import ConfigError
-    from chainrule.experiment import check_output_folder
+    from chainrule.runs.run import check_output_folder
 
     grids = {"lr": float_list(lr, "--lr"),
              "optimizer": None if optimizer is None else _items(optimizer, "--optimizer", str,
@@ -139,7 +139,7 @@ def sweep(
                              steps=steps, target_loss=target_loss)
     else:
         base = _base_config(config, base_options)
-        from chainrule.experiment import load_dataset
+        from chainrule.runs.run import load_dataset
 
         load_dataset(base)  # a missing or broken file is reported now, not once per trial
         if all(values is None for values in grids.values()):
@@ -162,7 +162,7 @@ def sweep(
 
 
 def _base_config(config: Path | None, options: dict[str, Any]) -> Any:
-    from chainrule import config as cfg
+    from chainrule.runs import config as cfg
 
     values: dict[str, Any] = cfg.load_toml(config) if config else {}
     values |= {key: value for key, value in options.items() if value is not None}
@@ -178,7 +178,7 @@ def _run(trials: list[Any], workers: int | None, scheduler: str | None, rule: st
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from chainrule import sweep as sweeps
+    from chainrule.runs import sweep as sweeps
 
     where = (f"on the Dask cluster at {scheduler}" if scheduler else
              "in this process" if workers == 1 or len(trials) == 1 else

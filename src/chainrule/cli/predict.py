@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from chainrule.cli import command
+from chainrule.cli.core import command
 from chainrule.ops.activation import Sigmoid
 
 
@@ -57,7 +57,7 @@ def _training_info(path: Path, metadata: dict[str, Any], network: Any) -> dict[s
     file], "user"), checked; a model saved without it gets raw inputs and generic names."""
     from chainrule import nn
     from chainrule.errors import ModelFileError
-    from chainrule.experiment import BINARY_LOSSES
+    from chainrule.runs.run import BINARY_LOSSES
 
     info = metadata.get("user") or {}
     if metadata["format"] == "chainrule-checkpoint" and not info:

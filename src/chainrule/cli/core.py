@@ -107,6 +107,3 @@ def main() -> None:
     except KeyboardInterrupt:  # while typer builds the commands, before any of them runs
         raise SystemExit(_fail("interrupted (Ctrl-C)", 130).exit_code) from None
 
-
-# Commands register themselves on import.
-from chainrule.commands import demo, diagnose, explain, predict, sweep, train  # noqa: E402, F401

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from chainrule import sweep
-from chainrule.config import TrainConfig
+from chainrule.runs import sweep
+from chainrule.runs.config import TrainConfig
 from chainrule.errors import ConfigError
 
 # A small network that trains at η = 0.1 and really diverges at η = 30: SGD on iris overflows
@@ -152,9 +152,9 @@ def test_a_worked_example_sweep_over_optimizers():
 def test_worked_example_trials_replay_a_traced_step_with_eager_results(monkeypatch):
     """Traced steps (trace.py) for speed, but every loss equal, bit for bit, to eager mode's."""
     from chainrule import train
-    from chainrule.config import TrainConfig
+    from chainrule.runs.config import TrainConfig
     from chainrule.examples import INPUTS, TARGETS, worked_example_model
-    from chainrule.experiment import build_optimizer
+    from chainrule.runs.run import build_optimizer
 
     traced = []
 
@@ -208,7 +208,7 @@ def test_matplotlib_is_imported_only_when_plotting():
     import subprocess
     import sys
 
-    code = ("import sys; from chainrule import sweep; "
+    code = ("import sys; from chainrule.runs import sweep; "
             "r = sweep.run_sweep(sweep.grid(lr=[0.5], steps=5), workers=1); "
             "sweep.results_csv(r); print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from chainrule.cli import command
-from chainrule.commands.sweep import hidden_list
+from chainrule.cli.core import command
+from chainrule.cli.sweep import hidden_list
 
 Option = typer.Option
 
@@ -50,10 +50,10 @@ def diagnose(
 
     Writes gradients.png/.svg, gradients.csv, activations.csv and diagnostics.json to --out.
     """
-    from chainrule import config as cfg
-    from chainrule import diagnostics
+    from chainrule.runs import config as cfg
+    from chainrule.runs import diagnostics
     from chainrule.errors import ConfigError
-    from chainrule.experiment import check_output_folder
+    from chainrule.runs.run import check_output_folder
 
     sizes = hidden_list(hidden)
     if sizes is not None and any(isinstance(size, list) for size in sizes):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from chainrule.cli import command
+from chainrule.cli.core import command
 
 
 @command("demo")
@@ -68,7 +68,7 @@ def _train(console, steps: int) -> None:
 
 
 def _sweep(console, out: Path, steps: int, workers: int | None) -> None:
-    from chainrule import sweep
+    from chainrule.runs import sweep
 
     console.rule("learning-rate sweep: η = 0.1, 0.2, 0.5, 0.8, 1, 2")
     sweep.worked_example_sweep(out, steps=steps, workers=workers, console=console)

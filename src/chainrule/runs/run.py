@@ -17,7 +17,7 @@ import numpy as np
 
 from chainrule import data as datasets
 from chainrule import nn, optim
-from chainrule.config import TrainConfig
+from chainrule.runs.config import TrainConfig
 from chainrule.errors import ConfigError
 from chainrule.train import EarlyStopping, History, fit
 
@@ -220,7 +220,7 @@ def write_outputs(out: Path, config: TrainConfig, model: nn.Module, history: His
     Ctrl-C midway raises OutputsInterrupted, which names the files already written.
     """
     from chainrule import io
-    from chainrule.plots import plot_history
+    from chainrule.runs.plots import plot_history
 
     def text(data: str) -> Callable[[Path], None]:
         return lambda path: io.atomic_write_bytes(path, data.encode())

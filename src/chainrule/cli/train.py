@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from chainrule.cli import command
+from chainrule.cli.core import command
 
 Option = typer.Option
 
@@ -55,8 +55,9 @@ def train(
     quiet: Annotated[bool, Option(help="No progress bar or table.")] = False,
 ) -> None:
     """Train a network, then write model, history (JSON and CSV) and loss plot to --out."""
-    from chainrule import config as cfg
-    from chainrule import experiment, io
+    from chainrule.runs import config as cfg
+    from chainrule import io
+    from chainrule.runs import run as experiment
     from chainrule.errors import ConfigError
     from chainrule.train import TrainingInterrupted
 
@@ -102,7 +103,7 @@ def train(
 def _use_hyperparameters(checkpoint: Any, settings: Any) -> None:
     """Give the checkpoint's optimizer state the hyperparameters of `settings` (lr, momentum,
     weight decay), keeping its step count and moments; the same settings change nothing."""
-    from chainrule import experiment
+    from chainrule.runs import run as experiment
 
     model = checkpoint.model
     hyper = experiment.build_optimizer(settings, model.parameters()).state_dict()["hyper"]
@@ -134,6 +135,6 @@ def _print_summary(result: Any) -> None:
 
 
 def _written(out: Path) -> list[str]:
-    from chainrule.experiment import OUTPUT_FILES
+    from chainrule.runs.run import OUTPUT_FILES
 
     return [name for name in OUTPUT_FILES if (out / name).exists()]

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from chainrule.cli import command
+from chainrule.cli.core import command
 from chainrule.errors import ConfigError
 
 Option = typer.Option

@@ -365,7 +365,7 @@ def diagnose(config: Any, *, every: int = 1, sample_size: int = 256,
     reported in `report.diverged` and as a warning, with the norms recorded up to it.
     sample_size: rows of the training data used for the activation statistics.
     """
-    from chainrule.experiment import build_model, build_optimizer, prepare
+    from chainrule.runs.run import build_model, build_optimizer, prepare
     from chainrule.train import EarlyStopping, fit
 
     prepared = prepare(config)
@@ -445,7 +445,7 @@ def _finite_or_none(value: float) -> float | None:
 def plot_diagnostics(report: DiagnosticReport, paths: Sequence[Path]) -> None:
     """Left: each layer's gradient norm over training (log scale). Right: saturated or dead
     units per activation layer, before and after training. PNG or SVG by suffix."""
-    from chainrule.plots import pyplot, save_figure
+    from chainrule.runs.plots import pyplot, save_figure
 
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 5.6),

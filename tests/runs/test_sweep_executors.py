@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chainrule import sweep
-from chainrule.config import TrainConfig
+from chainrule.runs import sweep
+from chainrule.runs.config import TrainConfig
 from chainrule.errors import ChainruleError, ConfigError
 
 IRIS = TrainConfig(dataset="iris", hidden=[8], optimizer="sgd", epochs=6, batch_size=16)
