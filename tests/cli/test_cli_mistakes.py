@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from chainrule.cli import app
+from chainrule.errors import ConfigError
 from chainrule.runs import config as cfg
 from chainrule.runs import plots
 from chainrule.runs import run as experiment
-from chainrule.cli import app
-from chainrule.errors import ConfigError
 
 runner = CliRunner()
 

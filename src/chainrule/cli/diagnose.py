@@ -50,9 +50,9 @@ def diagnose(
 
     Writes gradients.png/.svg, gradients.csv, activations.csv and diagnostics.json to --out.
     """
+    from chainrule.errors import ConfigError
     from chainrule.runs import config as cfg
     from chainrule.runs import diagnostics
-    from chainrule.errors import ConfigError
     from chainrule.runs.run import check_output_folder
 
     sizes = hidden_list(hidden)

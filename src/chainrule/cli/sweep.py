@@ -110,8 +110,8 @@ def sweep(
 
     Writes loss.png/.svg, results.csv, best.json and sweep.json to --out.
     """
-    from chainrule.runs import sweep as sweeps
     from chainrule.errors import ConfigError
+    from chainrule.runs import sweep as sweeps
     from chainrule.runs.run import check_output_folder
 
     grids = {"lr": float_list(lr, "--lr"),

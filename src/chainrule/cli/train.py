@@ -55,10 +55,10 @@ def train(
     quiet: Annotated[bool, Option(help="No progress bar or table.")] = False,
 ) -> None:
     """Train a network, then write model, history (JSON and CSV) and loss plot to --out."""
-    from chainrule.runs import config as cfg
     from chainrule import io
-    from chainrule.runs import run as experiment
     from chainrule.errors import ConfigError
+    from chainrule.runs import config as cfg
+    from chainrule.runs import run as experiment
     from chainrule.train import TrainingInterrupted
 
     given = {"dataset": dataset, "csv": csv, "target": target, "hidden": _sizes(hidden),
