@@ -22,10 +22,12 @@ HIDDEN_BIAS, OUTPUT_BIAS = 0.35, 0.60
 LEARNING_RATE = 0.5
 
 
-def worked_example_model(*, train_biases: bool = False) -> nn.Sequential:
-    """The notes' 2-2-2 sigmoid network in float64, weights set to w1..w8 and b1, b2."""
-    model = nn.Sequential(nn.Linear(2, 2, dtype="float64"), nn.Sigmoid(),
-                          nn.Linear(2, 2, dtype="float64"), nn.Sigmoid())
+def worked_example_model(*, train_biases: bool = False, dtype: str = "float64"
+                         ) -> nn.Sequential:
+    """The notes' 2-2-2 sigmoid network (float64 by default), weights set to w1..w8 and
+    b1, b2."""
+    model = nn.Sequential(nn.Linear(2, 2, dtype=dtype), nn.Sigmoid(),
+                          nn.Linear(2, 2, dtype=dtype), nn.Sigmoid())
     nn.init.set_values_(model[0].weight, HIDDEN_WEIGHTS)
     nn.init.constant_(model[0].bias, HIDDEN_BIAS)
     nn.init.set_values_(model[2].weight, OUTPUT_WEIGHTS)

@@ -67,7 +67,7 @@ def test_a_folder_as_config_file_says_so(tmp_path):
 
 def test_a_negative_seed_is_a_config_error(tmp_path):
     line = _one_line(run("train", "--dataset", "iris", "--seed", "-1", "--out", tmp_path / "o"))
-    assert line == "error: options: 1 problem: seed: Input should be greater than or equal to 0"
+    assert line == "error: options: 1 problem: --seed: Input should be greater than or equal to 0"
 
 
 @pytest.mark.parametrize(("toml", "problem"), [

@@ -109,14 +109,14 @@ def test_resume_gives_bit_identical_weights(tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     common = ("--dataset", "moons", "--hidden", "8", "--batch-size", "16", "--quiet")
     assert run("train", *common, "--epochs", "6", "--out", full).exit_code == 0
-    # Train 3 epochs; resuming to 6 changes a setting, so it needs --force.
+    # Train 3 epochs; the epoch count is a target, so resuming to 6 simply continues.
     assert run("train", *common, "--epochs", "3", "--out", part).exit_code == 0
     checkpoint = part / "checkpoint.safetensors"
-    refused = run("train", "--resume", checkpoint, "--epochs", "6", "--quiet")
-    assert refused.exit_code == 2
-    assert "trained with other settings (epochs differ)" in refused.output
-    resumed = run("train", "--resume", checkpoint, "--epochs", "6", "--force", "--quiet")
+    resumed = run("train", "--resume", checkpoint, "--epochs", "6", "--quiet")
     assert resumed.exit_code == 0, resumed.output
+    refused = run("train", "--resume", checkpoint, "--lr", "0.5", "--quiet")
+    assert refused.exit_code == 2
+    assert "trained with other settings (lr differ)" in refused.output
     a = io.load(full / "model.safetensors").state_dict()
     b = io.load(part / "model.safetensors").state_dict()
     for key in a:

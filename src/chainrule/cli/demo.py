@@ -47,22 +47,19 @@ def _train(console, steps: int) -> None:
 
     Each step replays a traced step: the same weights as eager mode, bit for bit, in less time.
     """
-    from chainrule import nn, optim
-    from chainrule.examples import INPUTS, LEARNING_RATE, TARGETS, worked_example_model
-    from chainrule.train import TrainingInterrupted, evaluate, fit, predict
+    from chainrule.runs import RunInterrupted, TrainConfig, train
+    from chainrule.train import predict
 
-    console.rule(f"training: {steps:,} steps of gradient descent, η = {LEARNING_RATE}")
-    model = worked_example_model()
+    config = TrainConfig(dataset="worked-example", epochs=steps, trace=True)
+    console.rule(f"training: {steps:,} steps of gradient descent, η = {config.lr:g}")
     try:
-        history = fit(model, nn.HalfSquaredError(),
-                      optim.SGD(model.parameters(), lr=LEARNING_RATE), INPUTS, TARGETS,
-                      epochs=steps, progress=False, trace=True)
-    except TrainingInterrupted as stop:  # Ctrl-C: one line and exit 130, as `chainrule train`
+        run = train(config)
+    except RunInterrupted as stop:  # Ctrl-C: one line and exit 130, as `chainrule train`
         raise KeyboardInterrupt(str(stop)) from None
-    errors = [*history.step_losses, evaluate(model, "half_sse", INPUTS, TARGETS)["loss"]]
+    errors = [*run.history.step_losses, run.final["loss"]]  # E before each update, then after
     for step in sorted({0, 1, 10, 100, 1000, steps} & set(range(len(errors)))):
         console.print(f"step {step:>6}: E_total = {errors[step]:.9f}")
-    outputs = predict(model, INPUTS)[0]
+    outputs = predict(run.model, run.prepared.X_train)[0]
     console.print(f"outputs after {steps:,} steps: {outputs[0]:.9f}, {outputs[1]:.9f} "
                   "(targets 0.01, 0.99)")
 

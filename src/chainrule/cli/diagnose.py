@@ -53,7 +53,7 @@ def diagnose(
     from chainrule.errors import ConfigError
     from chainrule.runs import config as cfg
     from chainrule.runs import diagnostics
-    from chainrule.runs.run import check_output_folder
+    from chainrule.runs.folder import check_output_folder
 
     sizes = hidden_list(hidden)
     if sizes is not None and any(isinstance(size, list) for size in sizes):

@@ -112,7 +112,7 @@ def sweep(
     """
     from chainrule.errors import ConfigError
     from chainrule.runs import sweep as sweeps
-    from chainrule.runs.run import check_output_folder
+    from chainrule.runs.folder import check_output_folder
 
     grids = {"lr": float_list(lr, "--lr"),
              "optimizer": None if optimizer is None else _items(optimizer, "--optimizer", str,

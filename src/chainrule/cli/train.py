@@ -52,64 +52,54 @@ def train(
     out: Annotated[Path | None, Option(help="Output folder (default runs/NAME).")] = None,
     resume: Annotated[Path | None, Option(help="Continue from this checkpoint.")] = None,
     force: Annotated[bool, Option(help="Resume even if the settings differ.")] = False,
+    overwrite: Annotated[bool, Option(help="Replace a previous run in --out.")] = False,
+    network: Annotated[str | None, Option(help="mlp, or worked-example: the notes' fixed "
+                                               "2-2-2 sigmoid network (the default with "
+                                               "--dataset worked-example).")] = None,
     quiet: Annotated[bool, Option(help="No progress bar or table.")] = False,
 ) -> None:
-    """Train a network, then write model, history (JSON and CSV) and loss plot to --out."""
-    from chainrule import io
-    from chainrule.errors import ConfigError
-    from chainrule.runs import config as cfg
-    from chainrule.runs import run as experiment
-    from chainrule.train import TrainingInterrupted
+    """Train a network, then write model, history (JSON and CSV) and loss plot to --out.
 
-    given = {"dataset": dataset, "csv": csv, "target": target, "hidden": _sizes(hidden),
-             "activation": activation, "loss": loss, "optimizer": optimizer, "lr": lr,
-             "momentum": momentum, "weight_decay": weight_decay, "epochs": epochs,
-             "batch_size": batch_size, "val_split": val_split,
-             "early_stopping": early_stopping, "seed": seed, "dtype": dtype, "trace": trace}
-    values: dict[str, Any] = cfg.load_toml(config) if config else {}
-    values |= {key: value for key, value in given.items() if value is not None}
+    Ctrl-C, or a run that diverges, still writes the model (its last complete, finite weights),
+    the history so far and its plot; run.json says how the run ended.
+    """
+    import sys
+
+    from chainrule import runs
+    from chainrule.runs import config as cfg
+
+    options = {"dataset": dataset, "csv": csv, "target": target, "hidden": _sizes(hidden),
+               "activation": activation, "loss": loss, "optimizer": optimizer, "lr": lr,
+               "momentum": momentum, "weight_decay": weight_decay, "epochs": epochs,
+               "batch_size": batch_size, "val_split": val_split,
+               "early_stopping": early_stopping, "seed": seed, "dtype": dtype, "trace": trace,
+               "network": network}
+    values, flags, source = cfg.gather(config, options)
     checkpoint = None
     if resume is not None:
-        checkpoint = io.load_checkpoint(resume)
-        saved = dict(checkpoint.config)
-        values = saved | {key: value for key, value in values.items()}
-        differences = [key for key in io.config_differences(
-            saved, cfg.make_config(values).model_dump()) if key != "trace"]  # same results
-        if differences and not force:
-            raise ConfigError(
-                f"{resume} was trained with other settings ({', '.join(differences)} differ); "
-                "resume with the same settings, or pass --force to continue anyway"
-            )
+        settings, checkpoint = runs.resume_settings(resume, values, force=force, source=source,
+                                                    flags=flags)
         out = out or resume.parent
-    settings = cfg.make_config(values, source=str(config) if config else "options")
-    if checkpoint is not None:  # the settings given now apply from here on (they differ only
-        # under --force)
-        _use_hyperparameters(checkpoint, settings)
+    else:
+        settings = cfg.make_config(values, source, flags=flags)
     out = out or Path("runs") / (settings.dataset or Path(settings.csv or "csv").stem)
     try:
-        result = experiment.run(settings, out, progress=False if quiet else "auto",
-                                resume=checkpoint)
-    except TrainingInterrupted as stop:
-        import sys
-
-        print(f"\n{stop}", file=sys.stderr)
+        result = runs.train(settings, out, progress=False if quiet else "auto",
+                            resume=checkpoint, overwrite=overwrite)
+    except runs.RunInterrupted as stop:
+        print(f"\n{stop}; {_wrote(stop.result)}", file=sys.stderr)
         if stop.checkpoint:
             print(f"resume with: chainrule train --resume {stop.checkpoint}", file=sys.stderr)
         raise typer.Exit(130) from None
     if not quiet:
         _print_summary(result)
+    if result.status == "diverged":
+        print(f"error: {result.error}; {_wrote(result)}", file=sys.stderr)
+        raise typer.Exit(1)
 
 
-def _use_hyperparameters(checkpoint: Any, settings: Any) -> None:
-    """Give the checkpoint's optimizer state the hyperparameters of `settings` (lr, momentum,
-    weight decay), keeping its step count and moments; the same settings change nothing."""
-    from chainrule.runs import run as experiment
-
-    model = checkpoint.model
-    hyper = experiment.build_optimizer(settings, model.parameters()).state_dict()["hyper"]
-    saved = checkpoint.optimizer_state["hyper"]
-    if hyper.keys() == saved.keys():  # another optimizer: fit names both
-        saved.update({key: value for key, value in hyper.items() if key != "step_count"})
+def _wrote(result: Any) -> str:
+    return f"wrote {', '.join(str(path) for path in result.written) or 'nothing'}"
 
 
 def _print_summary(result: Any) -> None:
@@ -119,22 +109,15 @@ def _print_summary(result: Any) -> None:
     history = result.history
     table = Table(title=f"chainrule train: {result.prepared.dataset.name}", title_justify="left")
     table.add_column("metric")
-    table.add_column("final", justify="right")
-    table.add_column("best", justify="right")
+    table.add_column("final model", justify="right")
+    table.add_column("best epoch", justify="right")
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         column = history[key]
-        if column:
-            best = min(column) if key.endswith("loss") else max(column)
-            table.add_row(key, f"{column[-1]:.4f}", f"{best:.4f}")
+        if key in result.final:
+            best = "" if not column else min(column) if key.endswith("loss") else max(column)
+            table.add_row(key, f"{result.final[key]:.4f}", f"{best:.4f}" if column else "")
     console = Console()
     console.print(table)
-    epochs = len(history.epochs)
-    console.print(f"{epochs} epochs, {len(history.step_losses)} steps"
-                  + (f"; {history.stop_reason}" if history.stop_reason else ""))
-    console.print(f"wrote {', '.join(str(result.out / name) for name in _written(result.out))}")
-
-
-def _written(out: Path) -> list[str]:
-    from chainrule.runs.run import OUTPUT_FILES
-
-    return [name for name in OUTPUT_FILES if (out / name).exists()]
+    console.print(f"{result.epochs} epochs, {result.steps} steps, {result.status}"
+                  + (f": {history.stop_reason}" if history.stop_reason else ""))
+    console.print(_wrote(result), highlight=False)

@@ -18,10 +18,19 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chainrule.data import DATASETS
 from chainrule.errors import ConfigError
@@ -31,14 +40,34 @@ LOSSES = ("auto", "half_sse", "mse", "bce", "bce_logits", "cross_entropy")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
 
+NETWORKS = ("mlp", "worked-example")
+
+WORKED_EXAMPLE_DEFAULTS: dict[str, Any] = {
+    "network": "worked-example", "hidden": [2], "activation": "sigmoid", "loss": "half_sse",
+    "optimizer": "sgd", "lr": 0.5, "batch_size": None, "val_split": 0.0, "standardize": False, "dtype": "float64",
+}
+"""With `dataset = "worked-example"` the run is the notes' own unless said otherwise: their
+2-2-2 sigmoid network with w1..w8 and fixed biases, full-batch SGD at η = 0.5, raw inputs."""
+
+RESULT_NEUTRAL_KEYS = ("epochs", "trace")
+"""Keys a resumed run may change freely: the epoch count is a target (a larger one continues),
+and a traced step gives the same weights as an eager one."""
+
+
 class TrainConfig(BaseModel):
-    """Everything `chainrule train` needs; the same fields as its command-line options."""
+    """Everything `chainrule train` needs; the same fields as its command-line options.
+
+    network: "mlp" (hidden layers of `activation`, a linear output, random initial weights
+    from `seed`) or "worked-example" (the notes' 2-2-2 sigmoid network with their weights and
+    fixed biases; `hidden` and `activation` do not apply).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     dataset: str | None = None
     csv: str | None = None
     target: str | None = None
+    network: Literal[NETWORKS] = "mlp"  # type: ignore[valid-type]
     hidden: list[int] = Field(default_factory=lambda: [32])
     activation: Literal[ACTIVATIONS] = "relu"  # type: ignore[valid-type]
     loss: Literal[LOSSES] = "auto"  # type: ignore[valid-type]
@@ -54,6 +83,14 @@ class TrainConfig(BaseModel):
     dtype: Literal["float32", "float64"] = "float32"
     standardize: bool = True
     trace: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_defaults(cls, values: Any) -> Any:
+        """The worked example's own defaults (WORKED_EXAMPLE_DEFAULTS) under what was given."""
+        if isinstance(values, dict) and values.get("dataset") == "worked-example":
+            return WORKED_EXAMPLE_DEFAULTS | values
+        return values
 
     @field_validator("lr")
     @classmethod
@@ -77,10 +114,77 @@ class TrainConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _one_source(self) -> TrainConfig:
+    def _consistent(self, info: ValidationInfo) -> TrainConfig:
+        """One data source, and no setting that would be silently ignored."""
+        name = _namer(info)
         if (self.dataset is None) == (self.csv is None):
-            raise ValueError("give exactly one of dataset or csv")
+            raise ValueError(f"give exactly one of {name('dataset')} or {name('csv')}")
+        if self.target is not None and self.csv is None:
+            raise ValueError(f"{name('target')} names a column of a CSV file; the bundled "
+                             f"dataset {self.dataset!r} has its own target")
+        if self.momentum and self.optimizer in ("adam", "adamw"):
+            raise ValueError(f"{name('momentum')} does nothing with {self.optimizer} (its "
+                             f"moments are fixed by the betas); use {name('optimizer')} sgd or "
+                             "rmsprop, or leave momentum out")
+        if self.early_stopping is not None and self.val_split == 0:
+            raise ValueError(f"{name('early_stopping')} watches the validation loss, but "
+                             f"{name('val_split')} is 0: hold out data (e.g. "
+                             f"{name('val_split')} 0.2) or leave early stopping out")
+        if self.network == "worked-example":
+            for key in ("hidden", "activation"):
+                if getattr(self, key) != WORKED_EXAMPLE_DEFAULTS[key]:
+                    raise ValueError(
+                        f"{name(key)} does not apply to the notes' fixed 2-2-2 sigmoid network; "
+                        f"set {name('network')} mlp to train an MLP of your own")
+            if self.dataset != "worked-example":
+                raise ValueError(f"{name('network')} worked-example fits the worked-example "
+                                 "dataset only (2 inputs, 2 targets)")
         return self
+
+    def math_differences(self, other: TrainConfig) -> list[str]:
+        """The settings that differ from `other` and change what training computes."""
+        return [key for key in config_differences(self.model_dump(), other.model_dump())
+                if key not in RESULT_NEUTRAL_KEYS]
+
+
+def _namer(info: ValidationInfo) -> Callable[[str], str]:
+    """How a setting is named in messages: as the flag typed (--batch-size) for those given
+    on the command line (validation context "flags"), else as the key (batch_size)."""
+    flags = (info.context or {}).get("flags", ())
+    return lambda key: option_flag(key) if key in flags else key
+
+
+def option_flag(key: str) -> str:
+    """The command-line flag of a setting: batch_size → --batch-size."""
+    return "--" + key.replace("_", "-")
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The keys whose values differ between two configs, nested keys dotted, sorted.
+
+    A key present in only one of them counts as differing.
+
+    >>> config_differences({"lr": 0.1, "model": {"hidden": [4]}},
+    ...                    {"lr": 0.5, "model": {"hidden": [4]}, "seed": 1})
+    ['lr', 'seed']
+    """
+    found = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, _MISSING), new.get(key, _MISSING)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            found += [f"{key}.{inner}" for inner in config_differences(a, b)]
+        elif not _same(a, b):
+            found.append(str(key))
+    return found
+
+
+_MISSING = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -96,18 +200,41 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
 
 
-def make_config(values: dict[str, Any], source: str = "config") -> TrainConfig:
-    """Validate `values` into a TrainConfig, reporting every problem in one ConfigError."""
+def gather(config: str | Path | None, options: Mapping[str, Any]
+           ) -> tuple[dict[str, Any], set[str], str]:
+    """The settings of a TOML file (if any) with the command-line `options` that were given
+    (those not None) laid over them: (values, the keys to name as flags, the source to name).
+
+    Keys the file sets and no option overrides are named as keys of the file in messages;
+    every other setting as its flag.
+    """
+    values: dict[str, Any] = load_toml(config) if config else {}
+    given = {key: value for key, value in options.items() if value is not None}
+    flags = (set(TrainConfig.model_fields) - set(values)) | set(given)
+    return values | given, flags, str(config) if config else "options"
+
+
+def make_config(values: dict[str, Any], source: str = "config", *,
+                flags: Iterable[str] = ()) -> TrainConfig:
+    """Validate `values` into a TrainConfig, reporting every problem in one ConfigError.
+
+    flags: the keys given as command-line options, named in messages as the user typed them
+    (--batch-size); the others are named as keys of the configuration (batch_size).
+    """
+    flags = set(flags)
     try:
-        return TrainConfig.model_validate(values)
+        return TrainConfig.model_validate(values, context={"flags": flags})
     except ValidationError as error:
         problems = []
         for item in error.errors():
+            loc = list(item["loc"])
+            if loc and loc[0] in flags:
+                loc[0] = option_flag(str(loc[0]))
             where = ".".join(str(part) if str(part).isidentifier() or isinstance(part, int)
-                             else repr(part) for part in item["loc"]) or "config"
+                             or str(part).startswith("--") else repr(part) for part in loc)
             message = " ".join(item["msg"].removeprefix("Value error, ").split())
             if item["type"] == "extra_forbidden":
                 message = "unknown key"
-            problems.append(f"{where}: {message}")
+            problems.append(f"{where}: {message}" if where else message)
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         raise ConfigError(f"{source}: {count}: " + "; ".join(problems)) from None

@@ -365,35 +365,21 @@ def diagnose(config: Any, *, every: int = 1, sample_size: int = 256,
     reported in `report.diverged` and as a warning, with the norms recorded up to it.
     sample_size: rows of the training data used for the activation statistics.
     """
-    from chainrule.runs.run import build_model, build_optimizer, prepare
-    from chainrule.train import EarlyStopping, fit
+    from chainrule.runs.run import prepare, train
 
     prepared = prepare(config)
-    model = build_model(config, prepared.dataset.n_features, prepared.n_outputs)
-    optimizer = build_optimizer(config, model.parameters())
-    validation = None if prepared.X_val is None else (prepared.X_val, prepared.y_val)
     monitor = GradientMonitor(prepared.X_train[:sample_size], every=every)
-    callbacks: list[Callback] = [monitor]
-    if config.early_stopping is not None and validation is not None:
-        callbacks.append(EarlyStopping(patience=config.early_stopping))
-    n_train = len(prepared.X_train)
-    batch = None if config.batch_size is None else min(config.batch_size, n_train)
-    diverged = None
-    try:
-        history = fit(model, prepared.loss, optimizer, prepared.X_train, prepared.y_train,
-                      epochs=config.epochs, batch_size=batch, seed=config.seed,
-                      validation_data=validation, callbacks=callbacks, progress=progress)
-    except DivergenceError as error:
-        history = error.history  # type: ignore[attr-defined]
-        diverged = str(error)
+    run = train(config, prepared=prepared, callbacks=[monitor], progress=progress)
+    history = run.history
+    diverged = run.error if run.status == "diverged" else None
     ratio, warnings = check(monitor)
     if diverged is not None:
         warnings.insert(0, f"diverged: {diverged}")
     sizes = "-".join(str(n) for n in [prepared.dataset.n_features, *config.hidden,
                                       prepared.n_outputs])
-    optimizer = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
+    optimizers = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
     title = (f"{prepared.dataset.name}: {len(config.hidden)} hidden {config.activation} layers "
-             f"({sizes}), {optimizer.get(config.optimizer, config.optimizer)} η={config.lr:g}")
+             f"({sizes}), {optimizers.get(config.optimizer, config.optimizer)} η={config.lr:g}")
     return DiagnosticReport(title, monitor.layers, monitor.shapes, monitor.steps, monitor.norms,
                             monitor.activations, history, ratio, warnings, diverged)
 

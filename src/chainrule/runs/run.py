@@ -1,15 +1,27 @@
-"""From a `TrainConfig` to a trained model: data, network, optimizer, training, outputs.
+"""The one function that trains a configured run: `train(config)`.
 
-This is what `chainrule train` (and the sweep) run; each step is a small function so a program
-can use one without the others.
+`chainrule train`, every sweep trial, `chainrule diagnose`, `chainrule demo` and a Python
+user all train through it, so a configuration means the same run everywhere:
+
+    from chainrule.runs import TrainConfig, train
+    result = train(TrainConfig(dataset="digits", hidden=[64], lr=3e-3, epochs=40),
+                   out="runs/digits")        # without `out`: nothing is written
+    result.status, result.final["val_accuracy"]
+
+The steps, each a small function a program can use alone: `prepare` (data, loss, validation
+split, standardisation), `build_model`, `build_optimizer`, then `fit`, then the run folder's
+one writer (folder.py). How a run ends is its `status`, never lost: "finished",
+"early-stopped" and "diverged" come back as a `RunResult` (a diverged run keeps its last
+finite weights and its history up to the failure, and writes them); Ctrl-C writes what there
+is and raises `RunInterrupted`, which carries the result.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import os
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +29,20 @@ import numpy as np
 
 from chainrule import data as datasets
 from chainrule import nn, optim
+from chainrule.errors import ConfigError, DataError, DivergenceError
 from chainrule.runs.config import TrainConfig
-from chainrule.errors import ConfigError
-from chainrule.train import EarlyStopping, History, fit
-
-OUTPUT_FILES = ("model.safetensors", "history.json", "history.csv", "config.json", "loss.png")
-CHECKPOINT_FILE = "checkpoint.safetensors"
-BINARY_LOSSES = ("bce", "bce_logits")  # one output unit: the probability of the second class
+from chainrule.runs.folder import RunFolder
+from chainrule.runs.model import BINARY_LOSSES
+from chainrule.train import Callback, EarlyStopping, History, TrainingInterrupted, evaluate, fit
 
 
-class OutputsInterrupted(KeyboardInterrupt):
-    """Ctrl-C while the outputs were written, after training had finished."""
+class RunInterrupted(TrainingInterrupted):
+    """Ctrl-C stopped a run; what there was has been written, and `result` holds it."""
 
-    def __init__(self, out: Path, written: list[str]) -> None:
-        checkpoint = out / CHECKPOINT_FILE
-        super().__init__(
-            f"interrupted while writing the outputs to {out} (written: "
-            f"{', '.join(written) or 'none'}); training had finished and {checkpoint} is "
-            f"complete: chainrule train --resume {checkpoint} writes them again"
-        )
+    def __init__(self, stop: TrainingInterrupted, result: RunResult) -> None:
+        super().__init__(stop.state, stop.checkpoint)
+        self.args = stop.args
+        self.result = result
 
 
 @dataclass
@@ -109,34 +116,68 @@ def prepare(config: TrainConfig) -> Prepared:
     """
     ds = load_dataset(config)
     loss = choose_loss(config.loss, ds)
+    classification = ds.task == "classification"
+    if classification:
+        _check_several_classes(ds)
     X, y = ds.X, ds.y
     if config.val_split > 0 and ds.n_samples >= 5:
-        classification = ds.task == "classification"
         if classification:
             _check_classes_can_split(ds)
         X, y, X_val, y_val = datasets.train_val_split(
             X, y, config.val_split, seed=config.seed, stratify=classification)
     else:
         X_val = y_val = None
-    if loss in BINARY_LOSSES and ds.task == "classification":  # labels 0, 1 → a float column
+    if loss in BINARY_LOSSES and classification:  # labels 0, 1 → a float column
         y = y.reshape(-1, 1).astype(np.float64)
         if y_val is not None:
             y_val = y_val.reshape(-1, 1).astype(np.float64)
     mean, std = np.zeros(X.shape[1]), np.ones(X.shape[1])
     if config.standardize and len(X) > 1:
-        mean, std = X.mean(axis=0), X.std(axis=0)
-        std[std == 0] = 1.0
+        mean, std = _column_scales(X, ds)
     standardize = (lambda A: (A - mean) / std)  # noqa: E731
     return Prepared(standardize(X), y, None if X_val is None else standardize(X_val), y_val,
                     ds, loss, mean, std)
 
 
-def build_model(config: TrainConfig, n_in: int, n_out: int) -> nn.Sequential:
-    """An MLP n_in → hidden… → n_out with the configured activation; the output layer is
-    linear, or a sigmoid under the bce loss (which takes probabilities)."""
-    return nn.mlp([n_in, *config.hidden, n_out], config.activation,
-                  "sigmoid" if config.loss == "bce" else None, rng=config.seed,
-                  dtype=config.dtype)
+def _check_several_classes(ds: datasets.Dataset) -> None:
+    found = np.unique(ds.y)
+    if len(found) < 2:
+        names = ", ".join(repr(ds.target_names[int(k)]) for k in found)
+        raise DataError(f"{ds.name!r}: the training labels hold {len(found)} class ({names}); "
+                        "a classifier needs at least 2 to learn anything")
+
+
+def _column_scales(X: np.ndarray, ds: datasets.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Each feature's mean and standard deviation (1 for a constant feature). A value so large
+    that they overflow is reported with its row and column."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = X.mean(axis=0), X.std(axis=0)
+    bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
+    if len(bad):
+        column = int(bad[0])
+        row = int(np.abs(X[:, column]).argmax())
+        raise DataError(
+            f"{ds.name!r}: value {X[row, column]:g} in row {row + 1}, column "
+            f"{ds.feature_names[column]!r} is too large to standardise (its column's mean or "
+            "spread overflows); rescale that column, or train with standardize = false")
+    std[std == 0] = 1.0
+    return mean, std
+
+
+def build_model(config: TrainConfig, prepared: Prepared) -> nn.Sequential:
+    """The configured network for `prepared`'s data.
+
+    network "mlp": n_in → hidden… → n_out with the configured activation; the output layer
+    is linear, or a sigmoid under the bce loss (which takes probabilities).
+    network "worked-example": the notes' 2-2-2 sigmoid network with w1..w8 and fixed biases.
+    """
+    if config.network == "worked-example":
+        from chainrule.examples import worked_example_model
+
+        return worked_example_model(dtype=config.dtype)
+    return nn.mlp([prepared.dataset.n_features, *config.hidden, prepared.n_outputs],
+                  config.activation, "sigmoid" if config.loss == "bce" else None,
+                  rng=config.seed, dtype=config.dtype)
 
 
 def build_optimizer(config: TrainConfig, params: Any) -> optim.Optimizer:
@@ -152,99 +193,122 @@ def build_optimizer(config: TrainConfig, params: Any) -> optim.Optimizer:
                          weight_decay=config.weight_decay)
 
 
-def check_output_folder(out: Path, files: Iterable[str] = ()) -> None:
-    """Create the output folder and make sure it is writable — before any training — and that
-    none of the `files` to be written there is blocked by a folder or a device of that name."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output path {out} exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"cannot create output folder {out}: {error.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise ConfigError(f"output folder {out} is not writable")
-    for name in files:
-        path = out / name
-        if path.exists() and not path.is_file():
-            raise ConfigError(f"cannot write {path}: a folder or other non-file is in the way; "
-                              "remove it or choose another output folder")
-
-
 @dataclass
 class RunResult:
-    model: nn.Sequential
-    history: History
+    """A run as it ended.
+
+    status: "finished", "early-stopped", "diverged" or "interrupted".
+    model: the trained network (the last finite weights after a divergence; None only when a
+        Ctrl-C in the middle of an update left no whole model).
+    final: the model's metrics as it ends: "loss" (and "accuracy") on the training data, and
+        "val_loss"/"val_accuracy" on the validation data — the loss after the last update,
+        not the mean over the last epoch that the history records.
+    written: the files written, if the run had a folder.
+    """
+
+    config: TrainConfig
     prepared: Prepared
-    out: Path
+    model: nn.Sequential | None
+    history: History
+    status: str = "finished"
+    error: str | None = None
+    final: dict[str, float] = field(default_factory=dict)
+    folder: Path | None = None
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.epochs)
+
+    @property
+    def steps(self) -> int:
+        return len(self.history.step_losses)
+
+    def summary(self) -> dict[str, Any]:
+        """How the run ended, as run.json records it."""
+        return {"status": self.status, "error": self.error, "epochs": self.epochs,
+                "steps": self.steps, "stop_reason": self.history.stop_reason,
+                "final": {key: value if math.isfinite(value) else None
+                          for key, value in self.final.items()}}
 
 
-def run(config: TrainConfig, out: Path, *, progress: bool | str = "auto",
-        resume: Any = None) -> RunResult:
-    """Train as configured and write the model, history and loss plot to `out`."""
-    check_output_folder(out, (*OUTPUT_FILES, CHECKPOINT_FILE))
-    prepared = prepare(config)
-    model = build_model(config, prepared.dataset.n_features, prepared.n_outputs)
+def train(config: TrainConfig, out: str | os.PathLike[str] | None = None, *,
+          prepared: Prepared | None = None, callbacks: Sequence[Callback] = (),
+          progress: bool | str = False, resume: Any = None,
+          overwrite: bool = False) -> RunResult:
+    """Train the configured run; with `out`, write its folder (folder.py) as it ends.
+
+    prepared: the run's data, when the caller has prepared it already (diagnose hands a sample
+        of it to its monitor); by default `prepare(config)`.
+    callbacks: more `fit` callbacks (early stopping comes from the config).
+    resume: a `chainrule.io.Checkpoint` to continue from (see resume.py); it continues in its
+        own folder. overwrite: replace a previous run in `out` (otherwise refused).
+
+    The data are read and checked before the folder is touched, so a bad CSV or a typo leaves
+    nothing behind. Returns the `RunResult` also when the run diverged (status "diverged",
+    its files written); Ctrl-C raises `RunInterrupted` after writing what there is.
+    """
+    prepared = prepare(config) if prepared is None else prepared
+    if out is None:
+        return _train(config, prepared, None, callbacks, progress, resume)
+    with RunFolder.open(out, overwrite=overwrite, resume=resume is not None) as folder:
+        return _train(config, prepared, folder, callbacks, progress, resume)
+
+
+def _train(config: TrainConfig, prepared: Prepared, folder: RunFolder | None,
+           callbacks: Sequence[Callback], progress: bool | str, resume: Any) -> RunResult:
+    model = build_model(config, prepared)
     optimizer = build_optimizer(config, model.parameters())
     validation = None if prepared.X_val is None else (prepared.X_val, prepared.y_val)
-    callbacks = []
+    callbacks = list(callbacks)
     if config.early_stopping is not None and validation is not None:
         callbacks.append(EarlyStopping(patience=config.early_stopping))
-    history = fit(model, prepared.loss, optimizer, prepared.X_train, prepared.y_train,
-                  epochs=config.epochs, batch_size=_batch_size(config, prepared),
-                  seed=config.seed, validation_data=validation, callbacks=callbacks,
-                  progress=progress, resume=resume, checkpoint=str(out / CHECKPOINT_FILE),
-                  checkpoint_config=config.model_dump(), trace=config.trace)
-    write_outputs(out, config, model, history, prepared)
-    return RunResult(model, history, prepared, out)
-
-
-def _batch_size(config: TrainConfig, prepared: Prepared) -> int | None:
-    """The configured batch size, capped at the number of training samples for tiny data."""
-    if config.batch_size is None:
-        return None
-    return min(config.batch_size, len(prepared.X_train))
-
-
-def model_metadata(config: TrainConfig, prepared: Prepared) -> dict[str, Any]:
-    """What `chainrule predict` needs besides the weights: preprocessing and names."""
-    ds = prepared.dataset
-    return {"config": config.model_dump(), "task": ds.task, "loss": prepared.loss,
-            "feature_names": list(ds.feature_names), "target_names": list(ds.target_names),
-            "mean": prepared.mean.tolist(), "std": prepared.std.tolist()}
-
-
-def write_outputs(out: Path, config: TrainConfig, model: nn.Module, history: History,
-                  prepared: Prepared) -> None:
-    """Write the OUTPUT_FILES to `out`, in that order, each atomically.
-
-    Ctrl-C midway raises OutputsInterrupted, which names the files already written.
-    """
-    from chainrule import io
-    from chainrule.runs.plots import plot_history
-
-    def text(data: str) -> Callable[[Path], None]:
-        return lambda path: io.atomic_write_bytes(path, data.encode())
-
-    writers: dict[str, Callable[[Path], None]] = {
-        "model.safetensors": lambda path: io.save_model(
-            model, path, metadata=model_metadata(config, prepared)),
-        "history.json": text(json.dumps(history.to_dict(), indent=1)),
-        "history.csv": text(history_csv(history)),
-        "config.json": text(json.dumps(config.model_dump(), indent=1)),
-        "loss.png": lambda path: plot_history(
-            history, path, title=f"{prepared.dataset.name}: loss per epoch"),
-    }
-    written: list[str] = []
+    n_train = len(prepared.X_train)
     try:
-        for name in OUTPUT_FILES:
-            writers[name](out / name)
-            written.append(name)
-    except KeyboardInterrupt:
-        raise OutputsInterrupted(out, written) from None
+        history = fit(model, prepared.loss, optimizer, prepared.X_train, prepared.y_train,
+                      epochs=config.epochs,
+                      batch_size=None if config.batch_size is None else min(config.batch_size,
+                                                                            n_train),
+                      seed=config.seed, validation_data=validation, callbacks=callbacks,
+                      progress=progress, resume=resume,
+                      checkpoint=None if folder is None else str(folder.checkpoint),
+                      checkpoint_config=config.model_dump(), trace=config.trace)
+        status = "early-stopped" if history.stop_reason else "finished"
+        result = RunResult(config, prepared, model, history, status)
+    except DivergenceError as error:
+        result = RunResult(config, prepared, model, error.history,  # type: ignore[attr-defined]
+                           "diverged", str(error))
+    except TrainingInterrupted as stop:
+        result = RunResult(config, prepared, _whole_model(stop, model), stop.state.history,
+                           "interrupted", str(stop))
+        _finish(result, folder)
+        raise RunInterrupted(stop, result) from None
+    _finish(result, folder)
+    return result
 
 
-def history_csv(history: History) -> str:
-    columns = list(dict.fromkeys(key for row in history.epochs for key in row))
-    lines = [",".join(columns)]
-    lines += [",".join(repr(row.get(c, "")) for c in columns) for row in history.epochs]
-    return "\n".join(lines) + "\n"
+def _whole_model(stop: TrainingInterrupted, model: nn.Sequential) -> nn.Sequential | None:
+    """The model after the last complete update: the live one, or — after a Ctrl-C in the
+    middle of an update — the last checkpoint's, if one was saved."""
+    if stop.state.consistent:
+        return model
+    if stop.checkpoint is not None:
+        from chainrule import io
+
+        return io.load(stop.checkpoint)
+    return None
+
+
+def _finish(result: RunResult, folder: RunFolder | None) -> None:
+    """Measure the final model and write the run's files."""
+    if result.model is not None:
+        prepared = result.prepared
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            result.final = evaluate(result.model, prepared.loss, prepared.X_train,
+                                    prepared.y_train)
+            if prepared.X_val is not None:
+                result.final |= {f"val_{key}": value for key, value in evaluate(
+                    result.model, prepared.loss, prepared.X_val, prepared.y_val).items()}
+    if folder is not None:
+        result.folder = folder.path
+        result.written = folder.write(result)

@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chainrule.errors import ChainruleError, ConfigError, DivergenceError
+from chainrule.errors import ChainruleError, ConfigError
 
 WORKED_EXAMPLE_LRS: tuple[float, ...] = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0)
 """The notes' learning rates for the worked example."""
@@ -153,8 +153,10 @@ class TrialResult:
     x, losses: the curve (x counts units from 1; a diverged or interrupted configured run ends
         with one extra point inside its last epoch: the last finite mini-batch loss).
     val_losses: the validation loss per epoch (configured runs with validation data).
-    final_loss: the last finite loss of the curve; best_loss: its lowest; val_loss: the last
-        validation loss (None where there is none).
+    final_loss: the training loss of the final model, after its last update (what `chainrule
+        train` and the demo report; for a run that did not finish, the last finite loss of the
+        curve); best_loss: the curve's lowest; val_loss: the final model's validation loss
+        (None where there is none).
     steps: optimizer updates done.  steps_to_target: the updates done when the recorded loss
         first fell to `target_loss` or below (None if never, or without a target).
     seconds: wall time (not compared: Note [results identical on any executor]).
@@ -377,113 +379,77 @@ def _base_label(config: Any) -> str:
 def run_trial(trial: Trial) -> TrialResult:
     """Train one trial and return its curve and summary; never raises for a failed run.
 
-    A run that diverges (NaN or infinity) returns status "diverged" with the losses up to the
-    failure; Ctrl-C during training returns status "interrupted" with the losses so far; any
-    other exception returns status "failed" with "ErrorType: message".
+    The trial is trained by the one run function (runs/run.py), without files. A run that
+    diverges (NaN or infinity) returns status "diverged" with the losses up to the failure;
+    Ctrl-C during training returns status "interrupted" with the losses so far; any other
+    exception returns status "failed" with "ErrorType: message".
     """
+    from chainrule.runs.run import RunInterrupted, train
+
     started = time.perf_counter()
     try:
-        run = _run_worked_example if trial.config is None else _run_configured
-        result = run(trial)
+        result = train(trial_config(trial))
+    except RunInterrupted as stop:
+        result = stop.result
     except Exception as error:  # a trial's failure must not stop the sweep
-        message = str(error).splitlines()[0] if str(error) else ""
-        result = {"status": "failed", "unit": "step" if trial.config is None else "epoch",
-                  "loss": "half_sse" if trial.config is None else "",
-                  "error": f"{type(error).__name__}: {message}".rstrip(": ")}
+        return _unfinished(trial, "failed", f"{type(error).__name__}: {_first_line(error)}",
+                           time.perf_counter() - started)
     return _summarize(trial, result, time.perf_counter() - started)
 
 
-def _run_worked_example(trial: Trial) -> dict[str, Any]:
-    """The notes' network from w1..w8, one full-batch update per step, loss ½·Σ(t − y)²."""
+def trial_config(trial: Trial) -> Any:
+    """The TrainConfig a trial trains: its own, or the notes' worked example (their network,
+    one sample, one full-batch update per step) with the swept optimizer and η, replaying a
+    traced step (the same weights as eager mode, bit for bit, with less overhead)."""
     from chainrule.runs.config import TrainConfig
-    from chainrule.examples import INPUTS, TARGETS, worked_example_model
-    from chainrule.runs.run import build_optimizer
 
-    model = worked_example_model()
-    settings = TrainConfig(dataset="worked-example", optimizer=trial.params.get("optimizer", "sgd"),
-                           lr=trial.params["lr"])
-    optimizer = build_optimizer(settings, model.parameters())
-    result: dict[str, Any] = {"status": "ok", "unit": "step", "loss": "half_sse"}
-    # One sample and full-batch descent: an epoch is exactly one update. A traced step gives
-    # the same weights as eager mode, bit for bit, with less overhead per step (trace.py).
-    history = _fit(result, model, "half_sse", optimizer, INPUTS, TARGETS, epochs=trial.steps,
-                   batch_size=None, shuffle=False, progress=False, trace=True)
-    losses = list(history.step_losses)
-    return result | {"x": [float(i) for i in range(1, len(losses) + 1)], "losses": losses,
-                     "steps": len(losses), "reached": losses}
+    if trial.config is not None:
+        return TrainConfig(**trial.config)
+    return TrainConfig(dataset="worked-example", lr=trial.params["lr"], epochs=trial.steps,
+                       optimizer=trial.params.get("optimizer", "sgd"), trace=True)
 
 
-def _run_configured(trial: Trial) -> dict[str, Any]:
-    """A configured MLP on its dataset, as `chainrule train` would train it (without files)."""
-    from chainrule.runs.config import TrainConfig
-    from chainrule.runs.run import build_model, build_optimizer, prepare
-    from chainrule.train import EarlyStopping
-
-    config = TrainConfig(**trial.config)  # type: ignore[arg-type]
-    prepared = prepare(config)
-    model = build_model(config, prepared.dataset.n_features, prepared.n_outputs)
-    optimizer = build_optimizer(config, model.parameters())
-    validation = None if prepared.X_val is None else (prepared.X_val, prepared.y_val)
-    n_train = len(prepared.X_train)
-    batch = n_train if config.batch_size is None else min(config.batch_size, n_train)
-    steps_per_epoch = math.ceil(n_train / batch)
-    callbacks = []
-    if config.early_stopping is not None and validation is not None:
-        callbacks.append(EarlyStopping(patience=config.early_stopping))
-    result: dict[str, Any] = {"status": "ok", "unit": "epoch", "loss": prepared.loss}
-    history = _fit(result, model, prepared.loss, optimizer, prepared.X_train, prepared.y_train,
-                   epochs=config.epochs, batch_size=batch, seed=config.seed,
-                   validation_data=validation, callbacks=callbacks, progress=False)
-    losses = history["loss"]
-    x = [float(e) for e in range(1, len(losses) + 1)]
-    # When an epoch reached the target, the updates done are that epoch's end.
-    reached_at = [(e + 1) * steps_per_epoch for e in range(len(losses))]
-    partial = history.step_losses[len(losses) * steps_per_epoch:]
-    if result["status"] != "ok" and partial:
-        # Draw the run up to the point it stopped: its last finite mini-batch loss.
-        x.append(len(losses) + len(partial) / steps_per_epoch)
-        losses = [*losses, partial[-1]]
-    return result | {"x": x, "losses": list(losses), "val_losses": history["val_loss"],
-                     "steps": len(history.step_losses), "reached": history["loss"],
-                     "reached_at": reached_at}
+_STATUS = {"finished": "ok", "early-stopped": "ok", "diverged": "diverged",
+           "interrupted": "interrupted"}
 
 
-def _fit(result: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-    """`fit(*args, **kwargs)`'s History; a divergence or a Ctrl-C that stopped it is recorded
-    in `result` as the run's status and error, with the history up to that point."""
-    from chainrule.train import TrainingInterrupted, fit
-
-    try:
-        return fit(*args, **kwargs)
-    except DivergenceError as error:
-        result.update(status="diverged", error=str(error))
-        return error.history  # type: ignore[attr-defined]
-    except TrainingInterrupted as stop:
-        result.update(status="interrupted", error=str(stop))
-        return stop.state.history
-
-
-def _summarize(trial: Trial, run: dict[str, Any], seconds: float) -> TrialResult:
+def _summarize(trial: Trial, run: Any, seconds: float) -> TrialResult:
+    """A trial's result from its `RunResult`: the curve (per step for the worked example, per
+    epoch otherwise), the final model's losses, and the updates needed to reach the target."""
+    history, status = run.history, _STATUS[run.status]
+    if trial.config is None:  # one sample: an epoch is exactly one update
+        curve = list(history.step_losses)
+        x = [float(i) for i in range(1, len(curve) + 1)]
+        reached, reached_at = curve, list(range(len(curve)))  # the loss at step k: k − 1 updates
+    else:
+        curve = history["loss"]
+        x = [float(e) for e in range(1, len(curve) + 1)]
+        n_train = len(run.prepared.X_train)
+        steps_per_epoch = math.ceil(n_train / min(run.config.batch_size or n_train, n_train))
+        reached, reached_at = curve, [(e + 1) * steps_per_epoch for e in range(len(curve))]
+        partial = history.step_losses[len(curve) * steps_per_epoch:]
+        if status != "ok" and partial:
+            # Draw the run up to the point it stopped: its last finite mini-batch loss.
+            x.append(len(curve) + len(partial) / steps_per_epoch)
+            curve = [*curve, partial[-1]]
     # Only finite points make the curve (an epoch's mean can overflow before the run stops).
-    points = [(float(x), float(v)) for x, v in zip(run.get("x", []), run.get("losses", []),
-                                                   strict=True) if math.isfinite(v)]
+    points = [(float(at), float(v)) for at, v in zip(x, curve, strict=True) if math.isfinite(v)]
     x, losses = [p[0] for p in points], [p[1] for p in points]
-    val_losses = [float(v) for v in run.get("val_losses", [])]
+    val_losses = [float(v) for v in history["val_loss"]]
     steps_to_target = None
     if trial.target_loss is not None:
-        reached = run.get("reached", [])
-        # Worked example: the loss at step k is the loss after k − 1 updates.
-        reached_at = run.get("reached_at", range(len(reached)))
         steps_to_target = next((int(at) for value, at in zip(reached, reached_at, strict=True)
                                 if value <= trial.target_loss), None)
+    final = run.final if status == "ok" else {}  # the model after its last update
+    final_loss = final.get("loss", losses[-1] if losses else None)
     return TrialResult(
-        label=trial.label, params=dict(trial.params), status=run["status"], unit=run["unit"],
-        loss=run["loss"], x=x, losses=losses, val_losses=val_losses,
-        final_loss=losses[-1] if losses else None, best_loss=min(losses) if losses else None,
-        val_loss=val_losses[-1] if val_losses else None, steps=int(run.get("steps", 0)),
-        steps_to_target=steps_to_target, target_loss=trial.target_loss,
-        error=run.get("error", "").splitlines()[0] if run.get("error") else "",
-        seconds=seconds,
+        label=trial.label, params=dict(trial.params), status=status,
+        unit="step" if trial.config is None else "epoch", loss=run.prepared.loss, x=x,
+        losses=losses, val_losses=val_losses, final_loss=final_loss,
+        best_loss=min(losses) if losses else None,
+        val_loss=final.get("val_loss", val_losses[-1] if val_losses else None),
+        steps=run.steps, steps_to_target=steps_to_target, target_loss=trial.target_loss,
+        error=(run.error or "").splitlines()[0] if run.error else "", seconds=seconds,
     )
 
 
@@ -737,11 +703,12 @@ def _run_on(executor: concurrent.futures.Executor, trials: list[Trial],
     return results  # type: ignore[return-value]
 
 
-def _unfinished(trial: Trial, status: str, error: str) -> TrialResult:
+def _unfinished(trial: Trial, status: str, error: str, seconds: float = 0.0) -> TrialResult:
     """The result of a trial that has nothing to show: it failed to run, or never finished."""
     return TrialResult(trial.label, dict(trial.params), status,
-                       "step" if trial.config is None else "epoch", "",
-                       target_loss=trial.target_loss, error=error)
+                       "step" if trial.config is None else "epoch",
+                       "half_sse" if trial.config is None else "",
+                       target_loss=trial.target_loss, error=error, seconds=seconds)
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,0 +1,183 @@
+"""What a trained model file means: what a run stores beside the weights, and the one reader that
+turns a file and new data back into predictions.
+
+`chainrule train` stores, in the file's "user" metadata (Note [the metadata of a chainrule
+file] in io.py): the run's config, the task, the loss, the feature and target names, and the
+mean and standard deviation that standardised each feature. `TrainedModel.load` reads them back,
+checked, and `TrainedModel.predict` applies the same standardisation, runs the network and
+turns its outputs into what the loss means: class probabilities for classifiers (softmax for
+cross_entropy, a sigmoid for bce_logits), the outputs themselves for regression.
+
+    trained = TrainedModel.load("runs/iris/model.safetensors")
+    table = trained.predict_csv("new_irises.csv")    # columns matched by name
+    table.header, table.rows[0]                       # ['row', 'prediction', 'probability'], ...
+"""
+
+from __future__ import annotations
+
+import csv
+import io as text_io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from chainrule import io, nn
+from chainrule.errors import ConfigError, ModelFileError
+
+if TYPE_CHECKING:
+    from chainrule.runs.config import TrainConfig
+    from chainrule.runs.run import Prepared
+
+BINARY_LOSSES = ("bce", "bce_logits")  # one output unit: the probability of the second class
+
+
+def model_metadata(config: TrainConfig, prepared: Prepared) -> dict[str, Any]:
+    """What prediction needs besides the weights: preprocessing and names."""
+    ds = prepared.dataset
+    return {"config": config.model_dump(), "task": ds.task, "loss": prepared.loss,
+            "feature_names": list(ds.feature_names), "target_names": list(ds.target_names),
+            "mean": prepared.mean.tolist(), "std": prepared.std.tolist()}
+
+
+@dataclass
+class Predictions:
+    """A table of predictions: its header and rows (NumPy scalars keep full precision), and how
+    the input columns were matched to the model's features ("name" or "position")."""
+
+    header: list[str]
+    rows: list[list[Any]]
+    matched: str = "name"
+    ignored: tuple[str, ...] = ()
+
+    def to_csv(self) -> str:
+        buffer = text_io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows([self.header, *self.rows])
+        return buffer.getvalue()
+
+
+@dataclass
+class TrainedModel:
+    """A model file with what its run stored beside the weights, checked."""
+
+    path: Path
+    network: nn.Sequential
+    task: str | None
+    loss: str | None
+    feature_names: list[str]
+    target_names: list[str] | None
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TrainedModel:
+        """Read a model file written by a run (or by `save_model`, which gets raw inputs and
+        generic names). A checkpoint is refused: it does not record the preprocessing."""
+        path = Path(path)
+        network = io.load(path)
+        metadata = io.load_metadata(path)
+        info = metadata.get("user") or {}
+        if metadata["format"] == io.CHECKPOINT_FORMAT and not info:
+            raise ModelFileError(
+                f"{path} is a training checkpoint, which does not record the feature names and "
+                "standardization that predict needs; use the model file chainrule train wrote beside "
+                f"it: {path.parent / 'model.safetensors'}")
+        return cls(path, network, **_checked_info(path, info, network))
+
+    def outputs(self, X: np.ndarray) -> np.ndarray:
+        """The network's raw outputs for rows of features in the model's order."""
+        from chainrule.train import predict
+
+        return predict(self.network, (np.asarray(X, dtype=np.float64) - self.mean) / self.std)
+
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray | None:
+        """Class probabilities from raw outputs, or None for a regression model."""
+        from chainrule import functional as F
+        from chainrule.autograd import no_grad
+        from chainrule.ops.activation import Sigmoid
+        from chainrule.tensor import tensor
+
+        if self.loss == "cross_entropy":
+            with no_grad():
+                return F.softmax(tensor(outputs), axis=1).numpy()
+        if self.loss in BINARY_LOSSES and self.task == "classification":
+            p = Sigmoid.forward(outputs)[0] if self.loss == "bce_logits" else outputs
+            return np.column_stack([1 - p[:, 0], p[:, 0]])
+        return None
+
+    def predict(self, X: np.ndarray) -> Predictions:
+        """Class and probability for classifiers, output values for regression, per row."""
+        outputs = self.outputs(X)
+        probabilities = self.probabilities(outputs)
+        if probabilities is None:
+            names = self.target_names or [f"y{k}" for k in range(outputs.shape[1])]
+            return Predictions(["row", *names], [[i, *row] for i, row in enumerate(outputs)])
+        names = self.target_names or [str(k) for k in range(probabilities.shape[1])]
+        best = probabilities.argmax(axis=1)
+        return Predictions(["row", "prediction", "probability"],
+                           [[i, names[k], probabilities[i, k]] for i, k in enumerate(best)])
+
+    def predict_csv(self, path: str | os.PathLike[str], *, header: bool | str = "auto"
+                    ) -> Predictions:
+        """Predictions for the rows of a CSV file, its columns matched to the model's features
+        by name (by position only for a headerless file of the right width)."""
+        from chainrule.data import load_features
+
+        X = load_features(path, self.feature_names)
+        return self.predict(X)
+
+
+def write_predictions(predictions: Predictions, out: str | os.PathLike[str], *,
+                      inputs: tuple[str | os.PathLike[str], ...] = ()) -> None:
+    """Write the predictions as CSV, atomically; never over one of the `inputs` (the data or
+    the model the predictions come from)."""
+    out = Path(out)
+    for source in inputs:
+        if out.exists() and os.path.samefile(out, source):
+            raise ConfigError(f"--out {out} is the input file {source}; writing the "
+                              "predictions there would destroy it: choose another file")
+    io.atomic_write_bytes(out, predictions.to_csv().encode())
+
+
+def _checked_info(path: Path, info: dict[str, Any], network: nn.Module) -> dict[str, Any]:
+    """The stored fields, each checked against the network (a file's metadata is data from
+    outside: the checksum only says who wrote it last, not that it is sensible)."""
+    linears = [m for m in network.modules() if isinstance(m, nn.Linear)]
+    n_in, n_out = (linears[0].in_features, linears[-1].out_features) if linears else (0, 0)
+    task = info.get("task")
+    n_targets = 2 if task == "classification" and info.get("loss") in BINARY_LOSSES else n_out
+
+    def numbers(value: Any, positive: bool = False) -> bool:
+        return isinstance(value, list) and len(value) == n_in and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            and (v > 0 or not positive) for v in value)
+
+    def strings(value: Any, n: int) -> bool:
+        return isinstance(value, list) and len(value) == n and all(
+            isinstance(v, str) for v in value)
+
+    fields = {  # key: (default, check, what the check wants)
+        "feature_names": ([f"x{i}" for i in range(n_in)], lambda v: strings(v, n_in),
+                          f"a list of {n_in} names"),
+        "mean": ([0.0] * n_in, numbers, f"a list of {n_in} finite numbers"),
+        "std": ([1.0] * n_in, lambda v: numbers(v, positive=True),
+                f"a list of {n_in} positive numbers"),
+        "target_names": (None, lambda v: v is None or strings(v, n_targets),
+                         f"a list of {n_targets} names"),
+        "loss": (None, lambda v: v is None or isinstance(v, str), "a loss name"),
+        "task": (None, lambda v: v in (None, "classification", "regression"),
+                 "classification or regression"),
+    }
+    checked: dict[str, Any] = {}
+    for key, (default, check, wanted) in fields.items():
+        value = info.get(key, default)
+        if not check(value):
+            raise ModelFileError(f"{path}: its metadata {key!r} must be {wanted}, got "
+                                 f"{str(value)[:80]}")
+        checked[key] = value
+    checked["mean"] = np.asarray(checked["mean"], dtype=np.float64)
+    checked["std"] = np.asarray(checked["std"], dtype=np.float64)
+    return checked
