@@ -27,6 +27,9 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch):
     assert namespace["W1"].grad[0, 0] == pytest.approx(0.000438568, abs=1e-9)
     # The training tour: digits, held-out accuracy.
     assert namespace["history"].final["val_accuracy"] >= 0.97
+    # The run layer: a finished run, and its model predicts a setosa.
+    assert namespace["result"].status == "finished"
+    assert namespace["iris"].predict_csv("new_irises.csv").rows[0][1] == "setosa"
     # Files: the saved model loads back with the same weights.
     loaded = namespace["model"].state_dict()
     for key, value in namespace["cr"].load("model.safetensors").state_dict().items():

@@ -21,6 +21,8 @@ from chainrule.runs.folder import LOCK_FILE
 from chainrule.train import Callback
 
 runner = CliRunner()
+IRIS_ROW = ("sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n"
+            "5.1,3.5,1.4,0.2\n")
 
 
 def run(*args):
@@ -57,7 +59,7 @@ def test_ctrl_c_writes_the_model_history_and_plot_and_predict_uses_them(tmp_path
     assert summary["status"] == "interrupted" and summary["epochs"] == 3
     assert summary["steps"] == 26
     data = tmp_path / "flowers.csv"
-    data.write_text("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n")
+    data.write_text(IRIS_ROW)
     predicted = run("predict", out / "model.safetensors", data)
     assert predicted.exit_code == 0, predicted.output
     assert "setosa" in predicted.output or "versicolor" in predicted.output
@@ -120,11 +122,11 @@ def test_predict_refuses_to_write_over_its_input(tmp_path):
     assert run("train", "--dataset", "iris", "--epochs", "1", "--out", out, "--quiet"
                ).exit_code == 0
     data = tmp_path / "rows.csv"
-    data.write_text("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n")
+    data.write_text(IRIS_ROW)
     result = run("predict", out / "model.safetensors", data, "--out", data)
     assert result.exit_code == 2
     assert "is the input file" in result.output
-    assert data.read_text().startswith("sepal_length")
+    assert data.read_text() == IRIS_ROW
 
 
 # --- defect 5: a diverged run saves what it has; a failed start leaves nothing ----------------
