@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from chainrule.errors import ChainruleError, ConfigError
 from chainrule.runs import sweep
 from chainrule.runs.config import TrainConfig
-from chainrule.errors import ChainruleError, ConfigError
 
 IRIS = TrainConfig(dataset="iris", hidden=[8], optimizer="sgd", epochs=6, batch_size=16)
 

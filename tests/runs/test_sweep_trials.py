@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from chainrule.errors import ConfigError
 from chainrule.runs import sweep
 from chainrule.runs.config import TrainConfig
-from chainrule.errors import ConfigError
 
 # A small network that trains at η = 0.1 and really diverges at η = 30: SGD on iris overflows
 # to an infinite loss in its third epoch.
@@ -154,8 +154,8 @@ def test_a_worked_example_sweep_over_optimizers():
 def test_worked_example_trials_replay_a_traced_step_with_eager_results(monkeypatch):
     """Traced steps (trace.py) for speed, but every loss equal, bit for bit, to eager mode's."""
     from chainrule import train
-    from chainrule.runs.config import TrainConfig
     from chainrule.examples import INPUTS, TARGETS, worked_example_model
+    from chainrule.runs.config import TrainConfig
     from chainrule.runs.run import build_optimizer
 
     traced = []

@@ -57,7 +57,7 @@ import numpy as np
 
 from chainrule import nn
 from chainrule.autograd import no_grad
-from chainrule.errors import ConfigError, DivergenceError
+from chainrule.errors import ConfigError
 from chainrule.tensor import Tensor
 from chainrule.train import Callback, History, TrainState
 
