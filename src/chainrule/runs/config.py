@@ -44,7 +44,8 @@ NETWORKS = ("mlp", "worked-example")
 
 WORKED_EXAMPLE_DEFAULTS: dict[str, Any] = {
     "network": "worked-example", "hidden": [2], "activation": "sigmoid", "loss": "half_sse",
-    "optimizer": "sgd", "lr": 0.5, "batch_size": None, "val_split": 0.0, "standardize": False, "dtype": "float64",
+    "optimizer": "sgd", "lr": 0.5, "batch_size": None, "val_split": 0.0, "standardize": False,
+    "dtype": "float64",
 }
 """With `dataset = "worked-example"` the run is the notes' own unless said otherwise: their
 2-2-2 sigmoid network with w1..w8 and fixed biases, full-batch SGD at η = 0.5, raw inputs."""
