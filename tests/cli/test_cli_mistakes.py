@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from chainrule.cli import app
 from chainrule.errors import ConfigError
 from chainrule.runs import config as cfg
-from chainrule.runs import plots
+from chainrule.runs import plots, preparation
 from chainrule.runs import run as experiment
 
 runner = CliRunner()
@@ -147,7 +147,7 @@ def test_ctrl_c_before_training_is_one_line_and_exit_130(tmp_path, monkeypatch):
     def interrupt(config):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(experiment, "load_dataset", interrupt)
+    monkeypatch.setattr(preparation, "load_dataset", interrupt)
     result = run("train", "--dataset", "iris", "--out", tmp_path / "o", "--quiet")
     assert _one_line(result, 130) == "interrupted (Ctrl-C)"
 

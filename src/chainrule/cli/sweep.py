@@ -139,7 +139,7 @@ def sweep(
                              steps=steps, target_loss=target_loss)
     else:
         base = _base_config(config, base_options)
-        from chainrule.runs.run import load_dataset
+        from chainrule.runs.preparation import load_dataset
 
         load_dataset(base)  # a missing or broken file is reported now, not once per trial
         if all(values is None for values in grids.values()):

@@ -28,13 +28,11 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chainrule import io
 from chainrule.errors import ConfigError
-
-if TYPE_CHECKING:
-    from chainrule.runs.run import RunResult
+from chainrule.runs.model import model_metadata
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -95,11 +93,11 @@ class RunFolder:
                 with contextlib.suppress(OSError):
                     folder.rmdir()
 
-    def write(self, result: RunResult) -> list[Path]:
-        """Write RUN_FILES for `result`, in that order, each atomically; Ctrl-C midway raises
-        OutputsInterrupted naming those already written. A model that is not whole (Ctrl-C in
-        the middle of an update with no checkpoint to fall back on) is not written."""
-        from chainrule.runs.model import model_metadata
+    def write(self, result: Any) -> list[Path]:
+        """Write RUN_FILES for `result` (a `RunResult` of run.py), in that order, each
+        atomically; Ctrl-C midway raises OutputsInterrupted naming those already written. A
+        model that is not whole (Ctrl-C in the middle of an update with no checkpoint to fall
+        back on) is not written."""
         from chainrule.runs.plots import plot_history
 
         def text(data: str) -> Any:

@@ -27,12 +27,10 @@ import numpy as np
 
 from chainrule import io, nn
 from chainrule.errors import ConfigError, ModelFileError
+from chainrule.runs.preparation import BINARY_LOSSES, Prepared
 
 if TYPE_CHECKING:
     from chainrule.runs.config import TrainConfig
-    from chainrule.runs.run import Prepared
-
-BINARY_LOSSES = ("bce", "bce_logits")  # one output unit: the probability of the second class
 
 
 def model_metadata(config: TrainConfig, prepared: Prepared) -> dict[str, Any]:
