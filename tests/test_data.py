@@ -278,12 +278,58 @@ def test_load_csv_explicit_task_overrides_auto(tmp_path):
 
 def test_load_csv_without_header(tmp_path):
     path = write(tmp_path, "1,2,0\n3,4,1\n")
-    ds = data.load_csv(path, has_header=False)
-    assert ds.feature_names == ("column_0", "column_1")
+    ds = data.load_csv(path, header=False)
+    assert ds.feature_names == ("x0", "x1")
     np.testing.assert_array_equal(ds.y, [0, 1])
-    ds = data.load_csv(path, target="column_0", has_header=False, task="regression")
+    ds = data.load_csv(path, target="x0", header=False, task="regression")
     np.testing.assert_array_equal(ds.y, [[1.0], [3.0]])
     np.testing.assert_array_equal(ds.X, [[2, 0], [4, 1]])
+    ds = data.load_csv(path, target=0, header=False, task="regression")
+    np.testing.assert_array_equal(ds.y, [[1.0], [3.0]])
+    assert ds.feature_names == ("x1", "x2")
+
+
+def test_load_csv_auto_header_keeps_a_first_line_of_numbers(tmp_path):
+    rows = "\n".join(f"{0.1 * i},{i % 2}" for i in range(1, 201))
+    path = write(tmp_path, rows + "\n")
+    ds = data.load_csv(path)
+    assert ds.n_samples == 200
+    assert ds.feature_names == ("x0",)
+    np.testing.assert_array_equal(ds.X[:2], [[0.1], [0.2]])
+    # nan, inf and exponents are numbers too: a first line of them is data (and then refused).
+    with pytest.raises(DataError, match="line 1, column 'x0': 'nan' is not a finite number"):
+        data.load_csv(write(tmp_path, "nan,1e3,0\n1,2,1\n", "nan.csv"))
+
+
+def test_load_csv_auto_header_is_a_line_with_any_non_number(tmp_path):
+    ds = data.load_csv(write(tmp_path, "a,2,3\n4,5,6\n"))
+    assert ds.feature_names == ("a", "2") and ds.target_names == ("6",)
+    # Empty fields do not count: this first line is data, with a missing value.
+    with pytest.raises(DataError, match="line 1, column 'x1': the value is missing"):
+        data.load_csv(write(tmp_path, "1,,3\n4,5,6\n", "gap.csv"))
+
+
+def test_load_csv_header_true_is_believed_even_for_numbers(tmp_path):
+    ds = data.load_csv(write(tmp_path, "1,2,3\n4,5,6\n7,8,9\n"), header=True)
+    assert ds.feature_names == ("1", "2") and ds.n_samples == 2
+    with pytest.raises(DataError, match="header must be True, False or 'auto', got 'yes'"):
+        data.load_csv(write(tmp_path, "a,b\n1,2\n", "h.csv"), header="yes")  # type: ignore[arg-type]
+
+
+def test_load_csv_header_false_reads_a_text_first_line_as_data(tmp_path):
+    path = write(tmp_path, "5.1,3.5,setosa\n6.7,3.0,virginica\n")
+    ds = data.load_csv(path, header=False)
+    assert ds.n_samples == 2 and ds.target_names == ("setosa", "virginica")
+
+
+def test_load_csv_target_index_out_of_range(tmp_path):
+    path = write(tmp_path, "a,b,c\n1,2,3\n")
+    with pytest.raises(DataError, match=r"target column index 3 is out of range for .*, which "
+                                        r"has 3 columns \(0-based indices 0\.\.2\)"):
+        data.load_csv(path, target=3)
+    with pytest.raises(DataError, match="target must be a column name or a 0-based index"):
+        data.load_csv(path, target=True)  # type: ignore[arg-type]
+    assert data.load_csv(path, target=1).target_names == ("2",)
 
 
 def test_load_csv_tolerates_bom_spaces_quotes_and_blank_lines(tmp_path):
@@ -399,12 +445,54 @@ def test_load_features_picks_columns_by_name_in_the_models_order(tmp_path):
     np.testing.assert_array_equal(X, [[1.0, 2.5], [0.0, -1.0]])
 
 
-def test_load_features_reads_by_position_when_the_names_differ(tmp_path):
-    path = write(tmp_path, "p,q\n1,2\n")
-    np.testing.assert_array_equal(data.load_features(path, ["a", "b"]), [[1.0, 2.0]])
-    with pytest.raises(DataError, match="does not have the model's 3 features: missing columns "
-                                        "a, b, c"):
+def test_read_features_says_how_columns_were_matched(tmp_path):
+    path = write(tmp_path, "id,b,a,label\n7,2.5,1,x\n8,-1,0,y\n")
+    features = data.read_features(path, ["a", "b"])
+    assert features.matched == "name"
+    assert features.ignored == ("id", "label")
+    assert features.n_rows == 2
+    np.testing.assert_array_equal(features.X, [[1.0, 2.5], [0.0, -1.0]])
+
+
+def test_load_features_never_reads_a_file_with_other_names_by_position(tmp_path):
+    path = write(tmp_path, "a,b,label\n1,2,3\n")
+    with pytest.raises(DataError, match=r"does not have the model's 3 features: missing column c; "
+                                        r"unexpected column label$"):
         data.load_features(path, ["a", "b", "c"])
+    same_width = write(tmp_path, "p,q\n1,2\n", "pq.csv")
+    with pytest.raises(DataError, match="missing columns a, b; unexpected columns p, q"):
+        data.load_features(same_width, ["a", "b"])
+    with pytest.raises(DataError, match=r"missing column c$"):
+        data.load_features(write(tmp_path, "a,b\n1,2\n", "ab.csv"), ["a", "b", "c"])
+
+
+def test_read_features_matches_a_headerless_file_by_position(tmp_path):
+    rows = "\n".join(f"{0.5 * i},{i}" for i in range(1, 201))
+    path = write(tmp_path, rows + "\n")
+    features = data.read_features(path, ["a", "b"])
+    assert features.matched == "position" and features.ignored == ()
+    assert features.n_rows == 200  # the first row is data, not a header
+    np.testing.assert_array_equal(features.X[0], [0.5, 1.0])
+    declared = data.read_features(write(tmp_path, "3,4\n1,2\n", "34.csv"), ["a", "b"],
+                                  header=False)
+    assert declared.matched == "position" and declared.n_rows == 2
+    with pytest.raises(DataError, match="line 1, column 'x0': 'a' is not a number"):
+        data.load_features(write(tmp_path, "a,b\n1,2\n", "ab.csv"), ["p", "q"], header=False)
+
+
+def test_load_features_refuses_a_headerless_file_of_another_width(tmp_path):
+    path = write(tmp_path, "1,2,3\n4,5,6\n")
+    with pytest.raises(DataError, match=r"has no header line \(its first line is all numbers\) "
+                                        r"and 3 columns, but the model expects 2 features"):
+        data.load_features(path, ["a", "b"])
+    with pytest.raises(DataError, match=r"\(header=False\) and 3 columns, but the model expects "
+                                        r"4 features"):
+        data.load_features(path, ["a", "b", "c", "d"], header=False)
+
+
+def test_load_features_header_true_is_believed(tmp_path):
+    path = write(tmp_path, "1,2\n3,4\n")
+    np.testing.assert_array_equal(data.load_features(path, ["1", "2"], header=True), [[3, 4]])
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -419,6 +507,92 @@ def test_load_features_reports_the_file_and_line_as_load_csv_does(tmp_path, cont
     path.write_bytes(content)
     with pytest.raises(DataError, match=message):
         data.load_features(path, ["a", "b"])
+
+
+# --------------------------------------------------------------------------------------------
+# The fast reader and the careful one agree; check_standardizable()
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "a,b,y\r\n1,2,0\r\n3,4,1\r\n",             # Windows line ends
+    "a,b,y\n1,2,0\n   \n3,4,1\n",                # a line of spaces is blank
+    "a,b,y\n1_0,2,0\n3,4,1\n",                   # float() reads 1_0; NumPy does not
+    'a,b,y\n"1",\t2 ,0\n3,4,"1"\n',                # quotes and tabs
+    "a,b,y\n1,2,0\n,,\n3,4,1\n",                  # a row of empty cells is blank
+    "\ufeffa,b,y\n1,2,0\n3,4,1",                    # BOM, no final newline
+])
+def test_load_csv_reads_unusual_files_like_the_plain_one(tmp_path, text):
+    ds = data.load_csv(write(tmp_path, text))
+    assert ds.feature_names == ("a", "b") and ds.target_names == ("0", "1")
+    np.testing.assert_array_equal(ds.X, [[1 if "1_0" not in text else 10, 2], [3, 4]])
+    np.testing.assert_array_equal(ds.y, [0, 1])
+
+
+def test_a_plain_file_is_read_without_the_cell_by_cell_reader(tmp_path, monkeypatch):
+    def careful(*_args):
+        raise AssertionError("the careful reader ran")
+
+    monkeypatch.setattr(data, "_read_csv_rows", careful)
+    ds = data.load_csv(write(tmp_path, "id,a,b,kind\n1,0.5,2,cat\n2,1.5,3,dog\n"))
+    np.testing.assert_array_equal(ds.X, [[1, 0.5, 2], [2, 1.5, 3]])
+    assert ds.target_names == ("cat", "dog")
+    features = data.read_features(write(tmp_path, "id,a,b,kind\n1,0.5,2,cat\n", "f.csv"),
+                                  ["b", "a"])
+    np.testing.assert_array_equal(features.X, [[2, 0.5]])
+    assert data.load_features(write(tmp_path, "1,2\n3,4\n", "n.csv"), ["a", "b"]).shape == (2, 2)
+
+
+def test_load_csv_refuses_rows_wider_than_the_header(tmp_path):
+    with pytest.raises(DataError, match=r"line 3: expected 3 values \(one per column\) but "
+                                        r"found 4"):
+        data.load_csv(write(tmp_path, "a,b,c\n1,2,3\n4,5,6,7\n"))
+    with pytest.raises(DataError, match=r"line 2: expected 2 values \(one per column\) but "
+                                        r"found 3"):
+        data.load_csv(write(tmp_path, "a,b\n1,2,3\n4,5,6\n", "wide.csv"))
+
+
+def test_load_csv_with_the_target_first_and_many_rows(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 3))
+    labels = rng.choice(["cat", "dog", "emu"], size=500)
+    lines = ["kind,a,b,c"] + [",".join([str(k), *(repr(float(v)) for v in row)])
+                              for k, row in zip(labels, X, strict=True)]
+    ds = data.load_csv(write(tmp_path, "\n".join(lines)), target="kind")
+    np.testing.assert_array_equal(ds.X, X)  # full precision
+    assert ds.target_names == ("cat", "dog", "emu")
+    np.testing.assert_array_equal(np.array(ds.target_names)[ds.y], labels)
+
+
+def test_load_csv_errors_from_a_large_file_name_the_line(tmp_path):
+    rows = [f"{i},{i % 3}" for i in range(5000)]
+    rows[4321] = "1e999,0"
+    with pytest.raises(DataError, match=r"line 4323, column 'x': '1e999' is not a finite"):
+        data.load_csv(write(tmp_path, "x,y\n" + "\n".join(rows)))
+    rows[4321] = "4321,"
+    with pytest.raises(DataError, match="line 4323, column 'y': the target is missing"):
+        data.load_csv(write(tmp_path, "x,y\n" + "\n".join(rows), "t.csv"))
+
+
+def test_check_standardizable_names_the_value_row_and_column(tmp_path):
+    X = np.array([[1.0, 2.0], [2.0, -1e308], [3.0, 1e308], [4.0, 1.5e308]])
+    with pytest.raises(DataError, match=re.escape(
+            "t.csv: value 1.5e+308 in data row 4 (X[3, 1]), column 'b' is too large to "
+            "standardise (its column's mean/std overflow); rescale that column")):
+        data.check_standardizable(X, ["a", "b"], path="t.csv")
+    with pytest.raises(DataError, match=re.escape("value 1e+200 in data row 1 (X[0, 0]), "
+                                                  "column 0 is too large")):
+        data.check_standardizable([[1e200], [1.0]])  # its square overflows in the std
+    data.check_standardizable(X[:, :1], ["a"])
+    data.check_standardizable(np.array([[1e150, 1], [-1e150, 2]]), ["a", "b"])
+    data.check_standardizable(np.array([[2**62, 1]], dtype=np.int64), ["a", "b"])
+
+
+def test_load_csv_reads_huge_values_which_check_standardizable_then_refuses(tmp_path):
+    ds = data.load_csv(write(tmp_path, "a,b,y\n1,1e308,0\n2,-1e308,1\n3,1e308,0\n"))
+    with pytest.raises(DataError, match=r"value 1e\+308 in data row 1 \(X\[0, 1\]\), "
+                                        r"column 'b'"):
+        data.check_standardizable(ds.X, ds.feature_names)
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ import io
 import math
 import numbers
 import os
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -309,89 +310,396 @@ def _check_bundled(filename: str, table: np.ndarray, shape: tuple[int, int]) -> 
 # --------------------------------------------------------------------------------------------
 
 
+Header = bool | Literal["auto"]
+"""How a CSV file's first line is read: True (column names), False (data), or "auto"."""
+
+
+@dataclass(frozen=True, eq=False)
+class Features:
+    """What `read_features` read: the model's feature columns and how they were found.
+
+    Attributes:
+        X: float64 array of shape (n_rows, len(feature_names)), columns in the model's order.
+        matched: "name" when the file has a header and each feature was picked by its name;
+            "position" when the file has no header and its columns were taken in order.
+        ignored: the names of the file's columns that are not features of the model (a
+            target, an id), in file order; empty when matched by position.
+    """
+
+    X: np.ndarray
+    matched: Literal["name", "position"]
+    ignored: tuple[str, ...]
+
+    @property
+    def n_rows(self) -> int:
+        """Number of data rows read (rows of X)."""
+        return int(self.X.shape[0])
+
+
 def load_csv(
     path: str | os.PathLike[str],
-    target: str | None = None,
+    target: str | int | None = None,
     *,
     task: Literal["auto", "classification", "regression"] = "auto",
-    has_header: bool = True,
+    header: Header = "auto",
 ) -> Dataset:
     """Read a comma-separated file into a Dataset: one target column, every other a feature.
 
     Args:
-        path: the CSV file (UTF-8; blank lines are skipped; cells are stripped of spaces).
-        target: the target column's name; by default the last column. Without a header the
-            columns are named "column_0", "column_1", ...
+        path: the CSV file (UTF-8; blank lines are skipped; cells are stripped of spaces;
+            fields may be quoted with ").
+        target: the target column, by name or by 0-based index; by default the last column.
+            A file without a header has columns named "x0", "x1", ...
         task: "classification", "regression", or "auto": a target whose values are all
             integers (1, 2.0, ...) with at most 50 distinct values is classification; any
             other numeric target is regression; a target with any non-numeric value (e.g.
             "setosa") is classification.
-        has_header: whether the first non-blank line holds the column names.
+        header: True: the first non-blank line holds the column names (believed even when
+            they look like numbers). False: there is no header; every line is data. "auto":
+            the first non-blank line is a header if and only if at least one of its non-empty
+            fields is not a number as Python's float() reads it ("1", " -2.5e3", "nan" are
+            numbers; "x1" is not; empty fields are not counted). So a line of numbers is data
+            and never dropped. A headerless file whose first row holds text, such as a class
+            name, needs header=False.
 
     Class labels become 0..k-1 in sorted order (numeric labels sorted as numbers, otherwise as
     strings), and target_names keeps the original labels: label i means target_names[i].
-    Every feature value must be a finite number; empty cells, NaN and inf are refused.
+    Every feature value must be a finite number; empty cells, NaN and inf are refused with the
+    file's line number (counting every line from 1, header and blank lines included) and the
+    column's name. Values too large to standardise are not refused here; see
+    `check_standardizable`.
 
     Example (a file with header "a,b,species"):
         ds = load_csv("flowers.csv", target="species")
     """
     if task not in ("auto", "classification", "regression"):
         raise DataError(f"task must be 'auto', 'classification' or 'regression', got {task!r}")
+    _check_header_arg(header)
     path = Path(path)
-    header, data = _read_table(path, has_header)
-    _check_header(path, header)
-    n_columns = len(header)
+    first = _first_record(path)
+    has_header = _is_header(first.cells) if header == "auto" else bool(header)
+    names = first.cells if has_header else _default_names(len(first.cells))
+    _check_header(path, names)
+    target_col = _target_column(path, names, target)
+    feature_cols = [j for j in range(len(names)) if j != target_col]
+    skip = first.end_line if has_header else first.end_line - first.n_lines
+    try:
+        first_row = first.second if has_header else first.cells
+        return _load_csv_fast(path, names, skip, feature_cols, target_col, task, first_row)
+    except _Fallback:
+        pass
 
-    if target is None:
-        target_col = n_columns - 1
-    elif target in header:
-        target_col = header.index(target)
-    else:
-        raise DataError(
-            f"target column {target!r} not found in {path}; the columns are: {', '.join(header)}"
-        )
-    feature_cols = [j for j in range(n_columns) if j != target_col]
-    X = _numbers(path, header, data, feature_cols)
-
-    target_cells = [(line, cells[target_col]) for line, cells in data]
-    y, resolved_task, target_names = _parse_target(target_cells, path, header[target_col], task)
-    feature_names = tuple(header[j] for j in feature_cols)
+    # The careful reader: cell by cell, so that the error names the line and the column.
+    names, data = _read_table(path, has_header)
+    X = _numbers(path, names, data, feature_cols)
+    labels, codes, lines = _distinct([cells[target_col] for _, cells in data],
+                                     [line for line, _ in data])
+    y, resolved_task, target_names = _parse_target(labels, codes, lines, path,
+                                                   names[target_col], task)
+    feature_names = tuple(names[j] for j in feature_cols)
     return Dataset(path.stem, X, y, resolved_task, feature_names, target_names)
 
 
-def load_features(path: str | os.PathLike[str], feature_names: Sequence[str]) -> np.ndarray:
-    """The named columns of a CSV file with a header row: float64, shape (samples, features).
+def read_features(
+    path: str | os.PathLike[str],
+    feature_names: Sequence[str],
+    *,
+    header: Header = "auto",
+) -> Features:
+    """The model's feature columns of a CSV file, and how they were matched.
 
-    This is what a trained model predicts from (`chainrule predict`). Columns are found by
-    name, in the order of `feature_names`, and other columns (a target, an id) are ignored; a
-    file without those names is read by position when it has exactly len(feature_names)
-    columns. The rules of `load_csv` apply: UTF-8, blank lines skipped, cells stripped, every
-    value a finite number, and errors name the file, line and column.
+    This is what a trained model predicts from (`chainrule predict`).
+
+    - A file with a header (see `load_csv` for `header`, and for "auto"'s rule): columns are
+      found by name, in the order of `feature_names`; the file's other columns (a target, an
+      id) are ignored and listed in `Features.ignored`. If any feature is missing, DataError
+      names the missing and the unexpected columns, e.g. "table.csv does not have the model's
+      3 features: missing column c; unexpected column label". Columns are never taken by
+      position from a file with a header.
+    - A file without a header: its columns are the features in order (`matched="position"`);
+      it must have exactly len(feature_names) columns, else DataError names both widths.
+
+    The rules of `load_csv` apply: UTF-8, blank lines skipped, cells stripped, every value a
+    finite number, and errors name the file, line and column.
     """
+    _check_header_arg(header)
     path = Path(path)
-    header, data = _read_table(path, has_header=True)
-    _check_unique_names(path, header)
     names = [str(name) for name in feature_names]
-    if all(name in header for name in names):
-        columns = [header.index(name) for name in names]
-    elif len(header) == len(names):
-        columns = list(range(len(header)))
+    first = _first_record(path)
+    has_header = _is_header(first.cells) if header == "auto" else bool(header)
+    if has_header:
+        file_names = first.cells
+        _check_unique_names(path, file_names)
+        missing = [name for name in names if name not in file_names]
+        if missing:
+            unexpected = [name for name in file_names if name not in names]
+            raise DataError(_mismatch_message(path, len(names), missing, unexpected))
+        columns = [file_names.index(name) for name in names]
+        ignored = tuple(name for name in file_names if name not in names)
+        matched: Literal["name", "position"] = "name"
+        skip = first.end_line
     else:
-        missing = [name for name in names if name not in header]
+        width = len(first.cells)
+        if width != len(names):
+            why = "its first line is all numbers" if header == "auto" else "header=False"
+            raise DataError(
+                f"{path} has no header line ({why}) and {width} column"
+                f"{'s' if width != 1 else ''}, but the model expects {len(names)} features; "
+                f"without a header, columns are matched by position, so the counts must agree "
+                f"(or add a header line naming the columns: {_preview(names)})"
+            )
+        file_names = _default_names(width)
+        columns = list(range(width))
+        ignored = ()
+        matched = "position"
+        skip = first.end_line - first.n_lines
+    try:
+        X = _features_fast(path, len(file_names), skip, columns)
+    except _Fallback:
+        file_names, data = _read_table(path, has_header)
+        X = _numbers(path, file_names, data, columns)
+    return Features(X, matched, ignored)
+
+
+def load_features(
+    path: str | os.PathLike[str],
+    feature_names: Sequence[str],
+    *,
+    header: Header = "auto",
+) -> np.ndarray:
+    """`read_features(path, feature_names, header=header).X`: float64, (samples, features)."""
+    return read_features(path, feature_names, header=header).X
+
+
+def check_standardizable(
+    X: ArrayLike,
+    feature_names: Sequence[str] | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> None:
+    """Raise DataError if standardising X column by column, (X - mean) / std, would overflow.
+
+    Finite values near the float64 limit (about ±1.8e308; for the std, beyond about 1e154,
+    whose squares overflow) make a column's mean or std infinite, and the standardised column
+    becomes NaN or 0. The error names the value of largest magnitude in the first such
+    column: "table.csv: value 1e+308 in data row 3 (X[2, 1]), column 'b' is too large to
+    standardise (its column's mean/std overflow); rescale that column". Data rows count from 1
+    in file order, not counting the header line or blank lines; X[i, j] is 0-based. Without
+    `feature_names` the column is named by its index. X must be finite (see `validate`).
+    """
+    X_arr = numeric_array(X, "X")
+    if X_arr.ndim != 2:
+        raise DataError(_not_2d_message(X_arr))
+    if X_arr.dtype.kind != "f" or X_arr.shape[0] == 0:
+        return  # bools and int64 stay far below the float64 limit
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = X_arr.mean(axis=0)
+        std = X_arr.std(axis=0)
+        spread = np.maximum(X_arr.max(axis=0) - mean, mean - X_arr.min(axis=0))
+    bad = ~(np.isfinite(mean) & np.isfinite(std) & np.isfinite(spread))
+    if not bad.any():
+        return
+    j = int(np.flatnonzero(bad)[0])
+    column = X_arr[:, j]
+    i = int(np.argmax(np.abs(column)))
+    name = repr(str(feature_names[j])) if feature_names is not None else str(j)
+    where = f"{path}: " if path is not None else ""
+    raise DataError(
+        f"{where}value {float(column[i]):g} in data row {i + 1} (X[{i}, {j}]), column {name} "
+        f"is too large to standardise (its column's mean/std overflow); rescale that column"
+    )
+
+
+# How the CSV reader works. The fast path hands the file to np.loadtxt (NumPy's C parser,
+# which streams the file and fills one float64 array) after the first record has been read and
+# the header decided here. Anything it does not accept, or anything to refuse (a wrong width,
+# an empty cell, NaN, a bad target), raises _Fallback, and the careful reader reads the file
+# again cell by cell with the csv module: it returns the same values where the fast path
+# merely did not understand a cell (e.g. "1_000", a line of spaces), and otherwise raises the
+# precise error, with the line and the column.
+
+
+class _Fallback(Exception):
+    """The fast path cannot read the file, or found something to refuse; read it carefully."""
+
+
+@dataclass(frozen=True)
+class _FirstRecord:
+    cells: list[str]  # stripped
+    end_line: int  # the line (from 1) on which the record ends
+    n_lines: int  # how many lines it spans (more than 1 if a quoted cell holds a newline)
+    second: list[str] | None  # the next non-blank record, stripped, if there is one
+
+
+def _first_record(path: Path) -> _FirstRecord:
+    """The first two non-blank records of a CSV file; DataError if there is none."""
+    _check_file(path)
+    found: list[tuple[list[str], int, int]] = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            before = 0
+            for cells in reader:
+                stripped = [cell.strip() for cell in cells]
+                if any(stripped):
+                    found.append((stripped, reader.line_num, reader.line_num - before))
+                    if len(found) == 2:
+                        break
+                before = reader.line_num
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not a UTF-8 text file ({exc})") from exc
+    except csv.Error as exc:
+        raise DataError(f"{path} is not valid CSV: {exc}") from exc
+    if not found:
+        raise DataError(f"{path} is empty: no header and no data rows")
+    cells, end_line, n_lines = found[0]
+    return _FirstRecord(cells, end_line, n_lines, found[1][0] if len(found) == 2 else None)
+
+
+def _check_header_arg(header: object) -> None:
+    if header is not True and header is not False and header != "auto":
+        raise DataError(f"header must be True, False or 'auto', got {header!r}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_header(cells: list[str]) -> bool:
+    """header="auto": a header iff some non-empty field is not a number."""
+    return any(cell != "" and not _is_number(cell) for cell in cells)
+
+
+def _default_names(n: int) -> list[str]:
+    return [f"x{j}" for j in range(n)]
+
+
+def _preview(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" … ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _mismatch_message(path: Path, n: int, missing: list[str], unexpected: list[str]) -> str:
+    parts = [f"missing column{'s' if len(missing) > 1 else ''} {_preview(missing)}"]
+    if unexpected:
+        parts.append(f"unexpected column{'s' if len(unexpected) > 1 else ''} "
+                     f"{_preview(unexpected)}")
+    return f"{path} does not have the model's {n} features: {'; '.join(parts)}"
+
+
+def _target_column(path: Path, names: list[str], target: str | int | None) -> int:
+    if target is None:
+        return len(names) - 1
+    if isinstance(target, str):
+        if target in names:
+            return names.index(target)
         raise DataError(
-            f"{path} does not have the model's {len(names)} features: missing columns "
-            f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}"
+            f"target column {target!r} not found in {path}; the columns are: {', '.join(names)}"
         )
-    return _numbers(path, header, data, columns)
+    if _is_int(target):
+        if 0 <= target < len(names):
+            return int(target)
+        raise DataError(
+            f"target column index {target} is out of range for {path}, which has "
+            f"{len(names)} columns (0-based indices 0..{len(names) - 1})"
+        )
+    raise DataError(f"target must be a column name or a 0-based index, got {target!r}")
 
 
-def _read_table(path: Path, has_header: bool) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """(column names, data rows as (line number, cells)) of a CSV file; every row checked to
-    have one cell per column."""
+def _loadtxt(path: Path, skip: int, n_columns: int,
+             converters: dict[int, Callable[[str], float]] | None = None) -> np.ndarray:
+    """The data rows after the first `skip` lines as float64 (rows, n_columns), or _Fallback."""
+    try:
+        with path.open(encoding="utf-8-sig") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": checked below
+            table = np.loadtxt(f, dtype=np.float64, delimiter=",", comments=None,
+                               quotechar='"', skiprows=skip, ndmin=2, converters=converters)
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise _Fallback from exc
+    if table.shape[0] == 0 or table.shape[1] != n_columns:
+        raise _Fallback
+    return table
+
+
+def _finite_columns(table: np.ndarray, columns: list[int]) -> np.ndarray:
+    """table[:, columns], a view when they are consecutive; _Fallback if any is not finite."""
+    n = len(columns)
+    if n and columns == list(range(columns[0], columns[0] + n)):
+        X = table[:, columns[0] : columns[0] + n]
+    else:
+        X = table[:, columns]
+    if not np.isfinite(X).all():
+        raise _Fallback
+    return X
+
+
+def _features_fast(path: Path, n_columns: int, skip: int, columns: list[int]) -> np.ndarray:
+    # Columns the model does not use may hold anything, text included: read them as 0.
+    unused = {j: _zero for j in range(n_columns) if j not in set(columns)}
+    return _finite_columns(_loadtxt(path, skip, n_columns, unused or None), columns)
+
+
+def _zero(_text: str) -> float:
+    return 0.0
+
+
+def _load_csv_fast(path: Path, names: list[str], skip: int, feature_cols: list[int],
+                   target_col: int, task: Literal["auto", "classification", "regression"],
+                   first_row: list[str] | None) -> Dataset:
+    column = names[target_col]
+    if first_row is not None and _is_number(first_row[target_col]):
+        # A numeric target (judging by the first row): all of the table is numbers.
+        table = _loadtxt(path, skip, len(names))
+        X = _finite_columns(table, feature_cols)
+        y, resolved_task, target_names = _numeric_target(table[:, target_col], column, task)
+    else:
+        # Read the target column as codes: the index of each cell's stripped text among the
+        # distinct texts, in order of first appearance.
+        code_of: dict[str, int] = {}
+
+        def code(text: str) -> float:
+            return code_of.setdefault(text.strip(), len(code_of))
+
+        table = _loadtxt(path, skip, len(names), {target_col: code})
+        X = _finite_columns(table, feature_cols)
+        codes = table[:, target_col].astype(np.int64)
+        y, resolved_task, target_names = _parse_target(list(code_of), codes, None, path,
+                                                       column, task)
+    feature_names = tuple(names[j] for j in feature_cols)
+    return Dataset(path.stem, X, y, resolved_task, feature_names, target_names)
+
+
+def _numeric_target(values: np.ndarray, column: str,
+                    task: Literal["auto", "classification", "regression"]
+                    ) -> tuple[np.ndarray, Task, tuple[str, ...]]:
+    """`_parse_target` for a target column that NumPy read as numbers, decided the same way."""
+    if not np.isfinite(values).all():
+        raise _Fallback
+    if task != "regression":
+        integral = bool((values == np.round(values)).all())
+        classes = np.unique(values)
+        if integral and (task == "classification" or len(classes) <= _MAX_AUTO_CLASSES):
+            y = np.searchsorted(classes, values).astype(np.int64)
+            return y, "classification", tuple(str(int(c)) for c in classes)
+        if task == "classification":
+            raise _Fallback  # a label that is not an integer: the careful reader names it
+    return values.reshape(-1, 1).copy(), "regression", (column,)
+
+
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise DataError(f"CSV file not found: {path}")
     if path.is_dir():
         raise DataError(f"{path} is a directory, not a CSV file")
+
+
+def _read_table(path: Path, has_header: bool) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(column names, data rows as (line number, cells)) of a CSV file; every row checked to
+    have one cell per column. Without a header the columns are named x0, x1, ..."""
+    _check_file(path)
     rows = _read_csv_rows(path)
     if not rows:
         raise DataError(f"{path} is empty: no header and no data rows")
@@ -400,7 +708,7 @@ def _read_table(path: Path, has_header: bool) -> tuple[list[str], list[tuple[int
         if not data:
             raise DataError(f"{path} has a header but no data rows")
     else:
-        header, data = [f"column_{j}" for j in range(len(rows[0][1]))], rows
+        header, data = _default_names(len(rows[0][1])), rows
     for line, cells in data:
         if len(cells) != len(header):
             raise DataError(
@@ -473,63 +781,84 @@ def _parse_number(text: str, path: Path, line: int, column: str) -> float:
     return value
 
 
+def _distinct(texts: list[str], lines: list[int]) -> tuple[list[str], np.ndarray, list[int]]:
+    """(distinct texts in order of first appearance, each cell's index among them, the line
+    of each distinct text's first appearance)."""
+    code_of: dict[str, int] = {}
+    first_lines: list[int] = []
+    codes = np.empty(len(texts), dtype=np.int64)
+    for i, (text, line) in enumerate(zip(texts, lines, strict=True)):
+        k = code_of.setdefault(text, len(code_of))
+        if k == len(first_lines):
+            first_lines.append(line)
+        codes[i] = k
+    return list(code_of), codes, first_lines
+
+
 def _parse_target(
-    cells: list[tuple[int, str]],
+    labels: list[str],
+    codes: np.ndarray,
+    lines: list[int] | None,
     path: Path,
     column: str,
     task: Literal["auto", "classification", "regression"],
 ) -> tuple[np.ndarray, Task, tuple[str, ...]]:
-    """Targets from their text: (y, the task it resolved to, target_names)."""
-    numbers_or_none: list[float | None] = []
-    for line, text in cells:
-        where = f"{path}, line {line}, column {column!r}"
+    """Targets from their text: (y, the task it resolved to, target_names).
+
+    `labels` are the distinct texts of the target column in order of first appearance and
+    `codes` index them, one per row, so the first bad label is the first bad cell. `lines` are
+    the labels' first lines; without them (the fast path) an error raises _Fallback instead.
+    """
+
+    def fail(k: int, problem: str) -> DataError:
+        if lines is None:
+            raise _Fallback
+        return DataError(f"{path}, line {lines[k]}, column {column!r}: {problem}")
+
+    values: list[float | None] = []
+    for k, text in enumerate(labels):
         if text == "":
-            raise DataError(f"{where}: the target is missing (empty cell)")
+            raise fail(k, "the target is missing (empty cell)")
         try:
             value = float(text)
         except ValueError:
-            numbers_or_none.append(None)
+            values.append(None)
             continue
         if not math.isfinite(value):
-            raise DataError(f"{where}: target {text!r} is not a finite number")
-        numbers_or_none.append(value)
+            raise fail(k, f"target {text!r} is not a finite number")
+        values.append(value)
 
-    numeric = all(v is not None for v in numbers_or_none)
+    numeric = all(v is not None for v in values)
     if task == "regression":
         if not numeric:
-            line, text = next(c for c, v in zip(cells, numbers_or_none, strict=True) if v is None)
-            raise DataError(
-                f"{path}, line {line}, column {column!r}: target {text!r} is not a number "
-                f"(task='regression' needs numeric targets)"
-            )
-        y = np.array(numbers_or_none, dtype=np.float64).reshape(-1, 1)
+            k = values.index(None)
+            raise fail(k, f"target {labels[k]!r} is not a number (task='regression' needs "
+                          f"numeric targets)")
+        y = np.array(values, dtype=np.float64)[codes].reshape(-1, 1)
         return y, "regression", (column,)
 
-    values = [v for v in numbers_or_none if v is not None]
-    integral = numeric and all(v.is_integer() for v in values)
+    numbers_only = [v for v in values if v is not None]
+    integral = numeric and all(v.is_integer() for v in numbers_only)
     if task == "auto" and numeric:
-        few = len(set(values)) <= _MAX_AUTO_CLASSES
+        few = len(set(numbers_only)) <= _MAX_AUTO_CLASSES
         if not (integral and few):
-            y = np.array(values, dtype=np.float64).reshape(-1, 1)
+            y = np.array(numbers_only, dtype=np.float64)[codes].reshape(-1, 1)
             return y, "regression", (column,)
 
     if numeric:
         if not integral:
-            line, text = next(c for c, v in zip(cells, values, strict=True) if not v.is_integer())
-            raise DataError(
-                f"{path}, line {line}, column {column!r}: class label {text!r} is not an "
-                f"integer; use task='regression' for continuous targets"
-            )
-        int_labels = [int(v) for v in values]
+            k = next(k for k, v in enumerate(numbers_only) if not v.is_integer())
+            raise fail(k, f"class label {labels[k]!r} is not an integer; use task='regression' "
+                          f"for continuous targets")
+        int_labels = [int(v) for v in numbers_only]
         classes = sorted(set(int_labels))
         index = {c: i for i, c in enumerate(classes)}
-        y = np.array([index[c] for c in int_labels], dtype=np.int64)
+        y = np.array([index[c] for c in int_labels], dtype=np.int64)[codes]
         return y, "classification", tuple(str(c) for c in classes)
 
-    texts = [text for _, text in cells]
-    names = sorted(set(texts))
+    names = sorted(labels)
     index_of = {name: i for i, name in enumerate(names)}
-    y = np.array([index_of[t] for t in texts], dtype=np.int64)
+    y = np.array([index_of[t] for t in labels], dtype=np.int64)[codes]
     return y, "classification", tuple(names)
 
 

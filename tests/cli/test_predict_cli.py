@@ -38,7 +38,8 @@ def _csv(tmp_path, content, name="data.csv"):
     return path
 
 
-FLOWERS = "a,b,c,d\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n"
+FLOWERS = ("sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n"
+           "5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
 
 
 def test_a_checkpoint_is_refused_naming_the_model_file(iris, tmp_path):
@@ -58,8 +59,8 @@ def test_a_file_that_is_not_utf8_is_refused(iris, tmp_path):
 def test_nan_is_refused_naming_the_file_line_and_column(iris, tmp_path):
     data = _csv(tmp_path, FLOWERS + "\n5.0,nan,1.0,0.1\n", "nan.csv")
     assert _error(run("predict", iris / "model.safetensors", data)) == (
-        f"error: {data}, line 5, column 'b': 'nan' is not a finite number (NaN and inf are "
-        "refused)")
+        f"error: {data}, line 5, column 'sepal width (cm)': 'nan' is not a finite number (NaN "
+        "and inf are refused)")
 
 
 def test_out_holds_full_precision_probabilities(iris, tmp_path):
@@ -107,6 +108,6 @@ def test_metadata_predict_cannot_use_is_refused(tmp_path, metadata, message):
 def test_a_model_saved_without_metadata_predicts_raw_outputs(tmp_path):
     path = tmp_path / "m.safetensors"
     cr.nn.mlp([2, 1], rng=0).save(path)
-    result = run("predict", path, _csv(tmp_path, "p,q\n1,2\n"), "--out", tmp_path / "p.csv")
+    result = run("predict", path, _csv(tmp_path, "1,2\n"), "--out", tmp_path / "p.csv")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "p.csv").read_text().splitlines()[0] == "row,y0"

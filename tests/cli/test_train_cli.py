@@ -39,7 +39,7 @@ def test_train_writes_its_outputs_and_predict_reads_the_model(tmp_path):
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     csv = tmp_path / "flowers.csv"
-    csv.write_text("sepal_length,sepal_width,petal_length,petal_width\n"
+    csv.write_text("sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n"
                    "5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
     predictions = tmp_path / "predictions.csv"
     result = run("predict", out / "model.safetensors", csv, "--out", predictions)
