@@ -219,6 +219,39 @@ def test_a_value_that_overflows_standardisation_names_its_row_and_column(tmp_pat
     rows[6] = "6,1e308,0"
     rows[7] = "7,-1e308,1"
     data.write_text("a,b,label\n" + "\n".join(rows) + "\n")
-    with pytest.raises(DataError, match=r"value 1e\+308 in row \d+, column 'b' is too large to "
-                                        "standardise"):
+    with pytest.raises(DataError, match=r"value 1e\+308 in data row 7 \(X\[6, 1\]\), "
+                                        "column 'b' is too large to standardise"):
         train(make_config({"csv": str(data), "target": "label", "val_split": 0.0}))
+
+
+# --- defect 2: CSV files are never misread --------------------------------------------------
+
+def test_a_headerless_csv_trains_and_predicts_every_row(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    rows = "".join(f"{a},{b},{int(a + b > 0)}\n" for a, b in X.tolist())
+    data = tmp_path / "plain.csv"
+    data.write_text(rows)
+    out = tmp_path / "plain"
+    trained = run("train", "--csv", data, "--epochs", "2", "--out", out, "--quiet")
+    assert trained.exit_code == 0, trained.output
+    model = TrainedModel.load(out / "model.safetensors")
+    assert model.feature_names == ["x0", "x1"]
+    features = tmp_path / "features.csv"
+    features.write_text("".join(f"{a},{b}\n" for a, b in X.tolist()))
+    predicted = run("predict", out / "model.safetensors", features, "--out", tmp_path / "p.csv")
+    assert predicted.exit_code == 0, predicted.output
+    assert "wrote 200 predictions" in predicted.output
+    assert "taken by position as x0, x1" in predicted.output
+
+
+def test_predict_refuses_columns_named_otherwise(tmp_path):
+    data = tmp_path / "abc.csv"
+    data.write_text("a,b,c\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
+    out = tmp_path / "abc"
+    assert run("train", "--csv", data, "--epochs", "1", "--out", out, "--quiet").exit_code == 0
+    other = tmp_path / "other.csv"
+    other.write_text("a,label\n1,2\n")
+    result = run("predict", out / "model.safetensors", other)
+    assert result.exit_code == 2
+    assert "missing column b" in result.output and "unexpected column label" in result.output

@@ -16,6 +16,9 @@ def predict(
     model: Annotated[Path, typer.Argument(help="A model file written by chainrule train.")],
     data: Annotated[Path, typer.Argument(help="CSV file with the model's feature columns.")],
     out: Annotated[Path | None, typer.Option(help="Write the predictions to this CSV.")] = None,
+    header: Annotated[bool | None, typer.Option(
+        "--header/--no-header", help="Whether DATA's first line names the columns (default: "
+        "it does if any of its fields is not a number).")] = None,
 ) -> None:
     """Print (or write) the model's prediction for every row of DATA.
 
@@ -29,7 +32,7 @@ def predict(
     from chainrule.runs.model import TrainedModel, write_predictions
 
     trained = TrainedModel.load(model)
-    predictions = trained.predict_csv(data)
+    predictions = trained.predict_csv(data, header="auto" if header is None else header)
     if predictions.matched == "position":
         print(f"{data} has no header row: its {len(trained.feature_names)} columns are taken "
               f"by position as {', '.join(trained.feature_names)}", file=sys.stderr)

@@ -53,6 +53,9 @@ def train(
     resume: Annotated[Path | None, Option(help="Continue from this checkpoint.")] = None,
     force: Annotated[bool, Option(help="Resume even if the settings differ.")] = False,
     overwrite: Annotated[bool, Option(help="Replace a previous run in --out.")] = False,
+    header: Annotated[bool | None, Option("--header/--no-header", help="Whether the CSV's "
+                                          "first line names the columns (default: it does "
+                                          "if any of its fields is not a number).")] = None,
     network: Annotated[str | None, Option(help="mlp, or worked-example: the notes' fixed "
                                                "2-2-2 sigmoid network (the default with "
                                                "--dataset worked-example).")] = None,
@@ -73,7 +76,7 @@ def train(
                "momentum": momentum, "weight_decay": weight_decay, "epochs": epochs,
                "batch_size": batch_size, "val_split": val_split,
                "early_stopping": early_stopping, "seed": seed, "dtype": dtype, "trace": trace,
-               "network": network}
+               "network": network, "header": header}
     values, flags, source = cfg.gather(config, options)
     checkpoint = None
     if resume is not None:

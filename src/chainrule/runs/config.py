@@ -58,6 +58,8 @@ and a traced step gives the same weights as an eager one."""
 class TrainConfig(BaseModel):
     """Everything `chainrule train` needs; the same fields as its command-line options.
 
+    header: whether the CSV's first line is a header; None (the default) decides by the rule
+    of `chainrule.data.load_csv`: a header if any of its fields is not a number.
     network: "mlp" (hidden layers of `activation`, a linear output, random initial weights
     from `seed`) or "worked-example" (the notes' 2-2-2 sigmoid network with their weights and
     fixed biases; `hidden` and `activation` do not apply).
@@ -68,6 +70,7 @@ class TrainConfig(BaseModel):
     dataset: str | None = None
     csv: str | None = None
     target: str | None = None
+    header: bool | None = None
     network: Literal[NETWORKS] = "mlp"  # type: ignore[valid-type]
     hidden: list[int] = Field(default_factory=lambda: [32])
     activation: Literal[ACTIVATIONS] = "relu"  # type: ignore[valid-type]
@@ -120,9 +123,10 @@ class TrainConfig(BaseModel):
         name = _namer(info)
         if (self.dataset is None) == (self.csv is None):
             raise ValueError(f"give exactly one of {name('dataset')} or {name('csv')}")
-        if self.target is not None and self.csv is None:
-            raise ValueError(f"{name('target')} names a column of a CSV file; the bundled "
-                             f"dataset {self.dataset!r} has its own target")
+        if (self.target is not None or self.header is not None) and self.csv is None:
+            key = "target" if self.target is not None else "header"
+            raise ValueError(f"{name(key)} describes a CSV file; the bundled dataset "
+                             f"{self.dataset!r} has its own columns")
         if self.momentum and self.optimizer in ("adam", "adamw"):
             raise ValueError(f"{name('momentum')} does nothing with {self.optimizer} (its "
                              f"moments are fixed by the betas); use {name('optimizer')} sgd or "

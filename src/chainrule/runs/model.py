@@ -122,10 +122,12 @@ class TrainedModel:
                     ) -> Predictions:
         """Predictions for the rows of a CSV file, its columns matched to the model's features
         by name (by position only for a headerless file of the right width)."""
-        from chainrule.data import load_features
+        from chainrule.data import read_features
 
-        X = load_features(path, self.feature_names)
-        return self.predict(X)
+        features = read_features(path, self.feature_names, header=header)
+        predictions = self.predict(features.X)
+        predictions.matched, predictions.ignored = features.matched, tuple(features.ignored)
+        return predictions
 
 
 def write_predictions(predictions: Predictions, out: str | os.PathLike[str], *,

@@ -42,7 +42,8 @@ class Prepared:
 def load_dataset(config: TrainConfig) -> datasets.Dataset:
     if config.dataset is not None:
         return datasets.load(config.dataset, seed=config.seed)
-    return datasets.load_csv(config.csv, target=config.target)  # type: ignore[arg-type]
+    return datasets.load_csv(config.csv, target=config.target,  # type: ignore[arg-type]
+                             header="auto" if config.header is None else config.header)  # type: ignore[arg-type]
 
 
 def choose_loss(name: str, ds: datasets.Dataset) -> str:
@@ -106,7 +107,7 @@ def prepare(config: TrainConfig) -> Prepared:
             y_val = y_val.reshape(-1, 1).astype(np.float64)
     mean, std = np.zeros(X.shape[1]), np.ones(X.shape[1])
     if config.standardize and len(X) > 1:
-        mean, std = _column_scales(X, ds)
+        mean, std = _column_scales(X, ds, config)
     standardize = (lambda A: (A - mean) / std)  # noqa: E731
     return Prepared(standardize(X), y, None if X_val is None else standardize(X_val), y_val,
                     ds, loss, mean, std)
@@ -120,18 +121,11 @@ def _check_several_classes(ds: datasets.Dataset) -> None:
                         "a classifier needs at least 2 to learn anything")
 
 
-def _column_scales(X: np.ndarray, ds: datasets.Dataset) -> tuple[np.ndarray, np.ndarray]:
+def _column_scales(X: np.ndarray, ds: datasets.Dataset, config: TrainConfig
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Each feature's mean and standard deviation (1 for a constant feature). A value so large
-    that they overflow is reported with its row and column."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean, std = X.mean(axis=0), X.std(axis=0)
-    bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
-    if len(bad):
-        column = int(bad[0])
-        row = int(np.abs(X[:, column]).argmax())
-        raise DataError(
-            f"{ds.name!r}: value {X[row, column]:g} in row {row + 1}, column "
-            f"{ds.feature_names[column]!r} is too large to standardise (its column's mean or "
-            "spread overflows); rescale that column, or train with standardize = false")
+    that they overflow is reported with its row and column in the file."""
+    datasets.check_standardizable(ds.X, ds.feature_names, config.csv)
+    mean, std = X.mean(axis=0), X.std(axis=0)
     std[std == 0] = 1.0
     return mean, std
