@@ -16,7 +16,6 @@ Where each number comes from:
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
@@ -49,6 +48,7 @@ from chainrule.explain.update import (
     sgd_step,
 )
 from chainrule.tensor import Tensor
+from chainrule.validate import is_finite_real, is_positive_int, is_real
 
 LOSSES = ("half_sse", "mse", "bce", "cross_entropy")
 _LOSS_CLASSES = {nn.HalfSquaredError: "half_sse", nn.MSELoss: "mse", nn.BCELoss: "bce",
@@ -181,14 +181,13 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
 # --- arguments ------------------------------------------------------------------------------
 def _check_settings(lr: Any, steps: Any, eps: Any, max_weights: Any) -> None:
     problems = []
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) \
-            or lr <= 0:
+    if not is_finite_real(lr) or lr <= 0:
         problems.append(f"lr must be a positive number, got {lr!r}")
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+    if not is_positive_int(steps):
         problems.append(f"steps must be a positive int, got {steps!r}")
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 1:
+    if not is_real(eps) or not 0 < eps < 1:
         problems.append(f"eps must be a small positive number, got {eps!r}")
-    if isinstance(max_weights, bool) or not isinstance(max_weights, int) or max_weights < 1:
+    if not is_positive_int(max_weights):
         problems.append(f"max_weights must be a positive int, got {max_weights!r}")
     if problems:
         raise ConfigError("explain: " + "; ".join(problems))

@@ -19,6 +19,7 @@ from chainrule.nn.module import Module, Parameter
 from chainrule.ops import activation
 from chainrule.ops.linalg import linear
 from chainrule.tensor import Tensor, get_default_dtype
+from chainrule.validate import is_int, is_positive_int
 
 
 def _as_tensor(x: Any) -> Tensor:
@@ -47,7 +48,7 @@ class Linear(Module):
                  dtype: Any = None, rng: init.RNG = None) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not _is_positive_int(value):
+            if not is_positive_int(value):
                 raise ConfigError(f"Linear: {name} must be a positive int, got {value!r}")
         dtype = np.dtype(get_default_dtype() if dtype is None else dtype)
         if dtype.kind != "f":
@@ -171,10 +172,6 @@ class Identity(_Activation):
 
 
 # --- Sequential ------------------------------------------------------------------------------
-def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value > 0
-
-
 def _features(module: Module) -> tuple[int, int] | bool | None:
     """(in, out) features of a module, True if it keeps the count, None if it is unknown."""
     if isinstance(module, Linear):
@@ -271,7 +268,7 @@ class Sequential(Module):
         items = list(self._modules.items())
         if isinstance(index, slice):
             return Sequential(dict(items[index]))
-        if not isinstance(index, int | np.integer) or isinstance(index, bool):
+        if not is_int(index):
             raise TypeError(f"Sequential indices must be ints or slices, got "
                             f"{type(index).__name__}")
         if not -len(items) <= index < len(items):
@@ -315,7 +312,7 @@ def mlp(sizes: Sequence[int], activation: str = "sigmoid", output_activation: st
     )
     """
     if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence) or len(sizes) < 2 \
-            or not all(_is_positive_int(n) for n in sizes):
+            or not all(is_positive_int(n) for n in sizes):
         raise ConfigError(
             f"mlp: sizes must be a sequence of at least 2 positive ints (inputs, ..., "
             f"outputs), got {sizes!r}"
