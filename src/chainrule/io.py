@@ -86,18 +86,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from chainrule.errors import ChainruleError, ConfigError, ModelFileError
-from chainrule.nn.layers import (
-    Identity,
-    LeakyReLU,
-    Linear,
-    LogSoftmax,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Softmax,
-    Softplus,
-    Tanh,
-)
+from chainrule.nn.layers import ACTIVATIONS, LeakyReLU, Linear, LogSoftmax, Sequential, Softmax
 from chainrule.nn.module import Module
 from chainrule.validate import is_int, is_real
 
@@ -592,14 +581,17 @@ def _to_json(owner: str, key: str, value: Any) -> str:
 # --- architecture: describe a Sequential, and rebuild it ---------------------------------------
 # type name → (class, {setting: check}); a setting's value is read from the module's attribute.
 _AXIS = f"an int from -{_MAX_DIMS} to {_MAX_DIMS - 1}"  # any other axis fits no NumPy array
+# The activations are those of nn.ACTIVATIONS, under their class names; _SETTINGS names the
+# settings of those that have any.
+_SETTINGS: dict[type[Module], dict[str, Any]] = {
+    Linear: {"in_features": "a positive int", "out_features": "a positive int", "bias": "a bool"},
+    LeakyReLU: {"negative_slope": "a number from -1 to 1"},
+    Softmax: {"axis": _AXIS}, LogSoftmax: {"axis": _AXIS},
+    Sequential: {"layers": "a list"},
+}
 _LAYERS: dict[str, tuple[type[Module], dict[str, Any]]] = {
-    "Linear": (Linear, {"in_features": "a positive int", "out_features": "a positive int",
-                        "bias": "a bool"}),
-    "Sigmoid": (Sigmoid, {}), "Tanh": (Tanh, {}), "ReLU": (ReLU, {}),
-    "Softplus": (Softplus, {}), "Identity": (Identity, {}),
-    "LeakyReLU": (LeakyReLU, {"negative_slope": "a number from -1 to 1"}),
-    "Softmax": (Softmax, {"axis": _AXIS}), "LogSoftmax": (LogSoftmax, {"axis": _AXIS}),
-    "Sequential": (Sequential, {"layers": "a list"}),
+    cls.__name__: (cls, _SETTINGS.get(cls, {}))
+    for cls in (Linear, *ACTIVATIONS.values(), Sequential)
 }
 _CHECKS = {  # bounded, so that no hostile number overflows a conversion
     "a positive int": lambda v: is_int(v) and 0 < v < 2**62,

@@ -50,9 +50,9 @@ from chainrule.explain.update import (
 from chainrule.tensor import Tensor
 from chainrule.validate import is_finite_real, is_positive_int, is_real
 
-LOSSES = ("half_sse", "mse", "bce", "cross_entropy")
-_LOSS_CLASSES = {nn.HalfSquaredError: "half_sse", nn.MSELoss: "mse", nn.BCELoss: "bce",
-                 nn.CrossEntropyLoss: "cross_entropy"}
+#: The losses explain can write out: those of nn.LOSSES that the notation has a name for.
+LOSSES = tuple(name for name in nn.LOSSES if name in nt.LOSS_NAMES)
+_LOSS_CLASSES = {nn.LOSSES[name]: name for name in LOSSES}
 MAX_WEIGHTS = 50
 
 
@@ -196,7 +196,7 @@ def _check_settings(lr: Any, steps: Any, eps: Any, max_weights: Any) -> None:
 def _loss_of(loss: str | nn.Module) -> tuple[str, str]:
     if isinstance(loss, str):
         key = loss.strip().lower()
-        key = "half_sse" if key == "sse" else key
+        key = nn.LOSS_ALIASES.get(key, key)
         if key not in LOSSES:
             raise ConfigError(
                 f"explain: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")

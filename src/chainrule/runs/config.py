@@ -23,12 +23,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from chainrule import nn, optim
 from chainrule.data import DATASETS
 from chainrule.errors import ConfigError
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity")
-LOSSES = ("auto", "half_sse", "mse", "bce", "bce_logits", "cross_entropy")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+ACTIVATIONS = tuple(nn.HIDDEN_ACTIVATIONS)
+LOSSES = ("auto", *nn.LOSSES)
+OPTIMIZERS = tuple(optim.OPTIMIZERS)
 
 
 class TrainConfig(BaseModel):
