@@ -47,6 +47,7 @@ from chainrule.explain.update import (
     sequential_step,
     sgd_step,
 )
+from chainrule.ops.activation import softmax_array
 from chainrule.tensor import Tensor
 from chainrule.validate import is_finite_real, is_positive_int, is_real
 
@@ -281,8 +282,7 @@ class _Builder:
         self.L = naming.layers
         self.worst = 0.0
         last = trace.layers[-1].net
-        shifted = np.exp(last - last.max())
-        self.probs = shifted / shifted.sum() if loss == "cross_entropy" else None
+        self.probs = softmax_array(last) if loss == "cross_entropy" else None
 
     def agree(self, printed: float, engine: float) -> None:
         """Track how far a printed product is from the engine's value (relative to size)."""
