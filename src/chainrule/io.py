@@ -89,6 +89,7 @@ from chainrule.errors import ChainruleError, ConfigError, ModelFileError
 from chainrule.nn.layers import ACTIVATIONS, LeakyReLU, Linear, LogSoftmax, Sequential, Softmax
 from chainrule.nn.module import Module
 from chainrule.validate import is_int, is_real
+from chainrule.version import __version__
 
 __all__ = [
     "FORMAT_VERSION", "MAX_HEADER_BYTES", "Checkpoint", "atomic_write_bytes",
@@ -706,8 +707,6 @@ def _build(layers: list[dict[str, Any]], dtype: np.dtype) -> Sequential:
 
 def _model_metadata(model: Module, kind: str, owner: str) -> dict[str, str]:
     """The metadata every chainrule file has (Note [the metadata of a chainrule file])."""
-    import chainrule  # here: chainrule/__init__ imports this module
-
     layers = _architecture(model, owner)
     dtypes = {param.dtype for param in model.parameters()}
     if len(dtypes) > 1:
@@ -716,7 +715,7 @@ def _model_metadata(model: Module, kind: str, owner: str) -> dict[str, str]:
     frozen = [name for name, param in model.named_parameters() if not param.requires_grad]
     return {
         "format": kind, "format_version": str(FORMAT_VERSION),
-        "chainrule_version": chainrule.__version__,
+        "chainrule_version": __version__,
         "architecture": json.dumps(layers), "dtype": str(dtypes.pop() if dtypes else "float32"),
         "frozen": json.dumps(frozen),
     }

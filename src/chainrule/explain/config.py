@@ -43,10 +43,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chainrule import nn
+from chainrule.configfile import load_toml
 from chainrule.errors import ConfigError
 from chainrule.explain.build import LOSSES, MAX_WEIGHTS
 from chainrule.nn.init import set_values_
-from chainrule.runs.config import load_toml
 
 HIDDEN = tuple(nn.HIDDEN_ACTIVATIONS)
 OUTPUT = (*HIDDEN, "softmax")  # softmax: only with cross_entropy, which applies it itself
