@@ -18,8 +18,7 @@ from chainrule.io import load, load_checkpoint, save_model
 from chainrule.ops.elementwise import where
 from chainrule.ops.shape import concatenate, stack
 from chainrule.tensor import Tensor, get_default_dtype, set_default_dtype, tensor
-
-__version__ = "0.1.0"
+from chainrule.version import __version__ as __version__
 
 __all__ = [
     "ChainruleError", "ConfigError", "DTypeError", "DataError", "DivergenceError",

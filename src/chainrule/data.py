@@ -31,7 +31,6 @@ import difflib
 import gzip
 import io
 import math
-import numbers
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +43,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from chainrule.errors import DataError
+from chainrule.validate import is_finite_real, is_int, is_positive_int, is_real
 
 Task = Literal["classification", "regression"]
 
@@ -209,7 +209,7 @@ def load(
 
 
 def _check_n_samples(n_samples: int) -> int:
-    if not _is_int(n_samples) or n_samples < 2:
+    if not is_int(n_samples) or n_samples < 2:
         raise DataError(
             f"n_samples must be an integer of at least 2 (one sample per class), got {n_samples!r}"
         )
@@ -217,12 +217,7 @@ def _check_n_samples(n_samples: int) -> int:
 
 
 def _check_noise(noise: object) -> float:
-    if (
-        isinstance(noise, bool)
-        or not isinstance(noise, numbers.Real)
-        or not math.isfinite(noise)
-        or noise < 0
-    ):
+    if not is_finite_real(noise) or noise < 0:
         raise DataError(f"noise must be a finite number ≥ 0, got {noise!r}")
     return float(noise)
 
@@ -599,7 +594,7 @@ def _target_column(path: Path, names: list[str], target: str | int | None) -> in
         raise DataError(
             f"target column {target!r} not found in {path}; the columns are: {', '.join(names)}"
         )
-    if _is_int(target):
+    if is_int(target):
         if 0 <= target < len(names):
             return int(target)
         raise DataError(
@@ -1016,7 +1011,7 @@ def _label_range(n_classes: int | None) -> str:
 
 def _check_labels(y: np.ndarray, n_classes: int | None) -> None:
     """Class labels: 1-D, integer-valued, in 0..n_classes-1. y is numeric and finite."""
-    if n_classes is not None and (not _is_int(n_classes) or n_classes < 1):
+    if n_classes is not None and not is_positive_int(n_classes):
         raise DataError(f"n_classes must be a positive integer, got {n_classes!r}")
     if y.ndim != 1:
         if y.ndim == 2 and y.shape[1] == 1:
@@ -1052,10 +1047,6 @@ def _check_labels(y: np.ndarray, n_classes: int | None) -> None:
             )
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 # --------------------------------------------------------------------------------------------
 # Splits, minibatches, one-hot targets
 # --------------------------------------------------------------------------------------------
@@ -1085,11 +1076,7 @@ def train_val_split(
         ((7, 2), (3, 2))
     """
     X_arr, y_arr = _paired(X, y)
-    if (
-        isinstance(val_fraction, bool)
-        or not isinstance(val_fraction, numbers.Real)
-        or not 0 < val_fraction < 1
-    ):
+    if not is_real(val_fraction) or not 0 < val_fraction < 1:
         raise DataError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}")
     n = X_arr.shape[0]
     n_val = round(val_fraction * n)
@@ -1164,7 +1151,7 @@ def batches(
         [2, 2, 1]
     """
     X_arr, y_arr = _paired(X, y)
-    if not _is_int(batch_size) or batch_size < 1:
+    if not is_positive_int(batch_size):
         raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
     n = X_arr.shape[0]
     size = min(int(batch_size), n)
@@ -1212,7 +1199,7 @@ def one_hot(y: ArrayLike, n_classes: int) -> np.ndarray:
         array([[0., 0., 1.],
                [1., 0., 0.]])
     """
-    if not _is_int(n_classes) or n_classes < 1:
+    if not is_positive_int(n_classes):
         raise DataError(f"n_classes must be a positive integer, got {n_classes!r}")
     y_arr = numeric_array(y, "y")
     _check_finite(y_arr, "y")

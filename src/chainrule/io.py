@@ -86,19 +86,10 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from chainrule.errors import ChainruleError, ConfigError, ModelFileError
-from chainrule.nn.layers import (
-    Identity,
-    LeakyReLU,
-    Linear,
-    LogSoftmax,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Softmax,
-    Softplus,
-    Tanh,
-)
+from chainrule.nn.layers import ACTIVATIONS, LeakyReLU, Linear, LogSoftmax, Sequential, Softmax
 from chainrule.nn.module import Module
+from chainrule.validate import is_int, is_real
+from chainrule.version import __version__
 
 __all__ = [
     "FORMAT_VERSION", "MAX_HEADER_BYTES", "Checkpoint", "atomic_write_bytes",
@@ -428,7 +419,7 @@ def _parse_entry(path: PathLike, name: str, spec: Any) -> _Entry:
         raise ModelFileError(f"{where} has dtype {spec['dtype']!r}; chainrule reads "
                              f"{', '.join(_DTYPES)}")
     shape, offsets = spec["shape"], spec["data_offsets"]
-    if not isinstance(shape, list) or not all(_is_int(n) and n >= 0 for n in shape):
+    if not isinstance(shape, list) or not all(is_int(n) and n >= 0 for n in shape):
         raise ModelFileError(f"{where} has shape {shape!r}; a shape is a list of "
                              "non-negative integers")
     if len(shape) > _MAX_DIMS:
@@ -437,7 +428,7 @@ def _parse_entry(path: PathLike, name: str, spec: Any) -> _Entry:
     if math.prod(max(n, 1) for n in shape) * dtype.itemsize > _MAX_TENSOR_BYTES:
         raise ModelFileError(f"{where} has shape {tuple(shape)}, too large for an array "
                              f"(over 2**62 bytes, even if one dimension is 0)")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_int, offsets))
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(is_int, offsets))
             and 0 <= offsets[0] <= offsets[1]):
         raise ModelFileError(f"{where} has data_offsets {offsets!r}; they must be "
                              "[start, end] with 0 ≤ start ≤ end")
@@ -464,10 +455,6 @@ def _check_tiling(path: PathLike, entries: list[_Entry], buffer_size: int) -> No
     if position != buffer_size:
         raise ModelFileError(f"{path}: {buffer_size - position} unexpected bytes follow the "
                              "last tensor (trailing garbage or corrupt offsets)")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_checksum(path: PathLike, metadata: Mapping[str, str], entries: list[_Entry],
@@ -595,21 +582,23 @@ def _to_json(owner: str, key: str, value: Any) -> str:
 # --- architecture: describe a Sequential, and rebuild it ---------------------------------------
 # type name → (class, {setting: check}); a setting's value is read from the module's attribute.
 _AXIS = f"an int from -{_MAX_DIMS} to {_MAX_DIMS - 1}"  # any other axis fits no NumPy array
+# The activations are those of nn.ACTIVATIONS, under their class names; _SETTINGS names the
+# settings of those that have any.
+_SETTINGS: dict[type[Module], dict[str, Any]] = {
+    Linear: {"in_features": "a positive int", "out_features": "a positive int", "bias": "a bool"},
+    LeakyReLU: {"negative_slope": "a number from -1 to 1"},
+    Softmax: {"axis": _AXIS}, LogSoftmax: {"axis": _AXIS},
+    Sequential: {"layers": "a list"},
+}
 _LAYERS: dict[str, tuple[type[Module], dict[str, Any]]] = {
-    "Linear": (Linear, {"in_features": "a positive int", "out_features": "a positive int",
-                        "bias": "a bool"}),
-    "Sigmoid": (Sigmoid, {}), "Tanh": (Tanh, {}), "ReLU": (ReLU, {}),
-    "Softplus": (Softplus, {}), "Identity": (Identity, {}),
-    "LeakyReLU": (LeakyReLU, {"negative_slope": "a number from -1 to 1"}),
-    "Softmax": (Softmax, {"axis": _AXIS}), "LogSoftmax": (LogSoftmax, {"axis": _AXIS}),
-    "Sequential": (Sequential, {"layers": "a list"}),
+    cls.__name__: (cls, _SETTINGS.get(cls, {}))
+    for cls in (Linear, *ACTIVATIONS.values(), Sequential)
 }
 _CHECKS = {  # bounded, so that no hostile number overflows a conversion
-    "a positive int": lambda v: _is_int(v) and 0 < v < 2**62,
-    _AXIS: lambda v: _is_int(v) and -_MAX_DIMS <= v < _MAX_DIMS,
+    "a positive int": lambda v: is_int(v) and 0 < v < 2**62,
+    _AXIS: lambda v: is_int(v) and -_MAX_DIMS <= v < _MAX_DIMS,
     "a bool": lambda v: isinstance(v, bool),
-    "a number from -1 to 1": lambda v: (isinstance(v, int | float) and not isinstance(v, bool)
-                                        and -1 <= v <= 1),
+    "a number from -1 to 1": lambda v: is_real(v) and -1 <= v <= 1,
     "a list": lambda v: isinstance(v, list),
 }
 _MAX_NESTING = 32
@@ -718,8 +707,6 @@ def _build(layers: list[dict[str, Any]], dtype: np.dtype) -> Sequential:
 
 def _model_metadata(model: Module, kind: str, owner: str) -> dict[str, str]:
     """The metadata every chainrule file has (Note [the metadata of a chainrule file])."""
-    import chainrule  # here: chainrule/__init__ imports this module
-
     layers = _architecture(model, owner)
     dtypes = {param.dtype for param in model.parameters()}
     if len(dtypes) > 1:
@@ -728,7 +715,7 @@ def _model_metadata(model: Module, kind: str, owner: str) -> dict[str, str]:
     frozen = [name for name, param in model.named_parameters() if not param.requires_grad]
     return {
         "format": kind, "format_version": str(FORMAT_VERSION),
-        "chainrule_version": chainrule.__version__,
+        "chainrule_version": __version__,
         "architecture": json.dumps(layers), "dtype": str(dtypes.pop() if dtypes else "float32"),
         "frozen": json.dumps(frozen),
     }
@@ -879,7 +866,7 @@ def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int
     """
     owner = "save_checkpoint"
     for key, value in (("epoch", epoch), ("step", step)):
-        if not (_is_int(value) or isinstance(value, np.integer)) or value < 0:
+        if not is_int(value) or value < 0:
             raise ConfigError(f"{owner}: {key} must be a non-negative int, got {value!r}")
     opt = optimizer.state_dict()
     file_metadata = _model_metadata(model, CHECKPOINT_FORMAT, owner)
@@ -970,7 +957,7 @@ def _optimizer_state(path: PathLike, metadata: Mapping[str, str],
     """The optimizer's state_dict from the metadata's JSON and the 'optim.' tensors."""
     info = _json_field(path, metadata, "optimizer", (dict,))
     if set(info) != {"optimizer", "num_params", "hyper"} or not (
-            isinstance(info["optimizer"], str) and _is_int(info["num_params"])
+            isinstance(info["optimizer"], str) and is_int(info["num_params"])
             and isinstance(info["hyper"], dict)):
         raise ModelFileError(f"{path}: the 'optimizer' metadata must be {{\"optimizer\": name, "
                              "\"num_params\": int, \"hyper\": {...}}")
@@ -1011,7 +998,7 @@ def _history(path: PathLike, metadata: Mapping[str, str]) -> dict[str, Any] | No
         return None
 
     def numbers(values: Any) -> bool:
-        return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        return all(is_real(v) for v in values)
 
     checks = {
         "epochs": lambda v: isinstance(v, list) and all(

@@ -48,6 +48,7 @@ from chainrule.optim import Optimizer
 from chainrule.optim.schedules import LRScheduler, ReduceLROnPlateau
 from chainrule.tensor import Tensor
 from chainrule.trace import TracedStep
+from chainrule.validate import is_positive_int, is_real
 
 
 @dataclass
@@ -316,10 +317,9 @@ def fit(
         validation_data = _checked_data(model, loss_fn, *validation_data, "validation")
     n = len(X)
     batch_size = _checked_batch_size(batch_size, n)
-    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 1:
+    if not is_positive_int(epochs):
         raise ConfigError(f"fit: epochs must be a positive integer, got {epochs!r}")
-    if (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int | float)
-            or not 0 <= checkpoint_every < math.inf):
+    if not is_real(checkpoint_every) or not 0 <= checkpoint_every < math.inf:
         raise ConfigError("fit: checkpoint_every must be a non-negative number of seconds, got "
                           f"{checkpoint_every!r}")
     steps_per_epoch = math.ceil(n / batch_size)
@@ -594,8 +594,7 @@ def _checked_data(model: nn.Module, loss_fn: nn.Module, X: Any, y: Any,
 def _checked_batch_size(batch_size: int | None, n: int) -> int:
     if batch_size is None:
         return n
-    if (isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer)
-            or batch_size < 1):
+    if not is_positive_int(batch_size):
         raise ConfigError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
     if batch_size > n:
         raise ConfigError(

@@ -100,14 +100,14 @@ def test_regression_outputs_are_written_in_full(tmp_path):
 ])
 def test_metadata_predict_cannot_use_is_refused(tmp_path, metadata, message):
     path = tmp_path / "m.safetensors"
-    cr.nn.mlp([2, 3], rng=0).save(path, **metadata)
+    cr.save_model(cr.nn.mlp([2, 3], rng=0), path, metadata=metadata)
     line = _error(run("predict", path, _csv(tmp_path, "a,b\n1,2\n")))
     assert line.startswith(f"error: {path}: {message}")
 
 
 def test_a_model_saved_without_metadata_predicts_raw_outputs(tmp_path):
     path = tmp_path / "m.safetensors"
-    cr.nn.mlp([2, 1], rng=0).save(path)
+    cr.save_model(cr.nn.mlp([2, 1], rng=0), path)
     result = run("predict", path, _csv(tmp_path, "1,2\n"), "--out", tmp_path / "p.csv")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "p.csv").read_text().splitlines()[0] == "row,y0"

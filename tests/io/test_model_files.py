@@ -45,11 +45,11 @@ def test_round_trip_gives_bit_identical_outputs(tmp_path, dtype, activation, out
     assert loaded(x).dtype == dtype
 
 
-def test_module_save_and_cr_load_carry_user_metadata(tmp_path):
+def test_save_model_and_cr_load_carry_user_metadata(tmp_path):
     model = mlp([4, 3, 3], "tanh", "softmax", rng=0)
     path = tmp_path / "iris.safetensors"
-    model.save(path, classes=["setosa", "versicolor", "virginica"], n_features=4,
-               config={"lr": 0.1, "epochs": 3})
+    cr.save_model(model, path, metadata={"classes": ["setosa", "versicolor", "virginica"],
+                                         "n_features": 4, "config": {"lr": 0.1, "epochs": 3}})
     _assert_same_model(model, io.load(path))
     meta = io.load_metadata(path)
     assert meta["user"] == {"classes": ["setosa", "versicolor", "virginica"], "n_features": 4,

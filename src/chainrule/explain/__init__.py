@@ -14,31 +14,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.errors import ConfigError
 from chainrule.explain.build import explain
-from chainrule.explain.model import Explanation
-from chainrule.explain.render_text import render_text
+from chainrule.explain.model import RENDERERS, Explanation, document_formats
 
-FORMATS = ("text", "markdown", "html", "json")
+# The renderers register themselves in RENDERERS as they are imported, in this order, which is
+# the order of FORMATS: text, markdown, html, json (then the graph, dot).
+# isort: off
+from chainrule.explain.render_text import render_text
+from chainrule.explain import render_markdown, render_html, render_json, graph  # noqa: F401
+# isort: on
+
+FORMATS = document_formats()
 
 
 def render(explanation: Explanation, format: str = "text", **options: Any) -> str:
     """The explanation as text (plain, or with colours: color=True), Markdown, HTML or JSON."""
-    if format == "text":
-        return render_text(explanation, **options) or ""
-    if format == "markdown":
-        from chainrule.explain.render_markdown import render_markdown
-
-        return render_markdown(explanation, **options)
-    if format == "html":
-        from chainrule.explain.render_html import render_html
-
-        return render_html(explanation, **options)
-    if format == "json":
-        from chainrule.explain.render_json import render_json
-
-        return render_json(explanation, **options)
-    raise ConfigError(f"explain: unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    return explanation.render(format, **options)
 
 
-__all__ = ["FORMATS", "Explanation", "explain", "render", "render_text"]
+__all__ = ["FORMATS", "RENDERERS", "Explanation", "explain", "render", "render_text"]

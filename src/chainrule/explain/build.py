@@ -16,7 +16,6 @@ Where each number comes from:
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
@@ -48,11 +47,13 @@ from chainrule.explain.update import (
     sequential_step,
     sgd_step,
 )
+from chainrule.ops.activation import softmax_array
 from chainrule.tensor import Tensor
+from chainrule.validate import is_finite_real, is_positive_int, is_real
 
-LOSSES = ("half_sse", "mse", "bce", "cross_entropy")
-_LOSS_CLASSES = {nn.HalfSquaredError: "half_sse", nn.MSELoss: "mse", nn.BCELoss: "bce",
-                 nn.CrossEntropyLoss: "cross_entropy"}
+#: The losses explain can write out: those of nn.LOSSES that the notation has a name for.
+LOSSES = tuple(name for name in nn.LOSSES if name in nt.LOSS_NAMES)
+_LOSS_CLASSES = {nn.LOSSES[name]: name for name in LOSSES}
 MAX_WEIGHTS = 50
 
 
@@ -181,14 +182,13 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
 # --- arguments ------------------------------------------------------------------------------
 def _check_settings(lr: Any, steps: Any, eps: Any, max_weights: Any) -> None:
     problems = []
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) \
-            or lr <= 0:
+    if not is_finite_real(lr) or lr <= 0:
         problems.append(f"lr must be a positive number, got {lr!r}")
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+    if not is_positive_int(steps):
         problems.append(f"steps must be a positive int, got {steps!r}")
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 1:
+    if not is_real(eps) or not 0 < eps < 1:
         problems.append(f"eps must be a small positive number, got {eps!r}")
-    if isinstance(max_weights, bool) or not isinstance(max_weights, int) or max_weights < 1:
+    if not is_positive_int(max_weights):
         problems.append(f"max_weights must be a positive int, got {max_weights!r}")
     if problems:
         raise ConfigError("explain: " + "; ".join(problems))
@@ -197,7 +197,7 @@ def _check_settings(lr: Any, steps: Any, eps: Any, max_weights: Any) -> None:
 def _loss_of(loss: str | nn.Module) -> tuple[str, str]:
     if isinstance(loss, str):
         key = loss.strip().lower()
-        key = "half_sse" if key == "sse" else key
+        key = nn.LOSS_ALIASES.get(key, key)
         if key not in LOSSES:
             raise ConfigError(
                 f"explain: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
@@ -282,8 +282,7 @@ class _Builder:
         self.L = naming.layers
         self.worst = 0.0
         last = trace.layers[-1].net
-        shifted = np.exp(last - last.max())
-        self.probs = shifted / shifted.sum() if loss == "cross_entropy" else None
+        self.probs = softmax_array(last) if loss == "cross_entropy" else None
 
     def agree(self, printed: float, engine: float) -> None:
         """Track how far a printed product is from the engine's value (relative to size)."""

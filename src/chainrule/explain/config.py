@@ -43,14 +43,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chainrule import nn
+from chainrule.configfile import load_toml
 from chainrule.errors import ConfigError
 from chainrule.explain.build import LOSSES, MAX_WEIGHTS
 from chainrule.nn.init import set_values_
-from chainrule.runs.config import load_toml
 
-HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity")
-OUTPUT = (*HIDDEN, "softmax")
-_MODULES = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "softplus": nn.Softplus}
+HIDDEN = tuple(nn.HIDDEN_ACTIVATIONS)
+OUTPUT = (*HIDDEN, "softmax")  # softmax: only with cross_entropy, which applies it itself
 
 
 class LayerSpec(BaseModel):
@@ -242,8 +241,8 @@ def build_network(c: ExplainConfig) -> tuple[nn.Sequential, np.ndarray, Any]:
         act = c.activation if k < len(c.sizes) - 2 else c.output
         if act == "leaky_relu":
             modules.append(nn.LeakyReLU(c.negative_slope))
-        elif act in _MODULES:
-            modules.append(_MODULES[act]())
+        elif act not in ("identity", "softmax"):  # no module: a linear unit; inside the loss
+            modules.append(nn.HIDDEN_ACTIVATIONS[act]())
     if c.inputs is not None:
         x = np.array(c.inputs, dtype=np.float64)
     elif notes and c.sizes[0] == 2:

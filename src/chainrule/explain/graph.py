@@ -13,7 +13,7 @@ import subprocess
 
 from chainrule.errors import ConfigError
 from chainrule.explain import notation as nt
-from chainrule.explain.model import Explanation, GraphNode
+from chainrule.explain.model import Explanation, GraphNode, renders
 
 _FILL = {"leaf": "#ddf4ff", "op": "#fff8c5", "E": "#ffebe9"}
 
@@ -33,6 +33,7 @@ def _label(node: GraphNode, parents: list[str]) -> str:
     return "\\l".join(_quote(line) for line in lines) + "\\l"
 
 
+@renders("dot")
 def to_dot(ex: Explanation) -> str:
     """The step's graph in DOT: each node lists its elements' values and gradients."""
     titles = {n.key: n.title for n in ex.graph.nodes}

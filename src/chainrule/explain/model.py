@@ -8,8 +8,11 @@ Units, weights and biases are named as in Note [naming] (notation.py).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from chainrule.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -240,15 +243,14 @@ class Explanation:
 
     def render(self, format: str = "text", **options: Any) -> str:
         """The explanation as 'text', 'markdown', 'html' or 'json' (see chainrule.explain)."""
-        from chainrule.explain import render
-
-        return render(self, format, **options)
+        if format not in RENDERERS:
+            raise ConfigError(f"explain: unknown format {format!r}; choose one of "
+                              f"{', '.join(document_formats())}")
+        return RENDERERS[format](self, **options)
 
     def to_dot(self) -> str:
         """The step's computational graph in Graphviz DOT, with values and gradients."""
-        from chainrule.explain.graph import to_dot
-
-        return to_dot(self)
+        return self.render("dot")
 
     def __str__(self) -> str:
         return self.render("text")
@@ -257,6 +259,28 @@ class Explanation:
         sizes = " → ".join(str(n) for n in self.network.sizes)
         return (f"Explanation({sizes}, loss={self.network.loss!r}, E={self.error:.9g}, "
                 f"E_after={self.error_after:.9g})")
+
+
+# --- renderers ---------------------------------------------------------------------------------
+#: format → function(explanation, **options) -> str. Each renderer module registers itself with
+#: `@renders("markdown")` when it is imported (chainrule.explain imports them all), so this
+#: module, which they import, imports none of them. "dot" is the graph (graph.py), the others
+#: are documents.
+RENDERERS: dict[str, Callable[..., str]] = {}
+
+
+def renders(format: str) -> Callable[[Callable[..., str]], Callable[..., str]]:
+    """Decorator: register `function` as the renderer of `format`; returns it unchanged."""
+    def register(function: Callable[..., str]) -> Callable[..., str]:
+        RENDERERS[format] = function
+        return function
+
+    return register
+
+
+def document_formats() -> tuple[str, ...]:
+    """The registered formats of whole documents, in registration order (all but "dot")."""
+    return tuple(name for name in RENDERERS if name != "dot")
 
 
 def _find(items: Any, attribute: str, name: str, what: str) -> Any:

@@ -19,11 +19,13 @@ from chainrule import nn
 from chainrule.errors import ConfigError
 from chainrule.nn.init import set_values_
 
+#: activation module class → its name in nn.HIDDEN_ACTIVATIONS (explain shows the element-wise
+#: ones; softmax only as part of the cross-entropy).
 ACTIVATION_MODULES: dict[type[nn.Module], str] = {
-    nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu",
-    nn.Softplus: "softplus", nn.Identity: "identity",
+    cls: name for name, cls in nn.HIDDEN_ACTIVATIONS.items()
 }
-SUPPORTED = "Sigmoid, Tanh, ReLU, LeakyReLU, Softplus or Identity"
+_CLASS_NAMES = [cls.__name__ for cls in ACTIVATION_MODULES]
+SUPPORTED = f"{', '.join(_CLASS_NAMES[:-1])} or {_CLASS_NAMES[-1]}"
 
 
 @dataclass

@@ -23,7 +23,7 @@ from chainrule.explain.document import (
     column_widths,
     split_columns,
 )
-from chainrule.explain.model import Explanation
+from chainrule.explain.model import Explanation, renders
 
 _SUBSCRIPT = re.compile(r"(?<=[A-Za-zδσΣ∂])_([A-Za-z0-9]+(?:_[0-9]+)?)")
 
@@ -178,6 +178,7 @@ def _diagram(ex: Explanation) -> str:
             f"<figcaption>{caption}</figcaption></figure>")
 
 
+@renders("html")
 def render_html(ex: Explanation) -> str:
     doc = build_document(ex)
     body = [f"<h1>{html.escape(doc.title)}</h1>", '<dl class="summary">']

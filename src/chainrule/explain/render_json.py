@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from chainrule.explain.model import Explanation
+from chainrule.explain.model import Explanation, renders
 
 FORMAT = "chainrule-explain"
 VERSION = 1
@@ -31,6 +31,7 @@ def to_json_data(ex: Explanation) -> dict[str, Any]:
     return {"format": FORMAT, "version": VERSION, **_finite(ex.to_dict())}
 
 
+@renders("json")
 def render_json(ex: Explanation, indent: int | None = 2) -> str:
     return json.dumps(to_json_data(ex), ensure_ascii=False, indent=indent,
                       allow_nan=False) + "\n"

@@ -15,7 +15,7 @@ from chainrule.explain.document import (
     build_document,
     layout,
 )
-from chainrule.explain.model import Explanation
+from chainrule.explain.model import Explanation, renders
 
 WIDTH = 100
 
@@ -38,6 +38,7 @@ def _table(table: Table) -> list[str]:
     return lines
 
 
+@renders("markdown")
 def render_markdown(ex: Explanation, width: int = WIDTH) -> str:
     doc = build_document(ex)
     out = [f"# {doc.title}", ""]

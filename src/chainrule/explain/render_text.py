@@ -7,6 +7,7 @@ the '=' signs of a long chain line up; tables use rich's simple style.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -27,7 +28,7 @@ from chainrule.explain.document import (
     layout,
     split_columns,
 )
-from chainrule.explain.model import Explanation
+from chainrule.explain.model import Explanation, renders
 
 STYLES = {"sym": "cyan", "num": "", "res": "bold", "memo": "magenta", "note": "dim",
           "cond": "dim"}
@@ -114,3 +115,9 @@ def render_text(ex: Explanation, width: int = MAX_WIDTH, color: bool = False,
                       soft_wrap=False)
     console.print(renderables(ex, width))
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+@renders("text")
+def _text_document(ex: Explanation, **options: Any) -> str:
+    """render_text as a format: the text itself ('' when printed to a given console)."""
+    return render_text(ex, **options) or ""

@@ -9,6 +9,8 @@
 
 from chainrule.nn import init
 from chainrule.nn.layers import (
+    ACTIVATIONS,
+    HIDDEN_ACTIVATIONS,
     Identity,
     LeakyReLU,
     Linear,
@@ -22,6 +24,8 @@ from chainrule.nn.layers import (
     mlp,
 )
 from chainrule.nn.losses import (
+    LOSS_ALIASES,
+    LOSSES,
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -32,6 +36,7 @@ from chainrule.nn.losses import (
 from chainrule.nn.module import LoadResult, Module, Parameter
 
 __all__ = [
+    "ACTIVATIONS", "HIDDEN_ACTIVATIONS", "LOSSES", "LOSS_ALIASES",
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HalfSquaredError", "Identity",
     "LeakyReLU", "Linear", "LoadResult", "LogSoftmax", "MSELoss", "Module", "Parameter", "ReLU",
     "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "get_loss", "init", "mlp",

@@ -28,6 +28,7 @@ import numpy as np
 
 from chainrule.errors import ConfigError, ShapeError
 from chainrule.tensor import Tensor
+from chainrule.validate import is_int
 
 __all__ = [
     "as_generator", "calculate_gain", "constant_", "fans", "kaiming_normal_", "kaiming_uniform_",
@@ -45,7 +46,7 @@ def as_generator(rng: RNG) -> np.random.Generator:
         return rng
     if rng is None:
         return np.random.default_rng()
-    if isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0:
+    if is_int(rng) and rng >= 0:
         return np.random.default_rng(int(rng))
     raise ConfigError(
         f"rng must be a numpy.random.Generator, a non-negative int seed or None, got {rng!r}"

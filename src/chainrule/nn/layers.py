@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from chainrule.nn.module import Module, Parameter
 from chainrule.ops import activation
 from chainrule.ops.linalg import linear
 from chainrule.tensor import Tensor, get_default_dtype
+from chainrule.validate import is_int, is_positive_int
 
 
 def _as_tensor(x: Any) -> Tensor:
@@ -47,7 +48,7 @@ class Linear(Module):
                  dtype: Any = None, rng: init.RNG = None) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not _is_positive_int(value):
+            if not is_positive_int(value):
                 raise ConfigError(f"Linear: {name} must be a positive int, got {value!r}")
         dtype = np.dtype(get_default_dtype() if dtype is None else dtype)
         if dtype.kind != "f":
@@ -91,6 +92,10 @@ class Linear(Module):
 # --- activations: parameter-free, applied element by element (softmax along one axis) -------
 class _Activation(Module):
     """An activation keeps the number of features, so Sequential's size check looks past it."""
+
+    #: True when each output depends on its own input alone, so the activation can follow a
+    #: hidden layer; False for softmax and log-softmax, which mix the features of a sample.
+    elementwise: ClassVar[bool] = True
 
 
 class Sigmoid(_Activation):
@@ -138,6 +143,8 @@ class Softplus(_Activation):
 class Softmax(_Activation):
     """out_i = e^(x_i) / Σ_j e^(x_j) along `axis` (the last by default)."""
 
+    elementwise = False
+
     def __init__(self, axis: int = -1) -> None:
         super().__init__()
         self.axis = int(axis)
@@ -151,6 +158,8 @@ class Softmax(_Activation):
 
 class LogSoftmax(_Activation):
     """out_i = x_i − ln Σ_j e^(x_j) along `axis` (the last by default)."""
+
+    elementwise = False
 
     def __init__(self, axis: int = -1) -> None:
         super().__init__()
@@ -171,10 +180,6 @@ class Identity(_Activation):
 
 
 # --- Sequential ------------------------------------------------------------------------------
-def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value > 0
-
-
 def _features(module: Module) -> tuple[int, int] | bool | None:
     """(in, out) features of a module, True if it keeps the count, None if it is unknown."""
     if isinstance(module, Linear):
@@ -271,7 +276,7 @@ class Sequential(Module):
         items = list(self._modules.items())
         if isinstance(index, slice):
             return Sequential(dict(items[index]))
-        if not isinstance(index, int | np.integer) or isinstance(index, bool):
+        if not is_int(index):
             raise TypeError(f"Sequential indices must be ints or slices, got "
                             f"{type(index).__name__}")
         if not -len(items) <= index < len(items):
@@ -281,14 +286,19 @@ class Sequential(Module):
 
 
 # --- mlp -------------------------------------------------------------------------------------
-_HIDDEN = {
+#: Every activation by name: the one table of activation names (the CLI's and the config's
+#: choices, explain's and the model files' tables are all derived from it).
+ACTIVATIONS: dict[str, type[_Activation]] = {
     "sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU,
-    "softplus": Softplus, "identity": Identity,
+    "softplus": Softplus, "identity": Identity, "softmax": Softmax, "log_softmax": LogSoftmax,
 }
-_OUTPUT = {**_HIDDEN, "softmax": Softmax, "log_softmax": LogSoftmax}
+#: The element-wise ones, which may follow a hidden layer (all but softmax and log_softmax).
+HIDDEN_ACTIVATIONS: dict[str, type[_Activation]] = {
+    name: cls for name, cls in ACTIVATIONS.items() if cls.elementwise
+}
 
 
-def _activation(name: Any, table: dict[str, type[Module]], argument: str) -> Module:
+def _activation(name: Any, table: Mapping[str, type[Module]], argument: str) -> Module:
     if not isinstance(name, str) or name not in table:
         raise ConfigError(
             f"mlp: unknown {argument} {name!r}; valid names are {', '.join(table)}"
@@ -315,20 +325,21 @@ def mlp(sizes: Sequence[int], activation: str = "sigmoid", output_activation: st
     )
     """
     if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence) or len(sizes) < 2 \
-            or not all(_is_positive_int(n) for n in sizes):
+            or not all(is_positive_int(n) for n in sizes):
         raise ConfigError(
             f"mlp: sizes must be a sequence of at least 2 positive ints (inputs, ..., "
             f"outputs), got {sizes!r}"
         )
-    _activation(activation, _HIDDEN, "activation")  # validate even when there is no hidden layer
+    # validate even when there is no hidden layer
+    _activation(activation, HIDDEN_ACTIVATIONS, "activation")
     if output_activation is not None:
-        _activation(output_activation, _OUTPUT, "output_activation")
+        _activation(output_activation, ACTIVATIONS, "output_activation")
     generator = init.as_generator(rng)
     layers: list[Module] = []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(Linear(int(n_in), int(n_out), bias, dtype=dtype, rng=generator))
         if i < len(sizes) - 2:
-            layers.append(_activation(activation, _HIDDEN, "activation"))
+            layers.append(_activation(activation, HIDDEN_ACTIVATIONS, "activation"))
         elif output_activation is not None:
-            layers.append(_activation(output_activation, _OUTPUT, "output_activation"))
+            layers.append(_activation(output_activation, ACTIVATIONS, "output_activation"))
     return Sequential(*layers)

@@ -92,14 +92,23 @@ class CrossEntropyLoss(_Loss):
         return loss.cross_entropy(prediction, target, self.reduction)
 
 
-_LOSSES: dict[str, type[_Loss]] = {
+#: Every loss by name: the one table of loss names (the CLI's and the config's choices and
+#: explain's table are derived from it).
+LOSSES: dict[str, type[_Loss]] = {
     "half_sse": HalfSquaredError,
-    "sse": HalfSquaredError,
     "mse": MSELoss,
     "bce": BCELoss,
     "bce_logits": BCEWithLogitsLoss,
     "cross_entropy": CrossEntropyLoss,
 }
+#: Other names that `get_loss` (and explain) accept: alias → name in LOSSES.
+LOSS_ALIASES: dict[str, str] = {"sse": "half_sse"}
+
+
+def _accepted_names() -> list[str]:
+    """The names in LOSSES, each followed by its aliases: half_sse, sse, mse, ..."""
+    return [spelling for name in LOSSES
+            for spelling in (name, *(a for a, n in LOSS_ALIASES.items() if n == name))]
 
 
 def get_loss(name: str, reduction: str = "mean") -> _Loss:
@@ -109,8 +118,9 @@ def get_loss(name: str, reduction: str = "mean") -> _Loss:
     HalfSquaredError(reduction='mean')
     """
     key = name.strip().lower() if isinstance(name, str) else name
-    if key not in _LOSSES:
+    key = LOSS_ALIASES.get(key, key) if isinstance(key, str) else key
+    if key not in LOSSES:
         raise ConfigError(
-            f"get_loss: unknown loss {name!r}; valid names are {', '.join(_LOSSES)}"
+            f"get_loss: unknown loss {name!r}; valid names are {', '.join(_accepted_names())}"
         )
-    return _LOSSES[key](reduction)
+    return LOSSES[key](reduction)

@@ -298,17 +298,6 @@ class Module:
             params[name].data[...] = value.astype(params[name].data.dtype, copy=False)
         return LoadResult(missing, unexpected)
 
-    def save(self, path: Any, **metadata: Any) -> None:
-        """Save this model to a safetensors file that `chainrule.load(path)` rebuilds it from.
-
-        metadata: your own JSON-able facts stored beside the weights (class names, the config).
-        The write is atomic. Only a Sequential of built-in layers can be rebuilt from a file;
-        see `chainrule.io.save_model`, which this calls.
-        """
-        from chainrule.io import save_model  # imported here: chainrule.io imports chainrule.nn
-
-        save_model(self, path, metadata=metadata)
-
     # --- printing --------------------------------------------------------------------------
     def extra_repr(self) -> str:
         """The settings printed inside the parentheses, e.g. 'in_features=2, out_features=2'."""

@@ -122,15 +122,32 @@ def softplus(x: Tensor) -> Tensor:
     return kernel_result(Softplus, (_floating(x),), "softplus")
 
 
+def softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """softmax of a NumPy array along `axis`: e^(z_i) / Σ_j e^(z_j), as a new array.
+
+    The one softmax on arrays that the library computes (the `softmax` op, the cross-entropy,
+    explain's probabilities and predictions all call it). The max is subtracted first (it
+    cancels), so large inputs cannot overflow.
+    """
+    out = np.exp(z - z.max(axis=axis, keepdims=True))
+    out /= out.sum(axis=axis, keepdims=True)
+    return out
+
+
+def log_softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """ln softmax(z) along `axis`: z_i − ln Σ_j e^(z_j), shifted by the max, finite for any
+    finite input."""
+    shifted = z - z.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """out_i = e^(x_i) / Σ_j e^(x_j) along `axis`;  ∂E/∂x = out·(g − Σ_j g_j·out_j).
 
     The max is subtracted first (it cancels), so large inputs cannot overflow.
     """
     axis = normalize_axis("softmax", axis, x.data.shape)
-    data = x.data.astype(float_dtype_of(x), copy=False)
-    out = np.exp(data - data.max(axis=axis, keepdims=True))
-    out /= out.sum(axis=axis, keepdims=True)
+    out = softmax_array(x.data.astype(float_dtype_of(x), copy=False), axis)
 
     def vjp(g: np.ndarray) -> tuple:
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
@@ -145,10 +162,9 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """
     axis = normalize_axis("log_softmax", axis, x.data.shape)
     data = x.data.astype(float_dtype_of(x), copy=False)
-    shifted = data - data.max(axis=axis, keepdims=True)
-    out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    out = log_softmax_array(data, axis)
 
     def vjp(g: np.ndarray) -> tuple:
-        return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
+        return (g - softmax_array(data, axis) * g.sum(axis=axis, keepdims=True),)
 
     return result(out, (x,), vjp, "log_softmax")

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from chainrule.errors import ConfigError, DataError, ShapeError
-from chainrule.ops.activation import Sigmoid
+from chainrule.ops.activation import Sigmoid, log_softmax_array, softmax_array
 from chainrule.ops.base import Kernel, float_dtype_of, kernel_result, lift, operands
 from chainrule.tensor import Tensor
 
@@ -196,11 +196,8 @@ class CrossEntropy(Kernel):
     @staticmethod
     def forward(z, labels, reduction, scale):
         picked = (labels,) if z.ndim == 1 else (np.arange(len(labels)), labels)
-        shifted = z - z.max(axis=-1, keepdims=True)
-        probs = np.exp(shifted)
-        totals = probs.sum(axis=-1, keepdims=True)
-        probs /= totals
-        return _reduce(np.log(totals[..., 0]) - shifted[picked], reduction, scale), probs
+        per_sample = -log_softmax_array(z)[picked]
+        return _reduce(per_sample, reduction, scale), softmax_array(z)
 
     @staticmethod
     def backward(g, inputs, outputs, needs, reduction, scale):

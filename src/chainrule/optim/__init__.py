@@ -4,7 +4,8 @@
 
 `Optimizer` holds the plumbing (parameters, state, zero_grad, state dicts); each rule lives in
 its own module and is written once: `SGD` (plain, momentum, Nesterov), `Adam` and `AdamW`,
-`RMSprop`. `schedules` sets the learning rate η per epoch.
+`RMSprop`. `schedules` sets the learning rate η per epoch. `OPTIMIZERS` holds them by name
+("sgd", "adam", "adamw", "rmsprop"), `DISPLAY_NAMES` how reports print each name.
 """
 
 from chainrule.optim.adam import Adam, AdamW
@@ -19,7 +20,16 @@ from chainrule.optim.schedules import (
 )
 from chainrule.optim.sgd import SGD
 
+#: Every optimizer by name: the one table of optimizer names (the CLI's and the config's choices
+#: are derived from it). name → class.
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW,
+                                          "rmsprop": RMSprop}
+#: name → how reports print it: the class name ("sgd" → "SGD"), as in the state dict.
+DISPLAY_NAMES: dict[str, str] = {name: cls.__name__ for name, cls in OPTIMIZERS.items()}
+
 __all__ = [
+    "DISPLAY_NAMES",
+    "OPTIMIZERS",
     "SGD",
     "Adam",
     "AdamW",

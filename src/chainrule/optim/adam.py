@@ -8,14 +8,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from chainrule.errors import ConfigError
-from chainrule.optim.optimizer import (
-    Optimizer,
-    Parameter,
-    nonnegative_finite,
-    positive_finite,
-    state_buffer,
-    unit_interval,
-)
+from chainrule.optim.optimizer import Optimizer, Parameter, state_buffer
+from chainrule.validate import nonnegative_finite, positive_finite, unit_interval
 
 
 class Adam(Optimizer):

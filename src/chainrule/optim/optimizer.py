@@ -52,14 +52,13 @@ Note [state dict layout]
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
 from chainrule.errors import ConfigError, DTypeError, ShapeError
+from chainrule.validate import nonnegative_finite, nonnegative_int, positive_finite
 
 
 class Parameter(Protocol):
@@ -313,65 +312,3 @@ def state_buffer(state: dict[str, np.ndarray], name: str, like: np.ndarray) -> n
     if buffer is None:
         buffer = state[name] = np.zeros_like(like)
     return buffer
-
-
-def _show(value: object) -> str:
-    if isinstance(value, np.generic):
-        value = value.item()
-    return repr(value)
-
-
-def is_real(value: object) -> bool:
-    """True for int, float and NumPy numbers, False for bool and everything else."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def positive_finite(owner: str, name: str, value: object) -> float:
-    """`value` as a float, or ConfigError unless it is a finite number > 0."""
-    if not (is_real(value) and math.isfinite(value) and value > 0):
-        raise ConfigError(f"{owner}: {name} must be a positive finite number, got {_show(value)}")
-    return float(value)
-
-
-def nonnegative_finite(owner: str, name: str, value: object) -> float:
-    """`value` as a float, or ConfigError unless it is a finite number ≥ 0."""
-    if not (is_real(value) and math.isfinite(value) and value >= 0):
-        raise ConfigError(
-            f"{owner}: {name} must be a non-negative finite number, got {_show(value)}"
-        )
-    return float(value)
-
-
-def unit_interval(owner: str, name: str, value: object) -> float:
-    """`value` as a float, or ConfigError unless 0 ≤ value < 1 (momentum, betas, alpha)."""
-    if not (is_real(value) and 0 <= value < 1):
-        raise ConfigError(f"{owner}: {name} must be a number in [0, 1), got {_show(value)}")
-    return float(value)
-
-
-def open_unit_interval(owner: str, name: str, value: object) -> float:
-    """`value` as a float, or ConfigError unless 0 < value < 1 (a decay factor)."""
-    if not (is_real(value) and 0 < value < 1):
-        raise ConfigError(f"{owner}: {name} must be a number in (0, 1), got {_show(value)}")
-    return float(value)
-
-
-def positive_int(owner: str, name: str, value: object) -> int:
-    """`value` as an int, or ConfigError unless it is an integer ≥ 1."""
-    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1):
-        raise ConfigError(f"{owner}: {name} must be a positive integer, got {_show(value)}")
-    return int(value)
-
-
-def nonnegative_int(owner: str, name: str, value: object) -> int:
-    """`value` as an int, or ConfigError unless it is an integer ≥ 0."""
-    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0):
-        raise ConfigError(f"{owner}: {name} must be a non-negative integer, got {_show(value)}")
-    return int(value)
-
-
-def boolean(owner: str, name: str, value: object) -> bool:
-    """`value`, or ConfigError unless it is True or False."""
-    if not isinstance(value, bool | np.bool_):
-        raise ConfigError(f"{owner}: {name} must be True or False, got {_show(value)}")
-    return bool(value)

@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from chainrule.errors import ConfigError, DataError
-from chainrule.optim.optimizer import (
-    Optimizer,
+from chainrule.optim.optimizer import Optimizer
+from chainrule.validate import (
     is_real,
     nonnegative_finite,
     nonnegative_int,

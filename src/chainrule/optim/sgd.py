@@ -7,13 +7,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from chainrule.errors import ConfigError
-from chainrule.optim.optimizer import (
-    Optimizer,
-    Parameter,
-    boolean,
-    nonnegative_finite,
-    unit_interval,
-)
+from chainrule.optim.optimizer import Optimizer, Parameter
+from chainrule.validate import boolean, nonnegative_finite, unit_interval
 
 
 class SGD(Optimizer):

@@ -17,7 +17,6 @@ integer field does not take 2.0; a float field takes an integer.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -32,12 +31,14 @@ from pydantic import (
     model_validator,
 )
 
+from chainrule import nn, optim
+from chainrule.configfile import load_toml
 from chainrule.data import DATASETS
 from chainrule.errors import ConfigError
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity")
-LOSSES = ("auto", "half_sse", "mse", "bce", "bce_logits", "cross_entropy")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+ACTIVATIONS = tuple(nn.HIDDEN_ACTIVATIONS)
+LOSSES = ("auto", *nn.LOSSES)
+OPTIMIZERS = tuple(optim.OPTIMIZERS)
 
 
 NETWORKS = ("mlp", "worked-example")
@@ -190,19 +191,6 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     return bool(a == b)
-
-
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """The table in a TOML file (a clear ConfigError for a missing or malformed file)."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"config file {path} is a folder; give the path of a TOML file")
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
 
 
 def gather(config: str | Path | None, options: Mapping[str, Any]

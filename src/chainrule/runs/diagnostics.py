@@ -58,6 +58,7 @@ import numpy as np
 from chainrule import nn
 from chainrule.autograd import no_grad
 from chainrule.errors import ConfigError
+from chainrule.optim import DISPLAY_NAMES
 from chainrule.tensor import Tensor
 from chainrule.train import Callback, History, TrainState
 
@@ -377,9 +378,8 @@ def diagnose(config: Any, *, every: int = 1, sample_size: int = 256,
         warnings.insert(0, f"diverged: {diverged}")
     sizes = "-".join(str(n) for n in [prepared.dataset.n_features, *config.hidden,
                                       prepared.n_outputs])
-    optimizers = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
     title = (f"{prepared.dataset.name}: {len(config.hidden)} hidden {config.activation} layers "
-             f"({sizes}), {optimizers.get(config.optimizer, config.optimizer)} η={config.lr:g}")
+             f"({sizes}), {DISPLAY_NAMES[config.optimizer]} η={config.lr:g}")
     return DiagnosticReport(title, monitor.layers, monitor.shapes, monitor.steps, monitor.norms,
                             monitor.activations, history, ratio, warnings, diverged)
 

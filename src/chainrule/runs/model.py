@@ -93,14 +93,10 @@ class TrainedModel:
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray | None:
         """Class probabilities from raw outputs, or None for a regression model."""
-        from chainrule import functional as F
-        from chainrule.autograd import no_grad
-        from chainrule.ops.activation import Sigmoid
-        from chainrule.tensor import tensor
+        from chainrule.ops.activation import Sigmoid, softmax_array
 
         if self.loss == "cross_entropy":
-            with no_grad():
-                return F.softmax(tensor(outputs), axis=1).numpy()
+            return softmax_array(outputs, axis=1)
         if self.loss in BINARY_LOSSES and self.task == "classification":
             p = Sigmoid.forward(outputs)[0] if self.loss == "bce_logits" else outputs
             return np.column_stack([1 - p[:, 0], p[:, 0]])
