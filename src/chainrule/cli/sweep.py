@@ -108,6 +108,9 @@ def sweep(
 
     With no options: the notes' worked example at η = 0.1, 0.2, 0.5, 0.8, 1 and 2.
 
+    The best: without --choose (or with --choose auto) the lowest final validation loss when
+    every run has validation data, otherwise the lowest final training loss.
+
     Writes loss.png/.svg, results.csv, best.json and sweep.json to --out.
     """
     from chainrule.errors import ConfigError
@@ -146,8 +149,11 @@ def sweep(
             grids["lr"] = list(sweeps.WORKED_EXAMPLE_LRS)
         trials = sweeps.grid(base, target_loss=target_loss, **grids)
     check_output_folder(out, sweeps.OUTPUT_FILES)
+    # Without --choose the rule is "auto": the validation loss when every run has validation
+    # data, else the final training loss (the lowest training loss can be the worst overfit).
+    rule = choose if _given("choose") else "auto"
     try:
-        result = _run(trials, workers, scheduler, choose, quiet)
+        result = _run(trials, workers, scheduler, rule, quiet)
     except sweeps.SweepInterrupted as stop:  # like `chainrule train`: say what is kept, exit 130
         written = sweeps.write_outputs(stop.result, out, log_scale=log_scale)
         print(f"{stop}; wrote {', '.join(str(path) for path in written)}", file=sys.stderr)
@@ -159,6 +165,17 @@ def sweep(
         console = Console()
         sweeps.print_table(result, console)
         console.print(f"wrote {', '.join(str(path) for path in written)}")
+
+
+def _given(name: str) -> bool:
+    """Whether option `name` of the running command was given (not left to its default)."""
+    import importlib
+
+    core = next(c for c in typer.Context.__mro__ if c.__module__.endswith(".core"))
+    package = core.__module__.rpartition(".")[0]  # click, or the copy this typer bundles
+    context = importlib.import_module(f"{package}.globals").get_current_context()
+    source = context.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
 
 
 def _base_config(config: Path | None, options: dict[str, Any]) -> Any:

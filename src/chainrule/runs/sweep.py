@@ -197,6 +197,7 @@ class TrialResult:
 
 
 RULES = {
+    "auto": "val_loss when every run that finished has validation data, else final_loss",
     "final_loss": "lowest final training loss among the runs that neither diverged nor failed",
     "best_loss": "lowest training loss reached at any point, among the runs that neither "
                  "diverged nor failed",
@@ -204,24 +205,52 @@ RULES = {
     "steps_to_target": "fewest updates to reach the target loss (ties: lower final loss), among "
                        "the runs that neither diverged nor failed",
 }
-"""The rules `choose_best` knows, each as it is printed beside the chosen setting."""
+"""The rules `choose_best` knows, each as it is printed beside the chosen setting ("auto" is
+printed as the rule it resolved to: `resolve_rule`)."""
+
+
+def resolve_rule(rule: str, results: Sequence[TrialResult]) -> str:
+    """The rule that "auto" stands for with these results (any other rule is itself).
+
+    "auto" is "val_loss" when every run that finished ("ok") has validation data, otherwise
+    "final_loss": the lowest training loss can belong to the run that overfits most, so with
+    validation data the validation loss chooses. Runs that diverged, failed or were
+    interrupted do not decide it (they never qualify anyway).
+    """
+    if rule != "auto":
+        return rule
+    finished = [r for r in results if r.status == "ok"]
+    every = bool(finished) and all(r.val_loss is not None for r in finished)
+    return "val_loss" if every else "final_loss"
 
 
 @dataclass
 class SweepResult:
-    """Every trial's result in the trials' order, and the best one by `rule` (None if none)."""
+    """Every trial's result in the trials' order, and the best one by `rule` (None if none).
+
+    auto: `rule` is what "auto" resolved to (`resolve_rule`); rule_text then says why.
+    """
 
     results: list[TrialResult]
     rule: str
     best: TrialResult | None
     title: str
+    auto: bool = False
 
     @property
     def rule_text(self) -> str:
-        return RULES[self.rule]
+        text = RULES[self.rule]
+        if not self.auto or self.rule == "auto":
+            return text
+        if self.rule == "val_loss":
+            return f"{text} (auto: every run has validation data)"
+        finished = [r for r in self.results if r.status == "ok"]
+        none = all(r.val_loss is None for r in finished)
+        return f"{text} (auto: {'no' if none else 'not every'} run has validation data)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "rule": self.rule, "rule_text": self.rule_text,
+        return {"title": self.title, "rule": self.rule, "auto": self.auto,
+                "rule_text": self.rule_text,
                 "best": None if self.best is None else self.best.label,
                 "trials": [r.to_dict() for r in self.results]}
 
@@ -652,11 +681,13 @@ def run_sweep(
     workers: int | None = None,
     *,
     scheduler: str | None = None,
-    rule: str = "final_loss",
+    rule: str = "auto",
     title: str | None = None,
     on_result: Callable[[int, TrialResult], None] | None = None,
 ) -> SweepResult:
-    """Run every trial and choose the best by `rule` (see `choose_best`).
+    """Run every trial and choose the best by `rule` (see `choose_best`; the default "auto" is
+    the validation loss when every run that finished has validation data, else the final
+    training loss).
 
     Where the trials run: `executor` (any concurrent.futures.Executor, left open), or the Dask
     cluster at `scheduler`, or — with neither — `workers` processes of a local pool (default:
@@ -693,9 +724,13 @@ def run_sweep(
         unfinished = "interrupted (Ctrl-C) before it finished"
         partial = [r or _unfinished(trial, "interrupted", unfinished)
                    for r, trial in zip(stop.results, trials, strict=True)]
-        raise SweepInterrupted(SweepResult(partial, rule, choose_best(partial, rule),
-                                           title)) from None
-    return SweepResult(results, rule, choose_best(results, rule), title)
+        raise SweepInterrupted(_sweep_result(partial, rule, title)) from None
+    return _sweep_result(results, rule, title)
+
+
+def _sweep_result(results: list[TrialResult], rule: str, title: str) -> SweepResult:
+    chosen = resolve_rule(rule, results)
+    return SweepResult(results, chosen, choose_best(results, chosen), title, auto=rule == "auto")
 
 
 def _run_here(trials: list[Trial],
@@ -781,14 +816,16 @@ def _title(trials: Sequence[Trial]) -> str:
 def choose_best(results: Sequence[TrialResult], rule: str = "final_loss") -> TrialResult | None:
     """The best result by `rule` (one of `RULES`), or None when no run qualifies.
 
-    Runs that diverged or failed never qualify. "final_loss" (the default) picks the lowest
-    final training loss; "best_loss" the lowest loss reached at any point; "val_loss" the lowest
-    final validation loss (runs without validation data do not qualify); "steps_to_target" the
-    fewest updates to reach the target loss, ties broken by the lower final loss. Equal scores
+    Runs that diverged, failed or were interrupted never qualify. "auto" is "val_loss" when
+    every run that finished has validation data, else "final_loss" (`resolve_rule`).
+    "final_loss" (the default here) picks the lowest final training loss; "best_loss" the
+    lowest loss reached at any point; "val_loss" the lowest final validation loss (runs without
+    validation data do not qualify); "steps_to_target" the fewest updates to reach the target loss, ties broken by the lower final loss. Equal scores
     go to the earlier trial, so the choice is deterministic.
     """
     if rule not in RULES:
         raise ConfigError(f"sweep: unknown rule {rule!r}; choose from {', '.join(RULES)}")
+    rule = resolve_rule(rule, results)
 
     def score(r: TrialResult) -> tuple[float, ...] | None:
         if r.status != "ok" or r.final_loss is None or not math.isfinite(r.final_loss):
@@ -857,7 +894,8 @@ def write_outputs(result: SweepResult, out_dir: Path, *, log_scale: bool = True)
         best = {"label": b.label, "params": b.params, "final_loss": b.final_loss,
                 "best_loss": b.best_loss, "val_loss": _finite_or_none(b.val_loss),
                 "steps_to_target": b.steps_to_target}
-    summary = {"rule": result.rule, "rule_text": result.rule_text, "best": best}
+    summary = {"rule": result.rule, "auto": result.auto, "rule_text": result.rule_text,
+               "best": best}
     atomic_write_bytes(out_dir / "best.json", (json.dumps(summary, indent=1) + "\n").encode())
     atomic_write_bytes(out_dir / "sweep.json",
                        (json.dumps(result.to_dict(), allow_nan=False) + "\n").encode())
@@ -873,8 +911,11 @@ LINESTYLES = ("-", "--", "-.", ":")
 def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = True) -> None:
     """One labelled loss curve per trial; ✕ where a run diverged, ★ on the best; PNG/SVG by suffix.
 
-    The y axis is logarithmic when `log_scale` (a loss of exactly 0 is not drawn). A diverged run
-    whose losses soar past the others is clipped at the top of the axes, its ✕ on the edge.
+    The y axis is logarithmic when `log_scale`. A loss of exactly 0, which a log axis cannot
+    show, is drawn at a floor a decade below the lowest positive loss, marked by a dashed line
+    the legend names. A diverged run whose losses soar past the others is clipped at the top of
+    the axes, its ✕ on the edge. The best run's ★ is always drawn: if its last point lies
+    outside the axes, the ★ sits on the edge with the value it reached.
     """
     from chainrule.runs.plots import pyplot, save_figure
 
@@ -882,7 +923,11 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
     fig, ax = plt.subplots(figsize=(8.0, 5.2))
     curves = [r for r in result.results if r.losses]
     log = log_scale and any(v > 0 for r in curves for v in r.losses)
+    floor = None  # where a loss of 0 is drawn on a log axis
+    if log and any(v <= 0 for r in curves for v in r.losses):
+        floor = min(v for r in curves for v in r.losses if v > 0) / 10
     top = _clip_top([r for r in curves if r.status == "ok"], curves, log)
+    star = None
     for index, r in enumerate(result.results):
         colour = COLOURS[index % len(COLOURS)]
         style = LINESTYLES[(index // len(COLOURS)) % len(LINESTYLES)]
@@ -892,6 +937,8 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
             ax.plot([], [], color=colour, linestyle=style, label=label)
             continue
         x, y = _thin(r.x, r.losses, PLOT_POINTS)
+        if floor is not None:
+            y = [max(v, floor) for v in y]
         ax.plot(x, y, color=colour, linestyle=style, linewidth=2.6 if is_best else 1.4,
                 label=label, zorder=4 if is_best else 3)
         end = y[-1]
@@ -903,17 +950,26 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
             ax.plot([x[-1]], [end], marker="X", markersize=11, color=colour,
                     markeredgecolor="black", linestyle="none", zorder=6, clip_on=False)
         if is_best:
-            ax.plot([x[-1]], [end], marker="*", markersize=18, color=colour,
-                    markeredgecolor="black", linestyle="none", zorder=6, clip_on=False)
+            star = (x[-1], end, r.losses[-1], colour)
     target = next((r.target_loss for r in result.results if r.target_loss), None)
     if target is not None and curves:
         ax.axhline(target, color="#555555", linestyle=":", linewidth=1.0,
                    label=f"target loss {target:g}", zorder=2)
+    if floor is not None:
+        ax.axhline(floor, color="#999999", linestyle=(0, (4, 3)), linewidth=0.8, zorder=2,
+                   label=f"loss 0, drawn at {floor:.2g} (log axis)")
     if log:
-        ax.set_yscale("log", nonpositive="mask")  # a loss of exactly 0 ends its curve
-    if top is not None:
-        lowest = min(v for r in curves if r.status == "ok" for v in r.losses if v > 0 or not log)
-        ax.set_ylim(lowest / 2 if log else min(0.0, lowest), top)
+        ax.set_yscale("log")
+    if top is not None or floor is not None:
+        if floor is not None:
+            bottom = floor / 2
+        elif log:
+            bottom = min(v for r in curves if r.status == "ok" for v in r.losses if v > 0) / 2
+        else:
+            bottom = min(0.0, min(v for r in curves if r.status == "ok" for v in r.losses))
+        ax.set_ylim(bottom, top if top is not None else ax.get_ylim()[1])
+    if star is not None:
+        _draw_star(ax, *star, log=log)
     unit = curves[0].unit if curves else "step"
     if unit == "epoch":
         from matplotlib.ticker import MaxNLocator
@@ -923,8 +979,12 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
     ax.set_xlabel("update step (full batch)" if unit == "step" else "epoch")
     ax.set_ylabel(_loss_axis_label(loss, unit) + (" (log scale)" if log else ""))
     best = ("no run qualified as best" if result.best is None
-            else f"best: {result.best.label} ({result.rule_text})")
-    ax.set_title(f"Loss per {unit}: {result.title}\n{best}", fontsize=10)
+            else f"best: {result.best.label} — {result.rule_text}")
+    import textwrap
+
+    heading = "\n".join(textwrap.wrap(f"Loss per {unit}: {result.title}", 100)
+                        + textwrap.wrap(best, 100))
+    ax.set_title(heading, fontsize=10)
     ax.grid(True, which="major", alpha=0.35)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)  # placed by the data: reproducible
     fig.tight_layout()
@@ -933,6 +993,21 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
             save_figure(fig, Path(path))
     finally:
         plt.close(fig)
+
+
+def _draw_star(ax: Any, x: float, y: float, value: float, colour: str, *, log: bool) -> None:
+    """The best run's ★ at (x, y), or on the edge of the axes (with its value) if y is off them."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high)  # the ★ must not move the axes
+    if not low <= y <= high:
+        edge = high if y > high else low
+        inside = (edge / 1.6 if y > high else edge * 1.6) if log else \
+            edge - 0.03 * (high - low) if y > high else edge + 0.03 * (high - low)
+        ax.annotate(f"{value:.2g} {'↑' if y > high else '↓'}", (x, inside), xytext=(9, -4),
+                    textcoords="offset points", fontsize=8, color=colour)
+        y = inside
+    ax.plot([x], [y], marker="*", markersize=18, color=colour, markeredgecolor="black",
+            linestyle="none", zorder=6, clip_on=False)
 
 
 def _loss_axis_label(loss: str, unit: str) -> str:
@@ -951,6 +1026,8 @@ def _legend_label(r: TrialResult, is_best: bool) -> str:
     if r.status == "interrupted":
         return f"{r.label}: interrupted" + (f" after {r.steps:,} updates" if r.steps else "")
     text = f"{r.label}: final {r.final_loss:.3g}"
+    if r.val_loss is not None and math.isfinite(r.val_loss):
+        text += f", val {r.val_loss:.3g}"
     return text + "  (best)" if is_best else text
 
 
