@@ -155,16 +155,59 @@ def sweep(
     try:
         result = _run(trials, workers, scheduler, rule, quiet)
     except sweeps.SweepInterrupted as stop:  # like `chainrule train`: say what is kept, exit 130
-        written = sweeps.write_outputs(stop.result, out, log_scale=log_scale)
-        print(f"{stop}; wrote {', '.join(str(path) for path in written)}", file=sys.stderr)
+        line = _interrupted_line(stop.result)
+        written = _write(stop.result, out, log_scale, line)
+        print(f"{line}; wrote {_paths(written)}", file=sys.stderr)
         raise typer.Exit(130) from None
-    written = sweeps.write_outputs(result, out, log_scale=log_scale)
+    written = _write(result, out, log_scale, None)
     if not quiet:
         from rich.console import Console
 
         console = Console()
         sweeps.print_table(result, console)
-        console.print(f"wrote {', '.join(str(path) for path in written)}")
+        console.print(f"wrote {_paths(written)}", highlight=False)
+    failed = [r.label for r in result.results if r.status == "failed"]
+    if failed:  # a diverged run is a result; a failed one is not
+        print(f"{len(failed)} of {len(result.results)} trials failed: {_labels(failed)} (their "
+              f"errors are in {out / 'results.csv'})", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def _write(result: Any, out: Path, log_scale: bool, stopped: str | None) -> list[Path]:
+    """The outputs, written; Ctrl-C while they are written names those complete, exit 130."""
+    from chainrule.runs import sweep as sweeps
+
+    written: list[Path] = []
+    try:
+        sweeps.write_outputs(result, out, log_scale=log_scale, written=written)
+    except KeyboardInterrupt:
+        why = stopped or "interrupted (Ctrl-C)"
+        print(f"{why}; while writing the outputs: wrote only {_paths(written) or 'nothing'}",
+              file=sys.stderr)
+        raise typer.Exit(130) from None
+    return sorted(written, key=lambda path: sweeps.OUTPUT_FILES.index(path.name))
+
+
+def _interrupted_line(result: Any) -> str:
+    """ "sweep interrupted (Ctrl-C): 2 of 6 trials finished (η=0.1, η=0.2; best η=0.2), 4
+    interrupted (η=0.5, ...)"."""
+    finished = [r for r in result.results if r.status != "interrupted"]
+    stopped = [r.label for r in result.results if r.status == "interrupted"]
+    done = _labels([r.label + (f" {r.status}" if r.status != "ok" else "") for r in finished])
+    line = f"sweep interrupted (Ctrl-C): {len(finished)} of {len(result.results)} trials finished"
+    if finished:
+        best = f"; best {result.best.label}" if result.best is not None else "; none qualified"
+        line += f" ({done}{best})"
+    return line + f", {len(stopped)} interrupted ({_labels(stopped)})" if stopped else line
+
+
+def _labels(labels: list[str], most: int = 8) -> str:
+    shown = ", ".join(labels[:most])
+    return shown + (f" and {len(labels) - most} more" if len(labels) > most else "")
+
+
+def _paths(paths: list[Path]) -> str:
+    return ", ".join(str(path) for path in paths)
 
 
 def _given(name: str) -> bool:

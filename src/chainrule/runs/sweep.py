@@ -694,7 +694,9 @@ def run_sweep(
     one per core, at most one per trial; `workers=1` runs in this process, one after another).
     Results come back in the trials' order whichever executor ran them, so they are identical
     (Note [results identical on any executor]). A trial whose execution itself fails (a worker
-    killed, a trial that cannot be sent) is recorded as failed; the others go on. Ctrl-C
+    killed, a trial that cannot be sent) is recorded as failed; the others go on: in the local
+    pool, the trials a dead worker's pool could not finish run again in a fresh one (Note [a
+    worker that dies]). Ctrl-C
     raises `SweepInterrupted` with the results so far (Note [Ctrl-C during a sweep]).
 
     on_result(index, result) is called as each trial finishes (in completion order).
@@ -718,8 +720,7 @@ def run_sweep(
             if workers == 1:
                 results = _run_here(trials, on_result)
             else:
-                with local_pool(workers) as pool:
-                    results = _run_on(pool, trials, on_result)
+                results = _run_in_pools(workers, trials, on_result)
     except _Stopped as stop:
         unfinished = "interrupted (Ctrl-C) before it finished"
         partial = [r or _unfinished(trial, "interrupted", unfinished)
@@ -772,6 +773,124 @@ def _run_on(executor: concurrent.futures.Executor, trials: list[Trial],
     return results  # type: ignore[return-value]
 
 
+def _run_in_pools(workers: int, trials: list[Trial],
+                  on_result: Callable[[int, TrialResult], None] | None) -> list[TrialResult]:
+    """Every trial on a local pool of `workers`; after a worker dies, the rest on a fresh pool.
+
+    Note [a worker that dies]
+        A worker process that dies (killed, out of memory, a crash in native code) breaks a
+        ProcessPoolExecutor: every trial it had not finished, running or waiting, fails with
+        BrokenProcessPool. Only the trial that was running in the dead worker is to blame, so
+        each worker notes, in a file named by its pid, the trial it starts. When a pool
+        breaks, the workers it terminated itself exit with -SIGTERM; a worker that exited
+        otherwise (-SIGKILL, -SIGSEGV, an exit code) died by itself, and the trial its file
+        names is recorded as failed. Every other unfinished trial runs again in a fresh pool.
+        If no dead worker can be matched to a trial, every trial that was running gets a
+        strike and runs again alone, in a pool of its own: if that pool breaks too, the trial
+        is recorded as failed. Each break fails or strikes at least one trial, so the sweep
+        ends.
+    """
+    import tempfile
+
+    results: list[TrialResult | None] = [None] * len(trials)
+    strikes = [0] * len(trials)
+
+    def record(index: int, result: TrialResult) -> None:
+        results[index] = result
+        if on_result is not None:
+            on_result(index, result)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="chainrule-sweep-") as folder:
+            while todo := [i for i, r in enumerate(results) if r is None]:
+                batch = [i for i in todo if strikes[i]][:1] or todo  # a suspect runs alone
+                with local_pool(min(workers, len(batch))) as pool:
+                    processes = _pool_round(pool, folder, trials, batch, record)
+                if processes is None:
+                    continue  # (only when every trial finished)
+                notes = {}
+                for note in Path(folder).iterdir():
+                    notes[int(note.name)] = int(note.read_text())
+                    note.unlink()
+                running = {index: pid for pid, index in notes.items() if results[index] is None}
+                died = {pid: process.exitcode for pid, process in processes.items()
+                        if process.exitcode not in (None, 0, -signal.SIGTERM)}
+                culprits = [index for index, pid in running.items() if pid in died]
+                for index in culprits:
+                    record(index, _unfinished(trials[index], "failed", _died(died[running[index]])))
+                if culprits:
+                    continue
+                for index in running or batch:
+                    strikes[index] += 1
+                    if strikes[index] == 2:
+                        record(index, _unfinished(
+                            trials[index], "failed", "BrokenProcessPool: a worker process died "
+                            "while this trial ran, twice (the second time alone in its pool)"))
+    except KeyboardInterrupt:
+        raise _Stopped(results) from None
+    return results  # type: ignore[return-value]
+
+
+def _pool_round(pool: concurrent.futures.ProcessPoolExecutor, folder: str, trials: list[Trial],
+                todo: list[int],
+                record: Callable[[int, TrialResult], None]) -> dict[int, Any] | None:
+    """Run trials `todo` on `pool`, recording each that finishes. If a worker dies and breaks
+    the pool: the pool's worker processes by pid (Note [a worker that dies]), else None."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    broken = None
+
+    def workers() -> dict[int, Any]:
+        return dict(getattr(pool, "_processes", None) or {})
+
+    futures = {}
+    for index in todo:
+        try:
+            # run_trial is looked up now, not in the worker: a test can stand in its own
+            futures[pool.submit(_in_worker, run_trial, folder, index, trials[index])] = index
+        except BrokenProcessPool:
+            broken = workers()
+            break
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            index = futures[future]
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                if broken is None:
+                    broken = workers()
+                continue
+            except Exception as error:  # the pool could not run the trial at all
+                result = _unfinished(trials[index], "failed", _error_text(error))
+            record(index, result)
+    except KeyboardInterrupt:
+        for future in futures:
+            future.cancel()  # those not started; local_pool stops the workers
+        raise
+    return broken
+
+
+def _in_worker(run: Callable[[Trial], TrialResult], folder: str, index: int,
+               trial: Trial) -> TrialResult:
+    """In a pool worker: note which trial this process runs (Note [a worker that dies]), run it."""
+    Path(folder, str(os.getpid())).write_text(str(index))
+    return run(trial)
+
+
+def _died(exitcode: int) -> str:
+    try:
+        how = (f"killed by {signal.Signals(-exitcode).name}" if exitcode < 0
+               else f"exit code {exitcode}")
+    except ValueError:  # a signal without a name here
+        how = f"killed by signal {-exitcode}"
+    return f"BrokenProcessPool: the worker process running this trial died ({how})"
+
+
+def _error_text(error: BaseException) -> str:
+    message = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {message}".rstrip(": ")
+
+
 def _unfinished(trial: Trial, status: str, error: str) -> TrialResult:
     """The result of a trial that has nothing to show: it failed to run, or never finished."""
     return TrialResult(trial.label, dict(trial.params), status,
@@ -820,8 +939,9 @@ def choose_best(results: Sequence[TrialResult], rule: str = "final_loss") -> Tri
     every run that finished has validation data, else "final_loss" (`resolve_rule`).
     "final_loss" (the default here) picks the lowest final training loss; "best_loss" the
     lowest loss reached at any point; "val_loss" the lowest final validation loss (runs without
-    validation data do not qualify); "steps_to_target" the fewest updates to reach the target loss, ties broken by the lower final loss. Equal scores
-    go to the earlier trial, so the choice is deterministic.
+    validation data do not qualify); "steps_to_target" the fewest updates to reach the target
+    loss, ties broken by the lower final loss. Equal scores go to the earlier trial, so the
+    choice is deterministic.
     """
     if rule not in RULES:
         raise ConfigError(f"sweep: unknown rule {rule!r}; choose from {', '.join(RULES)}")
@@ -877,17 +997,22 @@ def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def write_outputs(result: SweepResult, out_dir: Path, *, log_scale: bool = True) -> list[Path]:
+def write_outputs(result: SweepResult, out_dir: Path, *, log_scale: bool = True,
+                  written: list[Path] | None = None) -> list[Path]:
     """Write loss.png and loss.svg (the curves), results.csv, best.json and sweep.json.
 
     results.csv is written first, so it exists even if plotting fails. Every file is written
-    atomically; the plots are byte-for-byte reproducible (fixed metadata).
+    atomically; the plots are byte-for-byte reproducible (fixed metadata). Each file is
+    appended to `written` as soon as it is complete, so a caller interrupted by Ctrl-C can say
+    which are.
     """
     from chainrule.io import atomic_write_bytes
 
+    written = [] if written is None else written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out_dir / "results.csv", results_csv(result).encode())
+    written.append(out_dir / "results.csv")
     best = None
     if result.best is not None:
         b = result.best
@@ -897,9 +1022,12 @@ def write_outputs(result: SweepResult, out_dir: Path, *, log_scale: bool = True)
     summary = {"rule": result.rule, "auto": result.auto, "rule_text": result.rule_text,
                "best": best}
     atomic_write_bytes(out_dir / "best.json", (json.dumps(summary, indent=1) + "\n").encode())
+    written.append(out_dir / "best.json")
     atomic_write_bytes(out_dir / "sweep.json",
                        (json.dumps(result.to_dict(), allow_nan=False) + "\n").encode())
-    plot_sweep(result, [out_dir / "loss.png", out_dir / "loss.svg"], log_scale=log_scale)
+    written.append(out_dir / "sweep.json")
+    plot_sweep(result, [out_dir / "loss.png", out_dir / "loss.svg"], log_scale=log_scale,
+               written=written)
     return [out_dir / name for name in OUTPUT_FILES]
 
 
@@ -908,7 +1036,8 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 LINESTYLES = ("-", "--", "-.", ":")
 
 
-def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = True) -> None:
+def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = True,
+               written: list[Path] | None = None) -> None:
     """One labelled loss curve per trial; ✕ where a run diverged, ★ on the best; PNG/SVG by suffix.
 
     The y axis is logarithmic when `log_scale`. A loss of exactly 0, which a log axis cannot
@@ -982,6 +1111,10 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
             else f"best: {result.best.label} — {result.rule_text}")
     import textwrap
 
+    stopped = sum(r.status == "interrupted" for r in result.results)
+    if stopped:
+        best = (f"sweep interrupted (Ctrl-C): {len(result.results) - stopped} of "
+                f"{len(result.results)} trials finished; {best}")
     heading = "\n".join(textwrap.wrap(f"Loss per {unit}: {result.title}", 100)
                         + textwrap.wrap(best, 100))
     ax.set_title(heading, fontsize=10)
@@ -991,6 +1124,8 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
     try:
         for path in paths:
             save_figure(fig, Path(path))
+            if written is not None:
+                written.append(Path(path))
     finally:
         plt.close(fig)
 
