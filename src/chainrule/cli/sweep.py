@@ -216,7 +216,9 @@ def _given(name: str) -> bool:
 
     core = next(c for c in typer.Context.__mro__ if c.__module__.endswith(".core"))
     package = core.__module__.rpartition(".")[0]  # click, or the copy this typer bundles
-    context = importlib.import_module(f"{package}.globals").get_current_context()
+    context = importlib.import_module(f"{package}.globals").get_current_context(silent=True)
+    if context is None:  # called from Python, not the command line: every value is given
+        return True
     source = context.get_parameter_source(name)
     return source is not None and source.name != "DEFAULT"
 
