@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -93,6 +94,77 @@ def test_workers_must_be_positive():
         pass
 
 
+# --- a worker that dies ----------------------------------------------------------------------
+
+def _with_a_killer() -> list[sweep.Trial]:
+    """Four worked-example runs of about a second; the second kills its worker as it starts."""
+    trials = sweep.grid(lr=[0.5, 1.0, 2.0], steps=20_000)
+    return [trials[0], sweep.Trial("dies", {"lr": 0.8, "die": True}, None, 20_000), *trials[1:]]
+
+
+def test_a_worker_that_dies_fails_only_its_own_trial(monkeypatch):
+    import sweep_hooks
+
+    alone = sweep.run_sweep([t for t in _with_a_killer() if t.label != "dies"], workers=1)
+    monkeypatch.setattr(sweep, "run_trial", sweep_hooks.run_trial_or_die)
+    finished: list[int] = []
+    result = sweep.run_sweep(_with_a_killer(), workers=2,
+                             on_result=lambda index, _: finished.append(index))
+    statuses = [(r.label, r.status) for r in result.results]
+    assert statuses == [("η=0.5", "ok"), ("dies", "failed"), ("η=1", "ok"), ("η=2", "ok")]
+    dead = result.results[1]
+    assert dead.error == ("BrokenProcessPool: the worker process running this trial died "
+                          "(killed by SIGKILL)")
+    assert sorted(finished) == [0, 1, 2, 3]  # each reported once
+    assert [r for r in result.results if r.label != "dies"] == alone.results
+    assert result.best.label == "η=2"
+
+
+def test_the_sweep_command_exits_1_naming_the_failed_trial(monkeypatch, tmp_path):
+    import sweep_hooks
+    from typer.testing import CliRunner
+
+    from chainrule.cli import app
+
+    monkeypatch.setattr(sweep, "run_trial", sweep_hooks.run_trial_or_die)
+    trials = _with_a_killer()
+    monkeypatch.setattr(sweep, "grid", lambda **_: trials)
+    result = CliRunner().invoke(app, ["sweep", "--workers", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"1 of 4 trials failed: dies (their errors are in {tmp_path / 'results.csv'})")
+    rows = (tmp_path / "results.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[2] for row in rows] == ["ok", "failed", "ok", "ok"]
+    assert all((tmp_path / name).is_file() for name in sweep.OUTPUT_FILES)
+    assert "best: η=2" in result.stdout
+
+
+def test_when_the_dead_worker_is_not_known_a_trial_that_breaks_two_pools_fails(
+        monkeypatch):
+    """If the dead worker cannot be told apart (here every worker seems to exit by the pool's
+    own SIGTERM), the trials that were running run again, each alone; one that breaks its own
+    pool as well is the one that failed."""
+    import types
+
+    import sweep_hooks
+
+    monkeypatch.setattr(sweep, "run_trial", sweep_hooks.run_trial_or_die)
+    real_round = sweep._pool_round
+    rounds = []
+
+    def round_hiding_exit_codes(pool, folder, trials, todo, record):
+        rounds.append(list(todo))
+        processes = real_round(pool, folder, trials, todo, record)
+        return None if processes is None else {
+            pid: types.SimpleNamespace(exitcode=-signal.SIGTERM) for pid in processes}
+
+    monkeypatch.setattr(sweep, "_pool_round", round_hiding_exit_codes)
+    result = sweep.run_sweep(_with_a_killer(), workers=2)
+    assert [r.status for r in result.results] == ["ok", "failed", "ok", "ok"]
+    assert result.results[1].error.endswith("twice (the second time alone in its pool)")
+    assert [1] in rounds and len(rounds) <= 4
+
+
 # --- Ctrl-C ----------------------------------------------------------------------------------
 
 def test_ctrl_c_during_a_trial_stops_the_sweep_and_keeps_what_finished():
@@ -152,10 +224,58 @@ def test_ctrl_c_stops_the_sweep_command_at_once(workers, tmp_path):
     assert process.returncode == 130, errors
     assert "Traceback" not in errors
     lines = errors.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("sweep interrupted (Ctrl-C): 0 of 6 trials "
-                                                   f"finished; wrote {tmp_path / 'loss.png'}")
+    assert len(lines) == 1 and lines[0].startswith(
+        "sweep interrupted (Ctrl-C): 0 of 6 trials finished, 6 interrupted (η=0.1, η=0.2, η=0.5, "
+        f"η=0.8, η=1, η=2); wrote {tmp_path / 'loss.png'}")
     rows = (tmp_path / "results.csv").read_text().splitlines()[1:]
     assert len(rows) == 6 and all(",interrupted," in row for row in rows)
+
+
+def test_ctrl_c_in_the_sweep_command_names_what_it_kept_and_plots_it(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from chainrule.cli import app
+
+    real = sweep.run_sweep
+
+    def ctrl_c_after_two(trials, *args, **kwargs):
+        def on_result(index, result):
+            if index == 1:
+                raise KeyboardInterrupt
+
+        return real(trials, *args, **{**kwargs, "on_result": on_result})
+
+    monkeypatch.setattr(sweep, "run_sweep", ctrl_c_after_two)
+    result = CliRunner().invoke(app, ["sweep", "--steps", "200", "--workers", "1", "--out",
+                                      str(tmp_path)])
+    assert result.exit_code == 130
+    written = ", ".join(str(tmp_path / name) for name in sweep.OUTPUT_FILES)
+    assert result.stderr.strip().splitlines()[-1] == (
+        "sweep interrupted (Ctrl-C): 2 of 6 trials finished (η=0.1, η=0.2; best η=0.2), "
+        f"4 interrupted (η=0.5, η=0.8, η=1, η=2); wrote {written}")
+    svg = (tmp_path / "loss.svg").read_text()
+    assert "η=0.1: final" in svg and "η=0.2: final" in svg and "η=0.5: interrupted" in svg
+    assert "sweep interrupted (Ctrl-C): 2 of 6 trials finished" in svg
+    rows = (tmp_path / "results.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[2] for row in rows] == ["ok"] * 2 + ["interrupted"] * 4
+    assert json.loads((tmp_path / "best.json").read_text())["best"]["label"] == "η=0.2"
+
+
+def test_ctrl_c_while_the_outputs_are_written_names_those_written(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from chainrule.cli import app
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "plot_sweep", ctrl_c)
+    result = CliRunner().invoke(app, ["sweep", "--steps", "20", "--workers", "1", "--quiet",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 130
+    assert result.stderr.strip().splitlines()[-1] == (
+        "interrupted (Ctrl-C); while writing the outputs: wrote only "
+        f"{tmp_path / 'results.csv'}, {tmp_path / 'best.json'}, {tmp_path / 'sweep.json'}")
 
 
 def test_one_place_to_run_at_a_time():

@@ -239,7 +239,9 @@ def test_print_table_shows_every_run_and_the_rule(tmp_path):
     sweep.print_table(result, console)
     text = console.export_text()
     assert "η=0.1  ★" in text and "η=30" in text and "yes" in text and "failed" in text
-    assert "best: η=0.1 — lowest final training loss" in text
+    # the default rule, auto, is the validation loss: every run that finished has one
+    assert "best: η=0.1 — lowest final validation loss" in text
+    assert "(auto: every run has validation data)" in " ".join(text.split())
     assert "broken failed: DataError" in text
 
 
@@ -253,3 +255,60 @@ def test_print_table_shows_error_text_literally():
     text = console.export_text()
     assert 'η=[1] failed: ConfigError: pip install "chainrule[dask]"' in text
     assert "no best setting" in text
+
+
+def test_auto_chooses_by_validation_loss_when_every_run_has_it():
+    overfit = _result("overfit", 0.0, val=10.3)  # training loss 0, validation loss high
+    general = _result("general", 0.002, val=0.097)
+    assert sweep.choose_best([general, overfit]).label == "overfit"  # final_loss, as asked
+    assert sweep.resolve_rule("auto", [general, overfit]) == "val_loss"
+    assert sweep.choose_best([general, overfit], "auto").label == "general"
+    no_val = _result("no val", 0.001)
+    assert sweep.resolve_rule("auto", [general, no_val]) == "final_loss"
+    # a run that did not finish does not decide it
+    failed = sweep.TrialResult("failed", {}, "failed", "epoch", "")
+    assert sweep.resolve_rule("auto", [general, overfit, failed]) == "val_loss"
+
+
+def _figure_of(result, monkeypatch, tmp_path):
+    """The matplotlib axes plot_sweep draws for `result`."""
+    from chainrule.runs import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: drawn.append(fig))
+    sweep.plot_sweep(result, [tmp_path / "loss.png"])
+    return drawn[0].axes[0]
+
+
+def test_a_loss_of_zero_is_drawn_on_the_log_axis_and_the_best_is_marked(monkeypatch, tmp_path):
+    zero = sweep.TrialResult("η=0.1", {}, "ok", "epoch", "cross_entropy", [1.0, 2.0, 3.0],
+                             [2.0, 0.1, 0.0], final_loss=0.0, best_loss=0.0)
+    other = sweep.TrialResult("η=0.001", {}, "ok", "epoch", "cross_entropy", [1.0, 2.0, 3.0],
+                              [2.0, 0.5, 0.002], final_loss=0.002, best_loss=0.002)
+    result = sweep.SweepResult([zero, other], "final_loss", zero, "t")
+    ax = _figure_of(result, monkeypatch, tmp_path)
+    low, high = ax.get_ylim()
+    assert ax.get_yscale() == "log"
+    curve = next(line for line in ax.get_lines() if line.get_label().startswith("η=0.1"))
+    assert len(curve.get_ydata()) == 3 and low < min(curve.get_ydata())  # the 0 is drawn
+    stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    assert len(stars) == 1 and low <= stars[0].get_ydata()[0] <= high
+    assert any("loss 0, drawn at" in line.get_label() for line in ax.get_lines())
+
+
+def test_the_sweep_command_chooses_by_validation_loss_by_default(tmp_path):
+    from typer.testing import CliRunner
+
+    from chainrule.cli import app
+
+    result = CliRunner().invoke(app, ["sweep", "--dataset", "digits", "--hidden", "64", "--lr",
+                                      "0.001,0.1", "--epochs", "60", "--workers", "1",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "results.csv").open(encoding="utf-8")))
+    assert float(rows[1]["final_loss"]) < float(rows[0]["final_loss"])  # η=0.1 overfits
+    assert float(rows[1]["val_loss"]) > float(rows[0]["val_loss"])
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert (best["best"]["label"], best["rule"], best["auto"]) == ("η=0.001", "val_loss", True)
+    assert "lowest final validation loss" in result.output
+    assert "(auto: every run has validation data)" in " ".join(result.output.split())

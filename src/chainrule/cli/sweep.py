@@ -108,6 +108,9 @@ def sweep(
 
     With no options: the notes' worked example at η = 0.1, 0.2, 0.5, 0.8, 1 and 2.
 
+    The best: without --choose (or with --choose auto) the lowest final validation loss when
+    every run has validation data, otherwise the lowest final training loss.
+
     Writes loss.png/.svg, results.csv, best.json and sweep.json to --out.
     """
     from chainrule.errors import ConfigError
@@ -146,19 +149,78 @@ def sweep(
             grids["lr"] = list(sweeps.WORKED_EXAMPLE_LRS)
         trials = sweeps.grid(base, target_loss=target_loss, **grids)
     check_output_folder(out, sweeps.OUTPUT_FILES)
+    # Without --choose the rule is "auto": the validation loss when every run has validation
+    # data, else the final training loss (the lowest training loss can be the worst overfit).
+    rule = choose if _given("choose") else "auto"
     try:
-        result = _run(trials, workers, scheduler, choose, quiet)
+        result = _run(trials, workers, scheduler, rule, quiet)
     except sweeps.SweepInterrupted as stop:  # like `chainrule train`: say what is kept, exit 130
-        written = sweeps.write_outputs(stop.result, out, log_scale=log_scale)
-        print(f"{stop}; wrote {', '.join(str(path) for path in written)}", file=sys.stderr)
+        line = _interrupted_line(stop.result)
+        written = _write(stop.result, out, log_scale, line)
+        print(f"{line}; wrote {_paths(written)}", file=sys.stderr)
         raise typer.Exit(130) from None
-    written = sweeps.write_outputs(result, out, log_scale=log_scale)
+    written = _write(result, out, log_scale, None)
     if not quiet:
         from rich.console import Console
 
         console = Console()
         sweeps.print_table(result, console)
-        console.print(f"wrote {', '.join(str(path) for path in written)}")
+        console.print(f"wrote {_paths(written)}", highlight=False)
+    failed = [r.label for r in result.results if r.status == "failed"]
+    if failed:  # a diverged run is a result; a failed one is not
+        print(f"{len(failed)} of {len(result.results)} trials failed: {_labels(failed)} (their "
+              f"errors are in {out / 'results.csv'})", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def _write(result: Any, out: Path, log_scale: bool, stopped: str | None) -> list[Path]:
+    """The outputs, written; Ctrl-C while they are written names those complete, exit 130."""
+    from chainrule.runs import sweep as sweeps
+
+    written: list[Path] = []
+    try:
+        sweeps.write_outputs(result, out, log_scale=log_scale, written=written)
+    except KeyboardInterrupt:
+        why = stopped or "interrupted (Ctrl-C)"
+        print(f"{why}; while writing the outputs: wrote only {_paths(written) or 'nothing'}",
+              file=sys.stderr)
+        raise typer.Exit(130) from None
+    return sorted(written, key=lambda path: sweeps.OUTPUT_FILES.index(path.name))
+
+
+def _interrupted_line(result: Any) -> str:
+    """ "sweep interrupted (Ctrl-C): 2 of 6 trials finished (η=0.1, η=0.2; best η=0.2), 4
+    interrupted (η=0.5, ...)"."""
+    finished = [r for r in result.results if r.status != "interrupted"]
+    stopped = [r.label for r in result.results if r.status == "interrupted"]
+    done = _labels([r.label + (f" {r.status}" if r.status != "ok" else "") for r in finished])
+    line = f"sweep interrupted (Ctrl-C): {len(finished)} of {len(result.results)} trials finished"
+    if finished:
+        best = f"; best {result.best.label}" if result.best is not None else "; none qualified"
+        line += f" ({done}{best})"
+    return line + f", {len(stopped)} interrupted ({_labels(stopped)})" if stopped else line
+
+
+def _labels(labels: list[str], most: int = 8) -> str:
+    shown = ", ".join(labels[:most])
+    return shown + (f" and {len(labels) - most} more" if len(labels) > most else "")
+
+
+def _paths(paths: list[Path]) -> str:
+    return ", ".join(str(path) for path in paths)
+
+
+def _given(name: str) -> bool:
+    """Whether option `name` of the running command was given (not left to its default)."""
+    import importlib
+
+    core = next(c for c in typer.Context.__mro__ if c.__module__.endswith(".core"))
+    package = core.__module__.rpartition(".")[0]  # click, or the copy this typer bundles
+    context = importlib.import_module(f"{package}.globals").get_current_context(silent=True)
+    if context is None:  # called from Python, not the command line: every value is given
+        return True
+    source = context.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
 
 
 def _base_config(config: Path | None, options: dict[str, Any]) -> Any:

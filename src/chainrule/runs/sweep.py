@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import Any
 
 from chainrule.errors import ChainruleError, ConfigError
+from chainrule.optim import DISPLAY_NAMES
 
 WORKED_EXAMPLE_LRS: tuple[float, ...] = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0)
 """The notes' learning rates for the worked example."""
@@ -199,6 +200,7 @@ class TrialResult:
 
 
 RULES = {
+    "auto": "val_loss when every run that finished has validation data, else final_loss",
     "final_loss": "lowest final training loss among the runs that neither diverged nor failed",
     "best_loss": "lowest training loss reached at any point, among the runs that neither "
                  "diverged nor failed",
@@ -206,24 +208,52 @@ RULES = {
     "steps_to_target": "fewest updates to reach the target loss (ties: lower final loss), among "
                        "the runs that neither diverged nor failed",
 }
-"""The rules `choose_best` knows, each as it is printed beside the chosen setting."""
+"""The rules `choose_best` knows, each as it is printed beside the chosen setting ("auto" is
+printed as the rule it resolved to: `resolve_rule`)."""
+
+
+def resolve_rule(rule: str, results: Sequence[TrialResult]) -> str:
+    """The rule that "auto" stands for with these results (any other rule is itself).
+
+    "auto" is "val_loss" when every run that finished ("ok") has validation data, otherwise
+    "final_loss": the lowest training loss can belong to the run that overfits most, so with
+    validation data the validation loss chooses. Runs that diverged, failed or were
+    interrupted do not decide it (they never qualify anyway).
+    """
+    if rule != "auto":
+        return rule
+    finished = [r for r in results if r.status == "ok"]
+    every = bool(finished) and all(r.val_loss is not None for r in finished)
+    return "val_loss" if every else "final_loss"
 
 
 @dataclass
 class SweepResult:
-    """Every trial's result in the trials' order, and the best one by `rule` (None if none)."""
+    """Every trial's result in the trials' order, and the best one by `rule` (None if none).
+
+    auto: `rule` is what "auto" resolved to (`resolve_rule`); rule_text then says why.
+    """
 
     results: list[TrialResult]
     rule: str
     best: TrialResult | None
     title: str
+    auto: bool = False
 
     @property
     def rule_text(self) -> str:
-        return RULES[self.rule]
+        text = RULES[self.rule]
+        if not self.auto or self.rule == "auto":
+            return text
+        if self.rule == "val_loss":
+            return f"{text} (auto: every run has validation data)"
+        finished = [r for r in self.results if r.status == "ok"]
+        none = all(r.val_loss is None for r in finished)
+        return f"{text} (auto: {'no' if none else 'not every'} run has validation data)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "rule": self.rule, "rule_text": self.rule_text,
+        return {"title": self.title, "rule": self.rule, "auto": self.auto,
+                "rule_text": self.rule_text,
                 "best": None if self.best is None else self.best.label,
                 "trials": [r.to_dict() for r in self.results]}
 
@@ -392,8 +422,7 @@ def run_trial(trial: Trial) -> TrialResult:
     except RunInterrupted as stop:
         result = stop.result
     except Exception as error:  # a trial's failure must not stop the sweep
-        return _unfinished(trial, "failed", f"{type(error).__name__}: {_first_line(error)}",
-                           time.perf_counter() - started)
+        return _unfinished(trial, "failed", _error_text(error), time.perf_counter() - started)
     return _summarize(trial, result, time.perf_counter() - started)
 
 
@@ -618,18 +647,22 @@ def run_sweep(
     workers: int | None = None,
     *,
     scheduler: str | None = None,
-    rule: str = "final_loss",
+    rule: str = "auto",
     title: str | None = None,
     on_result: Callable[[int, TrialResult], None] | None = None,
 ) -> SweepResult:
-    """Run every trial and choose the best by `rule` (see `choose_best`).
+    """Run every trial and choose the best by `rule` (see `choose_best`; the default "auto" is
+    the validation loss when every run that finished has validation data, else the final
+    training loss).
 
     Where the trials run: `executor` (any concurrent.futures.Executor, left open), or the Dask
     cluster at `scheduler`, or — with neither — `workers` processes of a local pool (default:
     one per core, at most one per trial; `workers=1` runs in this process, one after another).
     Results come back in the trials' order whichever executor ran them, so they are identical
     (Note [results identical on any executor]). A trial whose execution itself fails (a worker
-    killed, a trial that cannot be sent) is recorded as failed; the others go on. Ctrl-C
+    killed, a trial that cannot be sent) is recorded as failed; the others go on: in the local
+    pool, the trials a dead worker's pool could not finish run again in a fresh one (Note [a
+    worker that dies]). Ctrl-C
     raises `SweepInterrupted` with the results so far (Note [Ctrl-C during a sweep]).
 
     on_result(index, result) is called as each trial finishes (in completion order).
@@ -653,15 +686,18 @@ def run_sweep(
             if workers == 1:
                 results = _run_here(trials, on_result)
             else:
-                with local_pool(workers) as pool:
-                    results = _run_on(pool, trials, on_result)
+                results = _run_in_pools(workers, trials, on_result)
     except _Stopped as stop:
         unfinished = "interrupted (Ctrl-C) before it finished"
         partial = [r or _unfinished(trial, "interrupted", unfinished)
                    for r, trial in zip(stop.results, trials, strict=True)]
-        raise SweepInterrupted(SweepResult(partial, rule, choose_best(partial, rule),
-                                           title)) from None
-    return SweepResult(results, rule, choose_best(results, rule), title)
+        raise SweepInterrupted(_sweep_result(partial, rule, title)) from None
+    return _sweep_result(results, rule, title)
+
+
+def _sweep_result(results: list[TrialResult], rule: str, title: str) -> SweepResult:
+    chosen = resolve_rule(rule, results)
+    return SweepResult(results, chosen, choose_best(results, chosen), title, auto=rule == "auto")
 
 
 def _run_here(trials: list[Trial],
@@ -703,6 +739,124 @@ def _run_on(executor: concurrent.futures.Executor, trials: list[Trial],
     return results  # type: ignore[return-value]
 
 
+def _run_in_pools(workers: int, trials: list[Trial],
+                  on_result: Callable[[int, TrialResult], None] | None) -> list[TrialResult]:
+    """Every trial on a local pool of `workers`; after a worker dies, the rest on a fresh pool.
+
+    Note [a worker that dies]
+        A worker process that dies (killed, out of memory, a crash in native code) breaks a
+        ProcessPoolExecutor: every trial it had not finished, running or waiting, fails with
+        BrokenProcessPool. Only the trial that was running in the dead worker is to blame, so
+        each worker notes, in a file named by its pid, the trial it starts. When a pool
+        breaks, the workers it terminated itself exit with -SIGTERM; a worker that exited
+        otherwise (-SIGKILL, -SIGSEGV, an exit code) died by itself, and the trial its file
+        names is recorded as failed. Every other unfinished trial runs again in a fresh pool.
+        If no dead worker can be matched to a trial, every trial that was running gets a
+        strike and runs again alone, in a pool of its own: if that pool breaks too, the trial
+        is recorded as failed. Each break fails or strikes at least one trial, so the sweep
+        ends.
+    """
+    import tempfile
+
+    results: list[TrialResult | None] = [None] * len(trials)
+    strikes = [0] * len(trials)
+
+    def record(index: int, result: TrialResult) -> None:
+        results[index] = result
+        if on_result is not None:
+            on_result(index, result)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="chainrule-sweep-") as folder:
+            while todo := [i for i, r in enumerate(results) if r is None]:
+                batch = [i for i in todo if strikes[i]][:1] or todo  # a suspect runs alone
+                with local_pool(min(workers, len(batch))) as pool:
+                    processes = _pool_round(pool, folder, trials, batch, record)
+                if processes is None:
+                    continue  # (only when every trial finished)
+                notes = {}
+                for note in Path(folder).iterdir():
+                    notes[int(note.name)] = int(note.read_text())
+                    note.unlink()
+                running = {index: pid for pid, index in notes.items() if results[index] is None}
+                died = {pid: process.exitcode for pid, process in processes.items()
+                        if process.exitcode not in (None, 0, -signal.SIGTERM)}
+                culprits = [index for index, pid in running.items() if pid in died]
+                for index in culprits:
+                    record(index, _unfinished(trials[index], "failed", _died(died[running[index]])))
+                if culprits:
+                    continue
+                for index in running or batch:
+                    strikes[index] += 1
+                    if strikes[index] == 2:
+                        record(index, _unfinished(
+                            trials[index], "failed", "BrokenProcessPool: a worker process died "
+                            "while this trial ran, twice (the second time alone in its pool)"))
+    except KeyboardInterrupt:
+        raise _Stopped(results) from None
+    return results  # type: ignore[return-value]
+
+
+def _pool_round(pool: concurrent.futures.ProcessPoolExecutor, folder: str, trials: list[Trial],
+                todo: list[int],
+                record: Callable[[int, TrialResult], None]) -> dict[int, Any] | None:
+    """Run trials `todo` on `pool`, recording each that finishes. If a worker dies and breaks
+    the pool: the pool's worker processes by pid (Note [a worker that dies]), else None."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    broken = None
+
+    def workers() -> dict[int, Any]:
+        return dict(getattr(pool, "_processes", None) or {})
+
+    futures = {}
+    for index in todo:
+        try:
+            # run_trial is looked up now, not in the worker: a test can stand in its own
+            futures[pool.submit(_in_worker, run_trial, folder, index, trials[index])] = index
+        except BrokenProcessPool:
+            broken = workers()
+            break
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            index = futures[future]
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                if broken is None:
+                    broken = workers()
+                continue
+            except Exception as error:  # the pool could not run the trial at all
+                result = _unfinished(trials[index], "failed", _error_text(error))
+            record(index, result)
+    except KeyboardInterrupt:
+        for future in futures:
+            future.cancel()  # those not started; local_pool stops the workers
+        raise
+    return broken
+
+
+def _in_worker(run: Callable[[Trial], TrialResult], folder: str, index: int,
+               trial: Trial) -> TrialResult:
+    """In a pool worker: note which trial this process runs (Note [a worker that dies]), run it."""
+    Path(folder, str(os.getpid())).write_text(str(index))
+    return run(trial)
+
+
+def _died(exitcode: int) -> str:
+    try:
+        how = (f"killed by {signal.Signals(-exitcode).name}" if exitcode < 0
+               else f"exit code {exitcode}")
+    except ValueError:  # a signal without a name here
+        how = f"killed by signal {-exitcode}"
+    return f"BrokenProcessPool: the worker process running this trial died ({how})"
+
+
+def _error_text(error: BaseException) -> str:
+    message = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {message}".rstrip(": ")
+
+
 def _unfinished(trial: Trial, status: str, error: str, seconds: float = 0.0) -> TrialResult:
     """The result of a trial that has nothing to show: it failed to run, or never finished."""
     return TrialResult(trial.label, dict(trial.params), status,
@@ -713,9 +867,6 @@ def _unfinished(trial: Trial, status: str, error: str, seconds: float = 0.0) -> 
 
 def _first_line(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
-
-
-_OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
 
 
 def _title(trials: Sequence[Trial]) -> str:
@@ -734,7 +885,7 @@ def _title(trials: Sequence[Trial]) -> str:
         parts = [source, layers + config["activation"]]
         settings = config
     if "optimizer" not in varied:
-        parts.append(_OPTIMIZER_NAMES.get(settings["optimizer"], settings["optimizer"]))
+        parts.append(DISPLAY_NAMES[settings["optimizer"]])
     if config is not None and "batch_size" not in varied:
         parts.append("full batch" if config["batch_size"] is None
                      else f"batch {config['batch_size']}")
@@ -748,14 +899,17 @@ def _title(trials: Sequence[Trial]) -> str:
 def choose_best(results: Sequence[TrialResult], rule: str = "final_loss") -> TrialResult | None:
     """The best result by `rule` (one of `RULES`), or None when no run qualifies.
 
-    Runs that diverged or failed never qualify. "final_loss" (the default) picks the lowest
-    final training loss; "best_loss" the lowest loss reached at any point; "val_loss" the lowest
-    final validation loss (runs without validation data do not qualify); "steps_to_target" the
-    fewest updates to reach the target loss, ties broken by the lower final loss. Equal scores
-    go to the earlier trial, so the choice is deterministic.
+    Runs that diverged, failed or were interrupted never qualify. "auto" is "val_loss" when
+    every run that finished has validation data, else "final_loss" (`resolve_rule`).
+    "final_loss" (the default here) picks the lowest final training loss; "best_loss" the
+    lowest loss reached at any point; "val_loss" the lowest final validation loss (runs without
+    validation data do not qualify); "steps_to_target" the fewest updates to reach the target
+    loss, ties broken by the lower final loss. Equal scores go to the earlier trial, so the
+    choice is deterministic.
     """
     if rule not in RULES:
         raise ConfigError(f"sweep: unknown rule {rule!r}; choose from {', '.join(RULES)}")
+    rule = resolve_rule(rule, results)
 
     def score(r: TrialResult) -> tuple[float, ...] | None:
         if r.status != "ok" or r.final_loss is None or not math.isfinite(r.final_loss):
@@ -807,28 +961,37 @@ def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def write_outputs(result: SweepResult, out_dir: Path, *, log_scale: bool = True) -> list[Path]:
+def write_outputs(result: SweepResult, out_dir: Path, *, log_scale: bool = True,
+                  written: list[Path] | None = None) -> list[Path]:
     """Write loss.png and loss.svg (the curves), results.csv, best.json and sweep.json.
 
     results.csv is written first, so it exists even if plotting fails. Every file is written
-    atomically; the plots are byte-for-byte reproducible (fixed metadata).
+    atomically; the plots are byte-for-byte reproducible (fixed metadata). Each file is
+    appended to `written` as soon as it is complete, so a caller interrupted by Ctrl-C can say
+    which are.
     """
     from chainrule.io import atomic_write_bytes
 
+    written = [] if written is None else written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out_dir / "results.csv", results_csv(result).encode())
+    written.append(out_dir / "results.csv")
     best = None
     if result.best is not None:
         b = result.best
         best = {"label": b.label, "params": b.params, "final_loss": b.final_loss,
                 "best_loss": b.best_loss, "val_loss": _finite_or_none(b.val_loss),
                 "steps_to_target": b.steps_to_target}
-    summary = {"rule": result.rule, "rule_text": result.rule_text, "best": best}
+    summary = {"rule": result.rule, "auto": result.auto, "rule_text": result.rule_text,
+               "best": best}
     atomic_write_bytes(out_dir / "best.json", (json.dumps(summary, indent=1) + "\n").encode())
+    written.append(out_dir / "best.json")
     atomic_write_bytes(out_dir / "sweep.json",
                        (json.dumps(result.to_dict(), allow_nan=False) + "\n").encode())
-    plot_sweep(result, [out_dir / "loss.png", out_dir / "loss.svg"], log_scale=log_scale)
+    written.append(out_dir / "sweep.json")
+    plot_sweep(result, [out_dir / "loss.png", out_dir / "loss.svg"], log_scale=log_scale,
+               written=written)
     return [out_dir / name for name in OUTPUT_FILES]
 
 
@@ -837,11 +1000,15 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 LINESTYLES = ("-", "--", "-.", ":")
 
 
-def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = True) -> None:
+def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = True,
+               written: list[Path] | None = None) -> None:
     """One labelled loss curve per trial; ✕ where a run diverged, ★ on the best; PNG/SVG by suffix.
 
-    The y axis is logarithmic when `log_scale` (a loss of exactly 0 is not drawn). A diverged run
-    whose losses soar past the others is clipped at the top of the axes, its ✕ on the edge.
+    The y axis is logarithmic when `log_scale`. A loss of exactly 0, which a log axis cannot
+    show, is drawn at a floor a decade below the lowest positive loss, marked by a dashed line
+    the legend names. A diverged run whose losses soar past the others is clipped at the top of
+    the axes, its ✕ on the edge. The best run's ★ is always drawn: if its last point lies
+    outside the axes, the ★ sits on the edge with the value it reached.
     """
     from chainrule.runs.plots import pyplot, save_figure
 
@@ -849,7 +1016,11 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
     fig, ax = plt.subplots(figsize=(8.0, 5.2))
     curves = [r for r in result.results if r.losses]
     log = log_scale and any(v > 0 for r in curves for v in r.losses)
+    floor = None  # where a loss of 0 is drawn on a log axis
+    if log and any(v <= 0 for r in curves for v in r.losses):
+        floor = min(v for r in curves for v in r.losses if v > 0) / 10
     top = _clip_top([r for r in curves if r.status == "ok"], curves, log)
+    star = None
     for index, r in enumerate(result.results):
         colour = COLOURS[index % len(COLOURS)]
         style = LINESTYLES[(index // len(COLOURS)) % len(LINESTYLES)]
@@ -859,6 +1030,8 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
             ax.plot([], [], color=colour, linestyle=style, label=label)
             continue
         x, y = _thin(r.x, r.losses, PLOT_POINTS)
+        if floor is not None:
+            y = [max(v, floor) for v in y]
         ax.plot(x, y, color=colour, linestyle=style, linewidth=2.6 if is_best else 1.4,
                 label=label, zorder=4 if is_best else 3)
         end = y[-1]
@@ -870,17 +1043,26 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
             ax.plot([x[-1]], [end], marker="X", markersize=11, color=colour,
                     markeredgecolor="black", linestyle="none", zorder=6, clip_on=False)
         if is_best:
-            ax.plot([x[-1]], [end], marker="*", markersize=18, color=colour,
-                    markeredgecolor="black", linestyle="none", zorder=6, clip_on=False)
+            star = (x[-1], end, r.losses[-1], colour)
     target = next((r.target_loss for r in result.results if r.target_loss), None)
     if target is not None and curves:
         ax.axhline(target, color="#555555", linestyle=":", linewidth=1.0,
                    label=f"target loss {target:g}", zorder=2)
+    if floor is not None:
+        ax.axhline(floor, color="#999999", linestyle=(0, (4, 3)), linewidth=0.8, zorder=2,
+                   label=f"loss 0, drawn at {floor:.2g} (log axis)")
     if log:
-        ax.set_yscale("log", nonpositive="mask")  # a loss of exactly 0 ends its curve
-    if top is not None:
-        lowest = min(v for r in curves if r.status == "ok" for v in r.losses if v > 0 or not log)
-        ax.set_ylim(lowest / 2 if log else min(0.0, lowest), top)
+        ax.set_yscale("log")
+    if top is not None or floor is not None:
+        if floor is not None:
+            bottom = floor / 2
+        elif log:
+            bottom = min(v for r in curves if r.status == "ok" for v in r.losses if v > 0) / 2
+        else:
+            bottom = min(0.0, min(v for r in curves if r.status == "ok" for v in r.losses))
+        ax.set_ylim(bottom, top if top is not None else ax.get_ylim()[1])
+    if star is not None:
+        _draw_star(ax, *star, log=log)
     unit = curves[0].unit if curves else "step"
     if unit == "epoch":
         from matplotlib.ticker import MaxNLocator
@@ -890,16 +1072,41 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
     ax.set_xlabel("update step (full batch)" if unit == "step" else "epoch")
     ax.set_ylabel(_loss_axis_label(loss, unit) + (" (log scale)" if log else ""))
     best = ("no run qualified as best" if result.best is None
-            else f"best: {result.best.label} ({result.rule_text})")
-    ax.set_title(f"Loss per {unit}: {result.title}\n{best}", fontsize=10)
+            else f"best: {result.best.label} — {result.rule_text}")
+    import textwrap
+
+    stopped = sum(r.status == "interrupted" for r in result.results)
+    if stopped:
+        best = (f"sweep interrupted (Ctrl-C): {len(result.results) - stopped} of "
+                f"{len(result.results)} trials finished; {best}")
+    heading = "\n".join(textwrap.wrap(f"Loss per {unit}: {result.title}", 100)
+                        + textwrap.wrap(best, 100))
+    ax.set_title(heading, fontsize=10)
     ax.grid(True, which="major", alpha=0.35)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)  # placed by the data: reproducible
     fig.tight_layout()
     try:
         for path in paths:
             save_figure(fig, Path(path))
+            if written is not None:
+                written.append(Path(path))
     finally:
         plt.close(fig)
+
+
+def _draw_star(ax: Any, x: float, y: float, value: float, colour: str, *, log: bool) -> None:
+    """The best run's ★ at (x, y), or on the edge of the axes (with its value) if y is off them."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high)  # the ★ must not move the axes
+    if not low <= y <= high:
+        edge = high if y > high else low
+        inside = (edge / 1.6 if y > high else edge * 1.6) if log else \
+            edge - 0.03 * (high - low) if y > high else edge + 0.03 * (high - low)
+        ax.annotate(f"{value:.2g} {'↑' if y > high else '↓'}", (x, inside), xytext=(9, -4),
+                    textcoords="offset points", fontsize=8, color=colour)
+        y = inside
+    ax.plot([x], [y], marker="*", markersize=18, color=colour, markeredgecolor="black",
+            linestyle="none", zorder=6, clip_on=False)
 
 
 def _loss_axis_label(loss: str, unit: str) -> str:
@@ -918,6 +1125,8 @@ def _legend_label(r: TrialResult, is_best: bool) -> str:
     if r.status == "interrupted":
         return f"{r.label}: interrupted" + (f" after {r.steps:,} updates" if r.steps else "")
     text = f"{r.label}: final {r.final_loss:.3g}"
+    if r.val_loss is not None and math.isfinite(r.val_loss):
+        text += f", val {r.val_loss:.3g}"
     return text + "  (best)" if is_best else text
 
 
