@@ -19,7 +19,9 @@ from chainrule.ops.activation import Sigmoid
 def predict(
     model: Annotated[Path, typer.Argument(help="A model file written by chainrule train.")],
     data: Annotated[Path, typer.Argument(help="CSV file with the model's feature columns.")],
-    out: Annotated[Path | None, typer.Option(help="Write the predictions to this CSV.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Write the predictions to this CSV file, in full precision.  [default: print a "
+             "table]")] = None,
 ) -> None:
     """Print (or write) the model's prediction for every row of DATA.
 
