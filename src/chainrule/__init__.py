@@ -1,29 +1,75 @@
-"""chainrule: train neural networks by backpropagation and see every chain-rule step."""
+"""chainrule: train neural networks by backpropagation and see every chain-rule step.
 
-from chainrule import data, functional, io, nn
-from chainrule.autograd import is_grad_enabled, no_grad
-from chainrule.check import GradcheckReport, gradcheck, jacobian
-from chainrule.errors import (
-    ChainruleError,
-    ConfigError,
-    DataError,
-    DivergenceError,
-    DTypeError,
-    GraphError,
-    ModelFileError,
-    ShapeError,
-)
-from chainrule.explain import explain
-from chainrule.io import load, load_checkpoint, save_model
-from chainrule.ops.elementwise import where
-from chainrule.ops.shape import concatenate, stack
-from chainrule.tensor import Tensor, get_default_dtype, set_default_dtype, tensor
+The public names load when first used (PEP 562), so `import chainrule` itself is cheap: the
+`chainrule` command starts without NumPy until a command needs it, and a Ctrl-C while it starts
+is handled (chainrule.cli.main). `chainrule.tensor` and `chainrule.explain` are the functions,
+as `from chainrule import tensor, explain` gives them, although submodules of those names exist.
+"""
+
+import importlib
+import sys
+import types
+
 from chainrule.version import __version__ as __version__
 
-__all__ = [
-    "ChainruleError", "ConfigError", "DTypeError", "DataError", "DivergenceError",
-    "GradcheckReport", "GraphError", "ModelFileError", "ShapeError", "Tensor", "concatenate",
-    "data", "explain", "functional", "get_default_dtype", "gradcheck", "io",
-    "is_grad_enabled", "jacobian", "load", "load_checkpoint", "nn", "no_grad", "save_model",
-    "set_default_dtype", "stack", "tensor", "where",
-]
+# the public submodules, and every other public name with the module it comes from
+_MODULES = ("data", "functional", "io", "nn")
+_SOURCES = {
+    "is_grad_enabled": "chainrule.autograd",
+    "no_grad": "chainrule.autograd",
+    "GradcheckReport": "chainrule.check",
+    "gradcheck": "chainrule.check",
+    "jacobian": "chainrule.check",
+    "ChainruleError": "chainrule.errors",
+    "ConfigError": "chainrule.errors",
+    "DataError": "chainrule.errors",
+    "DivergenceError": "chainrule.errors",
+    "DTypeError": "chainrule.errors",
+    "GraphError": "chainrule.errors",
+    "ModelFileError": "chainrule.errors",
+    "ShapeError": "chainrule.errors",
+    "explain": "chainrule.explain",
+    "load": "chainrule.io",
+    "load_checkpoint": "chainrule.io",
+    "save_model": "chainrule.io",
+    "where": "chainrule.ops.elementwise",
+    "concatenate": "chainrule.ops.shape",
+    "stack": "chainrule.ops.shape",
+    "Tensor": "chainrule.tensor",
+    "get_default_dtype": "chainrule.tensor",
+    "set_default_dtype": "chainrule.tensor",
+    "tensor": "chainrule.tensor",
+}
+# functions named as the submodule they live in
+_SHADOWED = frozenset(name for name, source in _SOURCES.items() if source == f"{__name__}.{name}")
+
+__all__ = sorted([*_MODULES, *_SOURCES])
+
+
+def __getattr__(name: str) -> object:
+    if name in _MODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    elif name in _SOURCES:
+        value = getattr(importlib.import_module(_SOURCES[name]), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later look-ups find it without this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """This package, keeping `tensor` and `explain` the functions: importing a submodule sets it
+    as an attribute of its package, which would otherwise hide the function of the same name
+    whenever the submodule (chainrule.tensor, chainrule.explain) loaded before it was asked for."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return  # the submodule is in sys.modules; the name loads the function
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,17 +1,23 @@
 """The `chainrule` command: a thin layer over the library.
 
-Each command lives beside the feature it drives and is registered here. User mistakes (every
-`ChainruleError`, a missing file, a mistyped option) exit with code 2 and a one-line
-`error: ...`, never a traceback or a usage box; Ctrl-C exits with code 130 and one line.
+Each command lives beside the feature it drives and is registered here (`load_commands`). User
+mistakes (every `ChainruleError`, a missing file, a mistyped option) exit with code 2 and a
+one-line `error: ...`, never a traceback or a usage box; Ctrl-C exits with code 130 and one line.
+
+The help is click's plain layout (`rich_markup_mode=None`): typer's rich panels give every
+option a type column, and flags such as --quiet and --help get a `<bool>` there as if they took a
+value. Every option shows its default (`show_default`); `-h` is `--help`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
+import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -61,18 +67,34 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
 
 
+HELP = "Train neural networks by backpropagation and see every chain-rule step."
+
 app = typer.Typer(
     cls=_Group,
     name="chainrule",
-    help="Train neural networks by backpropagation and see every chain-rule step.",
+    help=HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from chainrule.version import __version__
+
+        print(f"chainrule {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _group() -> None:
+def _group(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
     """Train neural networks by backpropagation and see every chain-rule step."""
 
 
@@ -92,18 +114,39 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register `fn` as `chainrule NAME`, with user errors turned into exit code 2."""
+    """Register `fn` as `chainrule NAME`, with user errors turned into exit code 2.
+
+    The list of commands in `chainrule --help` shows the docstring's whole first line.
+    """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        summary = (fn.__doc__ or "").strip().split("\n\n")[0]
+        kwargs.setdefault("short_help", " ".join(summary.split()))
         app.command(name, **kwargs)(user_errors(fn))
         return fn
 
     return register
 
 
+COMMANDS = ("train", "predict", "explain", "sweep", "diagnose", "demo")  # the order of --help
+
+
+def load_commands() -> typer.Typer:
+    """The app with every command registered: each command module registers itself on import."""
+    for name in COMMANDS:
+        importlib.import_module(f"chainrule.cli.{name}")
+    return app
+
+
 def main() -> None:
     try:
+        load_commands()
         app()
     except KeyboardInterrupt:  # while typer builds the commands, before any of them runs
-        raise SystemExit(_fail("interrupted (Ctrl-C)", 130).exit_code) from None
+        # Nothing has run that needs cleaning up, and an exit through SystemExit here can still
+        # end by the signal (status -2, not 130) once Python shuts down: exit at once.
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
 

@@ -16,8 +16,8 @@ def demo(
     = 10_000,
     explain: Annotated[bool, typer.Option(help="Explain the first step.")] = True,
     sweep: Annotated[bool, typer.Option(help="Sweep η = 0.1 … 2.")] = True,
-    workers: Annotated[int | None, typer.Option(help="Processes for the sweep (default: one "
-                                                     "per core; 1 runs in this process).",
+    workers: Annotated[int | None, typer.Option(help="Processes for the sweep; 1 runs in this "
+                                                     "process.  [default: one per core]",
                                                 min=1)] = None,
     out: Annotated[Path, typer.Option(help="Folder for the sweep's plot and table.")] =
         Path("chainrule-demo"),

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from chainrule.cli import options
 from chainrule.cli.core import command
 from chainrule.cli.sweep import hidden_list
 
@@ -19,30 +20,30 @@ Option = typer.Option
 
 @command("diagnose")
 def diagnose(
-    config: Annotated[Path | None, Option(help="TOML file with the settings (as train).")]
+    config: options.Config = None,
+    dataset: Annotated[str | None, options.dataset_option("spirals")] = None,
+    csv: options.Csv = None,
+    target: options.Target = None,
+    hidden: Annotated[str | None, options.config_option(
+        "hidden", "Hidden layer sizes, e.g. 64,32; with --depth one width for every layer.")]
     = None,
-    dataset: Annotated[str | None, Option(help="Bundled dataset (default: spirals).")] = None,
-    csv: Annotated[str | None, Option(help="CSV file with a header row.")] = None,
-    target: Annotated[str | None, Option(help="Target column of the CSV.")] = None,
-    hidden: Annotated[str | None, Option(help="Hidden layer sizes, e.g. 64,32; with --depth "
-                                              "one width for every layer.")] = None,
-    depth: Annotated[int | None, Option(help="Number of hidden layers, all --hidden wide "
-                                             "(default width 32).")] = None,
-    activation: Annotated[str | None, Option(help="sigmoid, tanh, relu, leaky_relu, softplus, "
-                                                  "identity.")] = None,
-    loss: Annotated[str | None, Option()] = None,
-    optimizer: Annotated[str | None, Option(help="sgd, adam, adamw, rmsprop.")] = None,
-    lr: Annotated[float | None, Option(help="Learning rate η.")] = None,
-    momentum: Annotated[float | None, Option()] = None,
-    weight_decay: Annotated[float | None, Option()] = None,
-    epochs: Annotated[int | None, Option()] = None,
-    batch_size: Annotated[int | None, Option()] = None,
-    val_split: Annotated[float | None, Option()] = None,
-    seed: Annotated[int | None, Option()] = None,
-    dtype: Annotated[str | None, Option()] = None,
+    depth: Annotated[int | None, Option(help=options.with_default(
+        "Number of hidden layers, all --hidden wide (32 if --hidden is not given).",
+        "the layers of --hidden"))] = None,
+    activation: options.Activation = None,
+    loss: options.Loss = None,
+    optimizer: options.Optimizer = None,
+    lr: options.Lr = None,
+    momentum: options.Momentum = None,
+    weight_decay: options.WeightDecay = None,
+    epochs: options.Epochs = None,
+    batch_size: options.BatchSize = None,
+    val_split: options.ValSplit = None,
+    seed: options.Seed = None,
+    dtype: options.DType = None,
     every: Annotated[int, Option(help="Record the gradient norms every N updates.")] = 1,
     out: Annotated[Path, Option(help="Output folder.")] = Path("runs/diagnose"),
-    quiet: Annotated[bool, Option(help="Only the warnings.")] = False,
+    quiet: Annotated[bool, Option("--quiet", help="Print only the warnings.")] = False,
 ) -> None:
     """Train while recording each layer's gradient norm; warn if gradients vanish or explode.
 

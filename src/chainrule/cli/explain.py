@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from chainrule.cli.core import command
+from chainrule.cli.options import run_default, with_default
 from chainrule.errors import ConfigError
 
 Option = typer.Option
@@ -77,48 +78,96 @@ def _write_graph(explanation: Any, path: Path) -> list[str]:
     return messages
 
 
+# the format each extension of --out means
+SUFFIX_FORMATS = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
+                  ".html": "html", ".htm": "html", ".json": "json"}
+
+
+def output_format(format: str | None, out: Path | None) -> str:
+    """The format to write: --format, else the one the extension of --out names, else text.
+
+    A --format that the extension contradicts (--out step.html --format json) is a ConfigError.
+    """
+    from chainrule.explain import FORMATS
+
+    if format is not None and format not in FORMATS:
+        raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    implied = SUFFIX_FORMATS.get(out.suffix.lower()) if out is not None else None
+    if format is None:
+        return implied or "text"
+    if implied is not None and implied != format:
+        raise ConfigError(f"--format {format} contradicts --out {out}, whose extension "
+                          f"{out.suffix} means {implied}; give one of them only, or make them "
+                          "agree")
+    return format
+
+
+def _default(name: str, shown: str | None = None) -> str:
+    from chainrule.explain.config import ExplainConfig
+
+    return shown if shown is not None else run_default(name, ExplainConfig)
+
+
 @command("explain")
 def explain_command(
     config: Annotated[Path | None, Option(
-        "--config", help="TOML file describing the network (see docs/explain.md).")] = None,
-    format: Annotated[str, Option(
-        "--format", "-f", help="text, markdown, html (self-contained) or json.")] = "text",
-    out: Annotated[Path | None, Option("--out", "-o", help="Write to this file.")] = None,
-    steps: Annotated[int | None, Option(
-        help="Run this many steps and add a table of the error and the weights.")] = None,
+        "--config", help="TOML file describing the network (see docs/explain.md); the options "
+                         "below override it.")] = None,
+    format: Annotated[str | None, Option(
+        "--format", "-f", help=with_default(
+            "text, markdown, html (self-contained) or json.",
+            "the one the extension of --out names (.txt, .md, .html, .json), else text"))]
+    = None,
+    out: Annotated[Path | None, Option("--out", "-o", help=with_default(
+        "Write to this file.", "the terminal"))] = None,
+    steps: Annotated[int | None, Option(help=with_default(
+        "Run this many steps; more than one adds a table of the error and the weights.",
+        _default("steps")))] = None,
     update_biases: Annotated[bool | None, Option(
         "--update-biases/--fixed-biases",
-        help="Update the biases too (the notes keep them fixed).")] = None,
+        help=with_default("Update the biases too (the notes keep them fixed).",
+                          "fixed-biases"))] = None,
     sequential: Annotated[bool | None, Option(
         "--sequential/--simultaneous",
-        help="Update the output layer first, as an earlier script of the widely copied "
-             "write-up did (gives 0.291027924 instead of 0.291027774).")] = None,
+        help=with_default("Update the output layer first, as an earlier script of the widely "
+                          "copied write-up did (gives 0.291027924 instead of 0.291027774).",
+                          "simultaneous"))] = None,
     graph: Annotated[Path | None, Option(
         help="Write the step's computational graph to a .dot or .gv file as Graphviz DOT (and "
              "SVG beside it when Graphviz is installed), or to a .svg file.")] = None,
-    seed: Annotated[int | None, Option(
-        help="Draw missing weights, inputs and targets from this seed.")] = None,
-    sizes: Annotated[str | None, Option(help="Layer sizes, inputs first, e.g. 2,2,2.")] = None,
-    activation: Annotated[str | None, Option(
-        help="Hidden activation: sigmoid, tanh, relu, leaky_relu, softplus, identity.")] = None,
-    output_activation: Annotated[str | None, Option(
-        help="Output activation (default: softmax for cross_entropy, sigmoid for bce, else "
-             "the hidden one).")] = None,
-    loss: Annotated[str | None, Option(
-        help="half_sse (the notes'), mse, bce or cross_entropy.")] = None,
-    lr: Annotated[float | None, Option(help="Learning rate η.")] = None,
-    inputs: Annotated[str | None, Option(help="The sample, e.g. 0.05,0.10.")] = None,
-    targets: Annotated[str | None, Option(
-        help="Its targets, e.g. 0.01,0.99 (cross_entropy: the class, e.g. 1).")] = None,
-    max_weights: Annotated[int | None, Option(
-        help="Allow networks with more weights (default 50).")] = None,
+    seed: Annotated[int | None, Option(help=with_default(
+        "Draw the weights, inputs and targets not given from this seed.",
+        "the worked example's numbers where they fit, the rest drawn from seed 0"))] = None,
+    sizes: Annotated[str | None, Option(help=with_default(
+        "Layer sizes, inputs first, e.g. 2,2,2.", _default("sizes")))] = None,
+    activation: Annotated[str | None, Option(help=with_default(
+        "Hidden activation: sigmoid, tanh, relu, leaky_relu, softplus, identity.",
+        _default("activation")))] = None,
+    output_activation: Annotated[str | None, Option(help=with_default(
+        "Output activation.", "softmax for cross_entropy, sigmoid for bce, else the hidden "
+                              "one"))] = None,
+    loss: Annotated[str | None, Option(help=with_default(
+        "half_sse (the notes'), mse, bce or cross_entropy.", _default("loss")))] = None,
+    lr: Annotated[float | None, Option(help=with_default(
+        "Learning rate η.", _default("lr")))] = None,
+    inputs: Annotated[str | None, Option(help=with_default(
+        "The sample, e.g. 0.05,0.10.", "the worked example's for 2 inputs, else drawn from "
+                                       "--seed"))] = None,
+    targets: Annotated[str | None, Option(help=with_default(
+        "Its targets, e.g. 0.01,0.99 (cross_entropy: the class, e.g. 1).",
+        "the worked example's for 2 outputs, else drawn from --seed"))] = None,
+    max_weights: Annotated[int | None, Option(help=with_default(
+        "Allow networks with up to this many weights.", _default("max_weights")))] = None,
 ) -> None:
-    """Explain one training step: forward pass, every chain-rule product, check and update."""
-    from chainrule.explain import FORMATS, explain, render
+    """Explain one training step: forward pass, every chain-rule product, check and update.
+
+    The output format follows the extension of --out (.txt, .md, .html or .json) unless
+    --format is given.
+    """
+    from chainrule.explain import explain, render
     from chainrule.explain.config import build_network, load_config
 
-    if format not in FORMATS:
-        raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    format = output_format(format, out)
     _check_outputs(graph, out)
     overrides = {
         "steps": steps, "update_biases": update_biases, "sequential": sequential,

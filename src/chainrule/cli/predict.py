@@ -15,10 +15,12 @@ from chainrule.cli.core import command
 def predict(
     model: Annotated[Path, typer.Argument(help="A model file written by chainrule train.")],
     data: Annotated[Path, typer.Argument(help="CSV file with the model's feature columns.")],
-    out: Annotated[Path | None, typer.Option(help="Write the predictions to this CSV.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Write the predictions to this CSV file, in full precision.  [default: print a "
+             "table]")] = None,
     header: Annotated[bool | None, typer.Option(
-        "--header/--no-header", help="Whether DATA's first line names the columns (default: "
-        "it does if any of its fields is not a number).")] = None,
+        "--header/--no-header", help="Whether DATA's first line names the columns.  [default: "
+        "it does if any of its fields is not a number]")] = None,
 ) -> None:
     """Print (or write) the model's prediction for every row of DATA.
 

@@ -14,7 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
+from chainrule.cli import options
 from chainrule.cli.core import command
+from chainrule.cli.options import with_default
 
 Option = typer.Option
 
@@ -65,44 +67,52 @@ def batch_list(text: str | None) -> list[int | None] | None:
 
 @command("sweep")
 def sweep(
-    lr: Annotated[str | None, Option(help="Learning rates, e.g. 0.1,0.2,0.5,0.8,1,2 (the "
-                                          "default when nothing else is swept).")] = None,
-    optimizer: Annotated[str | None, Option(help="Optimizers to sweep, e.g. sgd,adam.")] = None,
-    batch_size: Annotated[str | None, Option(help="Batch sizes to sweep, e.g. 16,64,full.")]
+    lr: Annotated[str | None, Option(help=with_default(
+        "Learning rates to sweep, e.g. 0.1,0.5,1.", "0.1,0.2,0.5,0.8,1,2 when nothing else is "
+                                                   "swept, else the base's"))] = None,
+    optimizer: Annotated[str | None, Option(help=with_default(
+        "Optimizers to sweep, e.g. sgd,adam.", "the base's"))] = None,
+    batch_size: Annotated[str | None, Option(help=with_default(
+        "Batch sizes to sweep, e.g. 16,64,full.", "the base's"))] = None,
+    hidden: Annotated[str | None, Option(help=with_default(
+        "Hidden widths to sweep, e.g. 8,16 (or layer lists 64x32,32x16).", "the base's"))]
     = None,
-    hidden: Annotated[str | None, Option(help="Hidden widths to sweep, e.g. 8,16 (or layer "
-                                              "lists 64x32,32x16).")] = None,
-    config: Annotated[Path | None, Option(help="TOML file with the base settings (as train).")]
-    = None,
-    dataset: Annotated[str | None, Option(help="Bundled dataset (default: the notes' worked "
-                                               "example network).")] = None,
-    csv: Annotated[str | None, Option(help="CSV file with a header row.")] = None,
-    target: Annotated[str | None, Option(help="Target column of the CSV.")] = None,
-    activation: Annotated[str | None, Option(help="Hidden activation (as train).")] = None,
-    loss: Annotated[str | None, Option(help="Loss (as train).")] = None,
-    momentum: Annotated[float | None, Option()] = None,
-    weight_decay: Annotated[float | None, Option()] = None,
-    epochs: Annotated[int | None, Option(help="Epochs per trial (dataset or CSV).")] = None,
-    val_split: Annotated[float | None, Option()] = None,
-    seed: Annotated[int | None, Option(help="Seed of the initial weights, split and "
-                                            "shuffling, the same for every trial.")] = None,
-    dtype: Annotated[str | None, Option()] = None,
+    config: Annotated[Path | None, Option(
+        help="TOML file with the base settings, as train's --config (see "
+             "examples/train.toml).")] = None,
+    dataset: Annotated[str | None, options.dataset_option(
+        "the notes' worked-example network")] = None,
+    csv: options.Csv = None,
+    target: options.Target = None,
+    activation: options.Activation = None,
+    loss: options.Loss = None,
+    momentum: options.Momentum = None,
+    weight_decay: options.WeightDecay = None,
+    epochs: Annotated[int | None, options.config_option(
+        "epochs", "Epochs per trial (dataset or CSV).")] = None,
+    val_split: options.ValSplit = None,
+    seed: Annotated[int | None, options.config_option(
+        "seed", "Seed of the initial weights, split and shuffling, the same for every "
+                "trial.")] = None,
+    dtype: options.DType = None,
     steps: Annotated[int, Option(help="Updates per trial of the worked example.", min=1)]
     = 10_000,
-    target_loss: Annotated[float | None, Option(help="Count the updates each run needs to "
-                                                     "reach this loss (worked example: "
-                                                     "0.001).")] = None,
-    choose: Annotated[str, Option(help="Rule for the best setting: final_loss, best_loss, "
-                                       "val_loss, steps_to_target.")] = "final_loss",
+    target_loss: Annotated[float | None, Option(help=with_default(
+        "Count the updates each run needs to reach this loss.",
+        "none; 0.001 for the worked example"))] = None,
+    choose: Annotated[str, Option(help="Rule for the best setting: auto (val_loss when every "
+                                       "run has validation data, else final_loss), "
+                                       "final_loss, best_loss, val_loss, steps_to_target.")]
+    = "auto",
     log_scale: Annotated[bool, Option("--log-scale/--linear",
                                       help="Logarithmic or linear loss axis.")] = True,
-    workers: Annotated[int | None, Option(help="Local worker processes (default: one per "
-                                               "core; 1 runs in this process).", min=1)] = None,
-    scheduler: Annotated[str | None, Option(help="Dask scheduler, tcp://HOST:PORT (default: "
-                                                 "$DASK_SCHEDULER_ADDRESS); needs "
-                                                 "chainrule\\[dask].")] = None,
+    workers: Annotated[int | None, Option(help=with_default(
+        "Local worker processes; 1 runs in this process.", "one per core"), min=1)] = None,
+    scheduler: Annotated[str | None, Option(help=with_default(
+        "Dask scheduler to run the trials on, tcp://HOST:PORT; needs chainrule[dask].",
+        "$DASK_SCHEDULER_ADDRESS if set"))] = None,
     out: Annotated[Path, Option(help="Output folder.")] = Path("runs/sweep"),
-    quiet: Annotated[bool, Option(help="No progress bar or table.")] = False,
+    quiet: options.Quiet = False,
 ) -> None:
     """Train one network once per setting, from the same weights; plot, tabulate, pick the best.
 
@@ -149,9 +159,9 @@ def sweep(
             grids["lr"] = list(sweeps.WORKED_EXAMPLE_LRS)
         trials = sweeps.grid(base, target_loss=target_loss, **grids)
     check_output_folder(out, sweeps.OUTPUT_FILES)
-    # Without --choose the rule is "auto": the validation loss when every run has validation
-    # data, else the final training loss (the lowest training loss can be the worst overfit).
-    rule = choose if _given("choose") else "auto"
+    # "auto" (the default): the validation loss when every run has validation data, else the
+    # final training loss (the lowest training loss can be the worst overfit).
+    rule = choose
     try:
         result = _run(trials, workers, scheduler, rule, quiet)
     except sweeps.SweepInterrupted as stop:  # like `chainrule train`: say what is kept, exit 130
@@ -208,19 +218,6 @@ def _labels(labels: list[str], most: int = 8) -> str:
 
 def _paths(paths: list[Path]) -> str:
     return ", ".join(str(path) for path in paths)
-
-
-def _given(name: str) -> bool:
-    """Whether option `name` of the running command was given (not left to its default)."""
-    import importlib
-
-    core = next(c for c in typer.Context.__mro__ if c.__module__.endswith(".core"))
-    package = core.__module__.rpartition(".")[0]  # click, or the copy this typer bundles
-    context = importlib.import_module(f"{package}.globals").get_current_context(silent=True)
-    if context is None:  # called from Python, not the command line: every value is given
-        return True
-    source = context.get_parameter_source(name)
-    return source is not None and source.name != "DEFAULT"
 
 
 def _base_config(config: Path | None, options: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from chainrule.cli import options
 from chainrule.cli.core import command
 
 Option = typer.Option
@@ -26,40 +27,46 @@ def _sizes(text: str | None) -> list[int] | None:
 
 @command("train")
 def train(
-    config: Annotated[Path | None, Option(help="TOML file with the settings below.")] = None,
-    dataset: Annotated[str | None, Option(help="Bundled dataset: xor, worked-example, spirals, "
-                                               "moons, iris, digits.")] = None,
-    csv: Annotated[str | None, Option(help="CSV file with a header row.")] = None,
-    target: Annotated[str | None, Option(help="Target column of the CSV (default: last).")] = None,
-    hidden: Annotated[str | None, Option(help="Hidden layer sizes, e.g. 64,32.")] = None,
-    activation: Annotated[str | None, Option(help="sigmoid, tanh, relu, leaky_relu, softplus, "
-                                                  "identity.")] = None,
-    loss: Annotated[str | None, Option(help="auto, half_sse, mse, bce, bce_logits, "
-                                            "cross_entropy.")] = None,
-    optimizer: Annotated[str | None, Option(help="sgd, adam, adamw, rmsprop.")] = None,
-    lr: Annotated[float | None, Option(help="Learning rate η.")] = None,
-    momentum: Annotated[float | None, Option()] = None,
-    weight_decay: Annotated[float | None, Option()] = None,
-    epochs: Annotated[int | None, Option()] = None,
-    batch_size: Annotated[int | None, Option()] = None,
-    val_split: Annotated[float | None, Option(help="Fraction held out for validation.")] = None,
-    early_stopping: Annotated[int | None, Option(help="Patience in epochs.")] = None,
-    seed: Annotated[int | None, Option()] = None,
-    dtype: Annotated[str | None, Option(help="float32 or float64.")] = None,
-    trace: Annotated[bool | None, Option("--trace/--eager", help="Replay a traced step "
-                                         "(faster on small networks) or build the graph "
-                                         "every step (the default).")] = None,
-    out: Annotated[Path | None, Option(help="Output folder (default runs/NAME).")] = None,
-    resume: Annotated[Path | None, Option(help="Continue from this checkpoint.")] = None,
-    force: Annotated[bool, Option(help="Resume even if the settings differ.")] = False,
-    overwrite: Annotated[bool, Option(help="Replace a previous run in --out.")] = False,
-    header: Annotated[bool | None, Option("--header/--no-header", help="Whether the CSV's "
-                                          "first line names the columns (default: it does "
-                                          "if any of its fields is not a number).")] = None,
-    network: Annotated[str | None, Option(help="mlp, or worked-example: the notes' fixed "
-                                               "2-2-2 sigmoid network (the default with "
-                                               "--dataset worked-example).")] = None,
-    quiet: Annotated[bool, Option(help="No progress bar or table.")] = False,
+    config: options.Config = None,
+    dataset: Annotated[str | None, Option(help=f"Bundled dataset: {options.DATASET_NAMES}; "
+                                               "or give --csv.")] = None,
+    csv: options.Csv = None,
+    target: options.Target = None,
+    hidden: Annotated[str | None, options.config_option(
+        "hidden", "Hidden layer sizes, e.g. 64,32.")] = None,
+    activation: options.Activation = None,
+    loss: options.Loss = None,
+    optimizer: options.Optimizer = None,
+    lr: options.Lr = None,
+    momentum: options.Momentum = None,
+    weight_decay: options.WeightDecay = None,
+    epochs: options.Epochs = None,
+    batch_size: options.BatchSize = None,
+    val_split: options.ValSplit = None,
+    early_stopping: options.EarlyStopping = None,
+    seed: options.Seed = None,
+    dtype: options.DType = None,
+    trace: Annotated[bool | None, options.config_option(
+        "trace", "Replay a traced step (faster on small networks; the same weights) or build "
+                 "the graph every step.", "--trace/--eager", shown="eager")] = None,
+    out: Annotated[Path | None, Option(help=options.with_default(
+        "Output folder.", "runs/DATASET, or runs/NAME for NAME.csv; with --resume the "
+                          "checkpoint's folder"))] = None,
+    resume: Annotated[Path | None, Option(
+        help="Continue training from this checkpoint (the checkpoint.safetensors train writes "
+             "to --out); the settings not given are the checkpoint's.")] = None,
+    force: Annotated[bool, Option("--force", help="With --resume: continue even if the "
+                                                  "settings given differ from the "
+                                                  "checkpoint's.")] = False,
+    overwrite: Annotated[bool, Option("--overwrite", help="Replace a previous run in "
+                                                          "--out (otherwise refused).")] = False,
+    header: Annotated[bool | None, Option("--header/--no-header", help=options.with_default(
+        "Whether the CSV's first line names the columns.",
+        "it does if any of its fields is not a number"))] = None,
+    network: Annotated[str | None, options.config_option(
+        "network", "mlp, or worked-example: the notes' fixed 2-2-2 sigmoid network (the "
+                   "default with --dataset worked-example).")] = None,
+    quiet: options.Quiet = False,
 ) -> None:
     """Train a network, then write model, history (JSON and CSV) and loss plot to --out.
 

@@ -94,10 +94,18 @@ def renderables(ex: Explanation, width: int = MAX_WIDTH) -> Group:
 
 
 def print_text(ex: Explanation, console: Console | None = None) -> None:
-    """Print the explanation to the terminal (colours when it supports them)."""
+    """Print the explanation to the terminal (colours when it supports them).
+
+    To a file or a pipe it prints plain text without trailing spaces: rich pads the lines of
+    rules, tables and indented blocks with spaces to the full width.
+    """
     console = console or Console()
     width = min(console.width, MAX_WIDTH)
-    console.print(renderables(ex, width), width=width)
+    if console.is_terminal:
+        console.print(renderables(ex, width), width=width)
+        return
+    text = Text(render_text(ex, width).removesuffix("\n"))  # Text: no markup, no highlighting
+    console.print(text, soft_wrap=True)  # soft_wrap: the lines as they are, neither cut nor padded
 
 
 def render_text(ex: Explanation, width: int = MAX_WIDTH, color: bool = False,
