@@ -41,6 +41,20 @@ def model_metadata(config: TrainConfig, prepared: Prepared) -> dict[str, Any]:
             "mean": prepared.mean.tolist(), "std": prepared.std.tolist()}
 
 
+def probabilities(loss: str, task: str, outputs: np.ndarray) -> np.ndarray | None:
+    """Class probabilities (one column per class) from a network's raw outputs under `loss`,
+    or None for regression: softmax for cross_entropy, a sigmoid for bce_logits, bce's outputs
+    are probabilities already."""
+    from chainrule.ops.activation import Sigmoid, softmax_array
+
+    if loss == "cross_entropy":
+        return softmax_array(outputs, axis=1)
+    if loss in BINARY_LOSSES and task == "classification":
+        p = Sigmoid.forward(outputs)[0] if loss == "bce_logits" else outputs
+        return np.column_stack([1 - p[:, 0], p[:, 0]])
+    return None
+
+
 @dataclass
 class Predictions:
     """A table of predictions: its header and rows (NumPy scalars keep full precision), and how
@@ -93,14 +107,7 @@ class TrainedModel:
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray | None:
         """Class probabilities from raw outputs, or None for a regression model."""
-        from chainrule.ops.activation import Sigmoid, softmax_array
-
-        if self.loss == "cross_entropy":
-            return softmax_array(outputs, axis=1)
-        if self.loss in BINARY_LOSSES and self.task == "classification":
-            p = Sigmoid.forward(outputs)[0] if self.loss == "bce_logits" else outputs
-            return np.column_stack([1 - p[:, 0], p[:, 0]])
-        return None
+        return probabilities(self.loss, self.task, outputs)
 
     def predict(self, X: np.ndarray) -> Predictions:
         """Class and probability for classifiers, output values for regression, per row."""
