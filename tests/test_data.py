@@ -24,13 +24,15 @@ EXPECTED = {
     "worked-example": (1, 2, "regression", 2),
     "spirals": (400, 2, "classification", 2),
     "moons": (400, 2, "classification", 2),
+    "circles": (400, 2, "classification", 2),
     "iris": (150, 4, "classification", 3),
     "digits": (1797, 64, "classification", 10),
 }
 
 
 def test_datasets_lists_every_name():
-    assert data.DATASETS == ("xor", "worked-example", "spirals", "moons", "iris", "digits")
+    assert data.DATASETS == (
+        "xor", "worked-example", "spirals", "moons", "circles", "iris", "digits")
     assert set(EXPECTED) == set(data.DATASETS)
 
 
@@ -102,7 +104,7 @@ def test_digits_is_the_uci_test_set():
     assert ds.y[0] == 0
 
 
-@pytest.mark.parametrize("name", ["spirals", "moons"])
+@pytest.mark.parametrize("name", ["spirals", "moons", "circles"])
 def test_generated_sets_are_deterministic_per_seed(name):
     a = data.load(name, seed=3)
     b = data.load(name, seed=3)
@@ -112,7 +114,7 @@ def test_generated_sets_are_deterministic_per_seed(name):
     assert not np.allclose(a.X, c.X)
 
 
-@pytest.mark.parametrize("name", ["spirals", "moons"])
+@pytest.mark.parametrize("name", ["spirals", "moons", "circles"])
 def test_generated_sets_take_n_samples_and_noise(name):
     ds = data.load(name, n_samples=51, noise=0.0)
     assert ds.X.shape == (51, 2)
@@ -128,6 +130,15 @@ def test_moons_without_noise_lie_on_their_arcs():
     assert (upper[:, 1] >= 0).all()
     np.testing.assert_allclose(np.hypot(lower[:, 0] - 1, lower[:, 1] - 0.5), 1.0)
     assert (lower[:, 1] <= 0.5).all()
+
+
+def test_circles_without_noise_are_a_ring_around_a_circle():
+    ds = data.load("circles", n_samples=200, noise=0.0)
+    radius = np.hypot(ds.X[:, 0], ds.X[:, 1])
+    np.testing.assert_allclose(radius[ds.y == 0], 1.0)
+    np.testing.assert_allclose(radius[ds.y == 1], 0.5)
+    angle = np.arctan2(ds.X[:, 1], ds.X[:, 0])
+    assert angle.min() < -2.5 and angle.max() > 2.5  # all the way round, not an arc
 
 
 def test_spirals_without_noise_are_two_arms_half_a_turn_apart():

@@ -47,14 +47,16 @@ from chainrule.validate import is_finite_real, is_int, is_positive_int, is_real
 
 Task = Literal["classification", "regression"]
 
-DATASETS: tuple[str, ...] = ("xor", "worked-example", "spirals", "moons", "iris", "digits")
+DATASETS: tuple[str, ...] = (
+    "xor", "worked-example", "spirals", "moons", "circles", "iris", "digits",
+)
 """Names accepted by `load`."""
 
-GENERATED: tuple[str, ...] = ("spirals", "moons")
+GENERATED: tuple[str, ...] = ("spirals", "moons", "circles")
 """The datasets drawn from a random generator; only these take `n_samples` and `noise`."""
 
 _DEFAULT_N_SAMPLES = 400
-_DEFAULT_NOISE = {"spirals": 0.05, "moons": 0.1}
+_DEFAULT_NOISE = {"spirals": 0.05, "moons": 0.1, "circles": 0.05}
 _MAX_AUTO_CLASSES = 50  # load_csv(task="auto"): more distinct integer targets means regression
 
 
@@ -164,6 +166,7 @@ def load(
       targets y = [[0.01, 0.99]] (inputs i1, i2; outputs o1, o2).
     - "spirals": two interleaved spirals, 2 classes (default 400 samples, noise 0.05).
     - "moons": two interleaved half-moons, 2 classes (default 400 samples, noise 0.1).
+    - "circles": a disc inside a ring, 2 classes (default 400 samples, noise 0.05).
     - "iris": Fisher's 150 irises, 4 measurements in cm, 3 species.
     - "digits": UCI optical handwritten digits (test set), 1,797 8×8 images, 64 pixel counts
       0..16 read row by row, 10 classes.
@@ -186,7 +189,7 @@ def load(
         n = _DEFAULT_N_SAMPLES if n_samples is None else _check_n_samples(n_samples)
         sigma = _DEFAULT_NOISE[name] if noise is None else _check_noise(noise)
         rng = np.random.default_rng(seed)
-        X, y = _spirals(n, sigma, rng) if name == "spirals" else _moons(n, sigma, rng)
+        X, y = _GENERATORS[name](n, sigma, rng)
         return Dataset(name, X, y, "classification", ("x1", "x2"), ("0", "1"))
 
     for arg, value in (("n_samples", n_samples), ("noise", noise)):
@@ -253,6 +256,24 @@ def _moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, 
     X = np.where(labels[:, None] == 0, upper, lower)
     X += noise * rng.standard_normal((n, 2))
     return X, labels.astype(np.int64)
+
+
+def _circles(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A ring of radius 1 (label 0) around a circle of radius 0.5 (label 1), one centre.
+
+    Sample i has label i % 2 and angle φ ~ U(0, 2π); it lies at r·(cos φ, sin φ) with r = 1
+    or 0.5, plus N(0, noise²) in each coordinate. No straight line separates the classes,
+    but a single hidden layer of three units can draw a closed boundary between them.
+    """
+    labels = np.arange(n) % 2
+    angle = rng.uniform(0.0, 2.0 * np.pi, size=n)
+    radius = np.where(labels == 0, 1.0, 0.5)
+    X = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
+    X += noise * rng.standard_normal((n, 2))
+    return X, labels.astype(np.int64)
+
+
+_GENERATORS = {"spirals": _spirals, "moons": _moons, "circles": _circles}
 
 
 def _bundled_text(filename: str) -> str:
