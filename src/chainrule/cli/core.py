@@ -128,7 +128,8 @@ def command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable
     return register
 
 
-COMMANDS = ("train", "predict", "explain", "sweep", "diagnose", "demo")  # the order of --help
+COMMANDS = ("train", "predict", "explain", "sweep", "diagnose", "demo",  # the order of --help
+            "playground")
 
 
 def load_commands() -> typer.Typer:
