@@ -158,6 +158,9 @@ def explain_command(
         "the worked example's for 2 outputs, else drawn from --seed"))] = None,
     max_weights: Annotated[int | None, Option(help=with_default(
         "Allow networks with up to this many weights.", _default("max_weights")))] = None,
+    focus: Annotated[str | None, Option(help=with_default(
+        "Only this parameter's derivation, e.g. w5 or b_h1: the values it reads, the δ's it "
+        "reuses, its chain-rule product, check and update.", "every parameter"))] = None,
 ) -> None:
     """Explain one training step: forward pass, every chain-rule product, check and update.
 
@@ -168,7 +171,11 @@ def explain_command(
     from chainrule.explain.config import build_network, load_config
 
     format = output_format(format, out)
+    if focus is not None and format == "json":
+        raise ConfigError("--focus: the json format holds every parameter; choose text, "
+                          "markdown or html")
     _check_outputs(graph, out)
+    options = {} if focus is None else {"focus": focus}
     overrides = {
         "steps": steps, "update_biases": update_biases, "sequential": sequential,
         "seed": seed, "sizes": _numbers("--sizes", sizes, int), "activation": activation,
@@ -184,13 +191,13 @@ def explain_command(
 
     messages = _write_graph(result, graph) if graph is not None else []
     if out is not None:
-        write_atomic(out, render(result, format))
+        write_atomic(out, render(result, format, **options))
         messages.insert(0, f"wrote the explanation ({format}) to {out}")
     elif format == "text":
         from chainrule.explain.render_text import print_text
 
-        print_text(result)
+        print_text(result, focus=focus)
     else:
-        sys.stdout.write(render(result, format))
+        sys.stdout.write(render(result, format, **options))
     for message in messages:
         print(message, file=sys.stderr if out is None else sys.stdout)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from chainrule.errors import ConfigError
 from chainrule.explain import notation as nt
-from chainrule.explain.model import Delta, Explanation, Factor, Gradient, StepRow, Unit
+from chainrule.explain.model import Delta, Explanation, Factor, Gradient, StepRow, Unit, Update
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,10 @@ def symbols(names: list[str], joiner: str = " × ") -> Segs:
 
 
 # --- the document ---------------------------------------------------------------------------
-def build_document(ex: Explanation) -> Document:
+def build_document(ex: Explanation, focus: str | None = None) -> Document:
+    """The whole step, or with `focus` (a parameter's name: "w5", "b_h1") only what that
+    parameter's derivation needs: the values it reads, the δ's it reuses, its chain-rule
+    product and check, and its update."""
     net = ex.network
     sample = ", ".join(f"{n} = {nt.fmt(v)}" for n, v in net.inputs)
     values = ", ".join(f"{n} = {nt.fmt(v)}" for n, v in net.targets)
@@ -125,6 +129,9 @@ def build_document(ex: Explanation) -> Document:
                       else "simultaneous (every gradient first, then every weight)")
                    + _biases(ex)),
     )
+    if focus is not None:
+        return Document(f"chainrule explain: ∂E/∂{focus}, one training step", summary,
+                        (_focus(ex, focus),))
     sections = [_notation(ex), _forward(ex), _backward(ex), _check(ex), _update(ex)]
     if ex.steps:
         sections.append(_steps(ex))
@@ -176,21 +183,27 @@ def _forward(ex: Explanation) -> Section:
         title = _layer_title(ex, k)
         section.blocks.append(Sub(f"{title}: out = {rule}" if act != "softmax"
                                   else f"{title}: out = net (softmax is inside the loss)"))
-        lines = []
-        for unit in units:
-            lines.append(_net_eq(unit))
-            if act == "identity" and k < len(ex.forward):
-                lines.append(Eq(segs(sym(f"out_{unit.name}")), (
-                    segs(sym(f"net_{unit.name}")), segs(res(unit.out)))))
-            elif act not in ("softmax", "identity"):
-                lines.append(Eq(segs(sym(f"out_{unit.name}")), (
-                    segs(nt.out_formula(act, f"net_{unit.name}", _alpha(ex, k))),
-                    segs(nt.out_numbers(act, unit.net, _alpha(ex, k))),
-                    segs(res(unit.out)))))
-        section.blocks.append(Eqs(tuple(lines)))
+        section.blocks.append(Eqs(tuple(line for unit in units
+                                        for line in _unit_lines(ex, k, unit))))
     section.blocks.append(Sub(f"Error: {ex.network.loss_formula}"))
     section.blocks.append(Eqs(_error_lines(ex) if not fused else _softmax_lines(ex)))
     return section
+
+
+def _unit_lines(ex: Explanation, k: int, unit: Unit) -> tuple[Eq, ...]:
+    """net of a unit of layer k, and its out unless softmax (inside the loss) or an identity
+    output (out is net) makes that line say nothing."""
+    act = unit.activation
+    lines = [_net_eq(unit)]
+    if act == "identity" and k < len(ex.forward):
+        lines.append(Eq(segs(sym(f"out_{unit.name}")), (
+            segs(sym(f"net_{unit.name}")), segs(res(unit.out)))))
+    elif act not in ("softmax", "identity"):
+        lines.append(Eq(segs(sym(f"out_{unit.name}")), (
+            segs(nt.out_formula(act, f"net_{unit.name}", _alpha(ex, k))),
+            segs(nt.out_numbers(act, unit.net, _alpha(ex, k))),
+            segs(res(unit.out)))))
+    return tuple(lines)
 
 
 def _alpha(ex: Explanation, k: int) -> float:
@@ -407,28 +420,73 @@ def _update(ex: Explanation) -> Section:
                                         (*steps, segs(res(u.grad))),
                                         segs(Seg(f"was {nt.fmt(g.grad)}", "note"))))
                 section.blocks.append(Eqs(tuple(lines)))
-    lines = []
-    for u in ex.updates:
-        if not u.learns:
-            lines.append(Eq(segs(sym(u.param)), (segs(Seg(nt.fmt(u.before), "num")),),
-                            segs(Seg("fixed", "note"))))
-            continue
-        arrow = {"down": "↓ lowered: positive slope", "up": "↑ raised: negative slope",
-                 "none": "unchanged: zero slope"}[u.direction]
-        lines.append(Eq(segs(sym(u.param + "⁺")), (
-            segs(Seg(nt.fmt(u.before), "num"), Seg(" − "), num(net.lr), Seg(" × "),
-                 num(u.grad)),
-            segs(res(u.after))), segs(Seg(arrow, "note"))))
     section.blocks.append(Sub("New weights"))
-    section.blocks.append(Eqs(tuple(lines)))
-    change = ex.error_after - ex.error
-    section.blocks.append(Sub("Error after the step"))
-    section.blocks.append(Eqs((Eq(segs(sym("E_total")), (segs(res(ex.error_after)),),
-                                  segs(Seg(f"before: {nt.fmt(ex.error)}, change "
-                                           f"{change:+.9g}", "note"))),)))
+    section.blocks.append(Eqs(tuple(_update_eq(u, net.lr) for u in ex.updates)))
+    section.blocks += _error_after(ex)
     for note in ex.notes:
         section.blocks.append(Para(segs(Seg(note, "note"))))
     return section
+
+
+def _update_eq(u: Update, lr: float) -> Eq:
+    if not u.learns:
+        return Eq(segs(sym(u.param)), (segs(Seg(nt.fmt(u.before), "num")),),
+                  segs(Seg("fixed", "note")))
+    arrow = {"down": "↓ lowered: positive slope", "up": "↑ raised: negative slope",
+             "none": "unchanged: zero slope"}[u.direction]
+    return Eq(segs(sym(u.param + "⁺")), (
+        segs(Seg(nt.fmt(u.before), "num"), Seg(" − "), num(lr), Seg(" × "), num(u.grad)),
+        segs(res(u.after))), segs(Seg(arrow, "note")))
+
+
+def _error_after(ex: Explanation) -> list[Sub | Eqs]:
+    change = ex.error_after - ex.error
+    return [Sub("Error after the step"),
+            Eqs((Eq(segs(sym("E_total")), (segs(res(ex.error_after)),),
+                    segs(Seg(f"before: {nt.fmt(ex.error)}, change {change:+.9g}", "note"))),))]
+
+
+# --- one parameter ---------------------------------------------------------------------------
+def _focus(ex: Explanation, param: str) -> Section:
+    """One parameter's derivation, from the pieces the whole document is made of."""
+    try:
+        g = ex.gradient(param)
+    except KeyError as error:
+        raise ConfigError(f"explain: {error.args[0]}") from None
+    delta = ex.delta(g.unit)
+    source = f" reads {g.source} and" if g.kind == "weight" else ""
+    section = Section(f"∂E/∂{param}: {param}{source} feeds {g.unit}")
+    section.blocks.append(Sub(f"Forward pass: {g.unit}"))
+    section.blocks.append(Eqs(_unit_lines(ex, g.layer, ex.unit(g.unit))))
+    section.blocks.append(Sub(f"The error term it reuses: δ_{g.unit}"))
+    section.blocks.append(Eqs(_delta_lines(delta)))
+    above = _deltas_above(ex, delta)
+    if above:
+        section.blocks.append(Sub("The error terms above it, each computed once"))
+        section.blocks.append(Eqs(tuple(
+            Eq(segs(sym(f"δ_{d.unit}")), (segs(res(d.value)),),
+               segs(Seg(f"reused by {', '.join(d.used_by)}", "memo"))) for d in above)))
+    section.blocks.append(Sub(f"The chain rule for ∂E/∂{param}"))
+    section.blocks.append(Eqs((_gradient_eq(g),)))
+    section.blocks.append(Para(segs(Seg(
+        f"Check from first principles: (E({param} + h) − E({param} − h)) / 2h = "
+        f"{nt.fmt(g.numeric)}, difference {nt.fmt_small(g.difference)}", "note"))))
+    section.blocks.append(Sub("Update: w⁺ = w − η·∂E/∂w"))
+    section.blocks.append(Eqs((_update_eq(ex.update(param), ex.network.lr),)))
+    section.blocks += _error_after(ex)
+    return section
+
+
+def _deltas_above(ex: Explanation, delta: Delta) -> list[Delta]:
+    """Every δ that `delta` is built from, layer by layer towards the output."""
+    found: dict[str, Delta] = {}
+    todo = [p.via for p in delta.paths]
+    while todo:
+        unit = todo.pop()
+        if unit not in found:
+            found[unit] = ex.delta(unit)
+            todo += [p.via for p in found[unit].paths]
+    return sorted(found.values(), key=lambda d: (d.layer, d.unit))
 
 
 def select_steps(rows: tuple[StepRow, ...], limit: int = 21) -> list[StepRow]:

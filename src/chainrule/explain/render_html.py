@@ -179,8 +179,8 @@ def _diagram(ex: Explanation) -> str:
 
 
 @renders("html")
-def render_html(ex: Explanation) -> str:
-    doc = build_document(ex)
+def render_html(ex: Explanation, focus: str | None = None) -> str:
+    doc = build_document(ex, focus)
     body = [f"<h1>{html.escape(doc.title)}</h1>", '<dl class="summary">']
     body += [f"<dt>{html.escape(k)}</dt><dd>{_sub(v)}</dd>" for k, v in doc.summary]
     body.append("</dl>")

@@ -39,8 +39,8 @@ def _table(table: Table) -> list[str]:
 
 
 @renders("markdown")
-def render_markdown(ex: Explanation, width: int = WIDTH) -> str:
-    doc = build_document(ex)
+def render_markdown(ex: Explanation, width: int = WIDTH, focus: str | None = None) -> str:
+    doc = build_document(ex, focus)
     out = [f"# {doc.title}", ""]
     out += [f"- **{key}**: {value}" for key, value in doc.summary]
     for section in doc.sections:

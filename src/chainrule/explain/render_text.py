@@ -79,8 +79,8 @@ def _section(section: Section, width: int) -> list[RenderableType]:
     return out
 
 
-def renderables(ex: Explanation, width: int = MAX_WIDTH) -> Group:
-    doc = build_document(ex)
+def renderables(ex: Explanation, width: int = MAX_WIDTH, focus: str | None = None) -> Group:
+    doc = build_document(ex, focus)
     parts: list[RenderableType] = [Text(doc.title, style="bold")]
     summary = RichTable.grid(padding=(0, 2))
     summary.add_column(style="dim", no_wrap=True)
@@ -93,7 +93,8 @@ def renderables(ex: Explanation, width: int = MAX_WIDTH) -> Group:
     return Group(*parts)
 
 
-def print_text(ex: Explanation, console: Console | None = None) -> None:
+def print_text(ex: Explanation, console: Console | None = None, focus: str | None = None
+               ) -> None:
     """Print the explanation to the terminal (colours when it supports them).
 
     To a file or a pipe it prints plain text without trailing spaces: rich pads the lines of
@@ -102,26 +103,28 @@ def print_text(ex: Explanation, console: Console | None = None) -> None:
     console = console or Console()
     width = min(console.width, MAX_WIDTH)
     if console.is_terminal:
-        console.print(renderables(ex, width), width=width)
+        console.print(renderables(ex, width, focus), width=width)
         return
-    text = Text(render_text(ex, width).removesuffix("\n"))  # Text: no markup, no highlighting
+    # Text: no markup, no highlighting
+    text = Text(render_text(ex, width, focus=focus).removesuffix("\n"))
     console.print(text, soft_wrap=True)  # soft_wrap: the lines as they are, neither cut nor padded
 
 
 def render_text(ex: Explanation, width: int = MAX_WIDTH, color: bool = False,
-                console: Console | None = None) -> str | None:
-    """The explanation as text `width` columns wide, plain or with ANSI colours.
+                console: Console | None = None, focus: str | None = None) -> str | None:
+    """The explanation as text `width` columns wide, plain or with ANSI colours; with `focus`
+    (a parameter's name) only that parameter's derivation (document.build_document).
 
     With a rich `console`, print it there instead (at most 100 columns wide) and return None.
     """
     if console is not None:
-        print_text(ex, console)
+        print_text(ex, console, focus)
         return None
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color,
                       color_system="standard" if color else None, legacy_windows=False,
                       soft_wrap=False)
-    console.print(renderables(ex, width))
+    console.print(renderables(ex, width, focus))
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
