@@ -171,12 +171,9 @@ def plane_for(prepared: Prepared) -> Plane:
 
 
 def explain_parameter(ex: Explanation, param: str) -> str:
-    """The text of `param`'s derivation, as `chainrule explain` writes it.
-
-    Today the whole step's text (the page scrolls to and marks `param`'s lines); once
-    `Explanation.render` takes `focus`, only what `param` needs.
-    """
-    return ex.render("text")
+    """The text of `param`'s derivation, as `chainrule explain --focus` writes it: the
+    forward values of its unit, the δ's it reuses, its chain-rule product, check and update."""
+    return ex.render("text", focus=param)
 
 
 class Stopped(Exception):
