@@ -9,7 +9,7 @@ pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
 with warnings.catch_warnings():  # newer Starlette prefers another HTTP client; either works
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from chainrule.playground.server import UPLOAD_LIMIT, create_app
