@@ -183,7 +183,7 @@ function drawBoundary(b) {
 
 // --- the network -------------------------------------------------------------------------
 const SVG = "http://www.w3.org/2000/svg";
-const UNIT = 34;
+const UNIT = 32;
 function layout() {
   const box = $("network");
   const W = box.clientWidth || 480, H = box.clientHeight || 380;
@@ -191,7 +191,7 @@ function layout() {
   const top = 26, bottom = 16;
   return sizes.map((n, k) => {
     const x = 30 + k * (W - 60 - UNIT) / (sizes.length - 1) + UNIT / 2;
-    const gap = Math.min(46, (H - top - bottom) / n);
+    const gap = Math.min(54, (H - top - bottom) / n);
     const y0 = top + (H - top - bottom - gap * n) / 2 + gap / 2;
     return Array.from({ length: n }, (_, j) => ({ x, y: y0 + j * gap }));
   });
@@ -393,8 +393,7 @@ function showDerivation(text, param) {
   const pre = $("explanation");
   pre.textContent = "";
   const name = param.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const mine = new RegExp(`(∂E/∂${name}\\b|^\\s*${name}(⁺| =))`);
-  let first = null;
+  const mine = new RegExp(`^\\s*(∂E/∂${name} =|${name}⁺ =)`);
   const lines = text.split("\n");
   let marking = false;
   lines.forEach((line) => {
@@ -404,13 +403,12 @@ function showDerivation(text, param) {
       const mark = document.createElement("mark");
       mark.textContent = line;
       pre.appendChild(mark);
-      first = first || mark;
     } else {
       pre.appendChild(document.createTextNode(line));
     }
     pre.appendChild(document.createTextNode("\n"));
   });
-  if (first) pre.scrollTop = Math.max(0, first.offsetTop - pre.offsetTop - 60);
+  pre.scrollTop = 0;
 }
 
 // --- uploads -----------------------------------------------------------------------------

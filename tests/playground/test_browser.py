@@ -1,0 +1,127 @@
+"""The page in a real browser (headless Chromium) against a real server: train, click, read.
+
+Skipped when selenium, Chromium or its driver is missing. Screenshots go to pytest's tmp_path.
+"""
+
+import os
+import shutil
+import time
+
+import pytest
+
+webdriver = pytest.importorskip("selenium.webdriver")
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", "--window-size=1400,1350")
+
+
+@pytest.fixture
+def driver(tmp_path):
+    binary = next(filter(None, map(shutil.which, BROWSERS)), None)
+    chromedriver = shutil.which("chromedriver")
+    if binary is None or chromedriver is None:
+        pytest.skip("needs Chromium and chromedriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        browser = webdriver.Chrome(service=Service(chromedriver), options=options)
+    except WebDriverException as error:
+        pytest.skip(f"Chromium did not start: {error.msg}")
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def wait(driver, condition, what, seconds=10):
+    try:
+        return WebDriverWait(driver, seconds, poll_frequency=0.05).until(lambda d: condition())
+    except TimeoutException:
+        error = driver.find_element(By.ID, "error").text
+        pytest.fail(f"waited {seconds} s for {what}; the page's error: {error!r}")
+
+
+def text(driver, element_id):
+    return driver.find_element(By.ID, element_id).text
+
+
+def ready(driver, dataset):
+    """Choose `dataset` and wait for its network and first frame."""
+    Select(driver.find_element(By.ID, "dataset")).select_by_value(dataset)
+    caption = "2–2–2" if dataset == "worked-example" else "2–6–6–2"
+    wait(driver, lambda: text(driver, "network-caption").startswith(caption)
+         and text(driver, "epoch") == "0", f"the {dataset} network")
+
+
+def severe(driver):
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_train_spirals_and_read_a_weights_derivation(driver, live_server, tmp_path):
+    url, _ = live_server
+    driver.get(url)
+    wait(driver, lambda: text(driver, "loss-value") != "–", "the first frame")
+    ready(driver, "spirals")
+    first = float(text(driver, "loss-value"))
+    driver.find_element(By.ID, "play").click()
+    wait(driver, lambda: float(text(driver, "loss-value")) < 0.7 * first,
+         f"the loss to fall below 70% of {first}", seconds=15)
+    assert int(text(driver, "epoch")) > 0 and text(driver, "val-loss-value") != "–"
+    driver.find_element(By.CSS_SELECTOR, '.edge[data-param="w1"]').click()
+    wait(driver, lambda: "∂E/∂w1 = ∂E/∂out_h1_1" in text(driver, "explanation"),
+         "the derivation of w1")
+    summary = text(driver, "explain-summary")
+    assert summary.startswith("∂E/∂w1 = ") and "w1⁺ = w1 − η·∂E/∂w1" in summary
+    assert "this is the derivative for the one sample chosen" in text(driver, "explain-notes")
+    driver.find_element(By.ID, "pause").click()
+    driver.save_screenshot(str(tmp_path / "spirals.png"))
+    if os.environ.get("PLAYGROUND_SCREENSHOT"):  # how docs/playground.png is made
+        driver.save_screenshot(os.environ["PLAYGROUND_SCREENSHOT"])
+    assert severe(driver) == []
+
+
+def test_one_step_of_the_worked_example_on_the_page(driver, live_server, tmp_path):
+    url, _ = live_server
+    driver.get(url)
+    wait(driver, lambda: text(driver, "loss-value") != "–", "the first frame")
+    ready(driver, "worked-example")
+    assert text(driver, "loss-value") == "0.298371109"
+    driver.find_element(By.ID, "step").click()
+    wait(driver, lambda: text(driver, "epoch") == "1", "one step")
+    assert text(driver, "loss-change") == "0.298371109 → 0.291027774"
+    assert text(driver, "loss-value") == "0.291027774"
+    driver.find_element(By.ID, "reset").click()
+    wait(driver, lambda: text(driver, "epoch") == "0", "the reset")
+    driver.find_element(By.CSS_SELECTOR, '.edge[data-param="w5"]').click()
+    wait(driver, lambda: "0.0821670406" in text(driver, "explanation"), "∂E/∂w5")
+    assert "w5⁺ = 0.4 − 0.5 × 0.0821670406 = 0.35891648" in text(driver, "explanation")
+    driver.save_screenshot(str(tmp_path / "worked-example.png"))
+    assert severe(driver) == []
+
+
+def test_bad_input_is_shown_on_the_page(driver, live_server):
+    url, _ = live_server
+    driver.get(url)
+    wait(driver, lambda: text(driver, "loss-value") != "–", "the first frame")
+    field = driver.find_element(By.ID, "hidden")
+    field.clear()
+    field.send_keys("0\n")
+    driver.find_element(By.ID, "lr").click()  # a change event
+    wait(driver, lambda: "each hidden layer needs 1 to 8 units" in text(driver, "error"),
+         "the message about a width of 0")
+    time.sleep(0.1)
+    driver.find_element(By.ID, "step").click()  # the previous network still works
+    wait(driver, lambda: text(driver, "epoch") == "1", "a step after the mistake")
