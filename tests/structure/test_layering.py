@@ -7,7 +7,10 @@ The layers, lowest first (a module may import its own layer and any below it):
     tensor ↔ ops                             (each needs the other)
     functional < check < nn (and examples, built from nn) < optim
     data, io, trace                          (helpers for training and above)
-    train < runs < explain < cli             (explain may read nn, train and io, not runs)
+    train < runs < explain < cli, playground (explain may read nn, train and io, not runs)
+
+The playground is an interface like cli: only the `chainrule playground` command imports it, and
+only it imports its web framework (the optional [playground] extra).
 
 Imports inside `if TYPE_CHECKING:` do not count: they never run.
 """
@@ -24,9 +27,11 @@ RANKS = {
     "errors": 0, "version": 0, "validate": 0, "configfile": 0,
     "autograd": 1, "tensor": 2, "ops": 2, "functional": 3, "check": 4, "nn": 5, "examples": 5,
     "optim": 6, "data": 7, "io": 7, "trace": 7, "train": 8, "runs": 9, "explain": 10, "cli": 11,
+    "playground": 11,
     "__init__": 12, "__main__": 12,
 }
-FORBIDDEN = {("explain", "runs")}  # (layer, layer it must not import although it is lower)
+# (layer, layer it must not import although it is not above it)
+FORBIDDEN = {("explain", "runs"), ("playground", "cli")}
 
 
 def _layer(module: str) -> str:
@@ -89,3 +94,28 @@ def test_explanation_model_imports_no_other_explain_module():
 
 def test_modules_below_nn_do_not_save_models():
     assert not hasattr(cr.nn.Module, "save")  # saving is chainrule.save_model (io)
+
+
+WEB = ("starlette", "uvicorn", "websockets", "httpx")
+
+
+def _all_imports(path: Path) -> list[str]:
+    """Every top-level module name any import statement of the file names."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module.split(".")[0])
+    return found
+
+
+def test_only_the_playground_command_imports_the_playground():
+    importers = {module for module, path in _modules() if _layer(module) != "playground"
+                 and any(t.startswith("chainrule.playground") for _, t in _imports(path))}
+    assert importers == {"chainrule.cli.playground"}
+
+
+def test_only_the_playground_server_imports_the_web_framework():
+    users = {module for module, path in _modules() if set(_all_imports(path)) & set(WEB)}
+    assert users == {"chainrule.playground.server"}

@@ -38,9 +38,7 @@ def playground(
         print(f"error: chainrule playground needs {', '.join(missing)}: {INSTALL}",
               file=sys.stderr)
         raise typer.Exit(1)
-    import uvicorn
-
-    from chainrule.playground.server import create_app
+    from chainrule.playground.server import serve
 
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -61,5 +59,4 @@ def playground(
     print(f"chainrule playground: {url}  (Ctrl-C stops it)", flush=True)
     if browser:  # the socket already listens, so the page's request waits for the server
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
-    server.run(sockets=[sock])
+    serve(sock)

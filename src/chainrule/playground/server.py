@@ -57,6 +57,7 @@ import logging
 import re
 import secrets
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import AsyncIterator
@@ -371,3 +372,10 @@ def create_app() -> Starlette:
     app.state.uploads = Uploads()
     app.state.connections = set()
     return app
+
+
+def serve(sock: socket.socket) -> None:
+    """Serve the playground with uvicorn on a listening socket until Ctrl-C."""
+    import uvicorn
+
+    uvicorn.Server(uvicorn.Config(create_app(), log_level="warning")).run(sockets=[sock])
