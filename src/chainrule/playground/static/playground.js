@@ -389,7 +389,7 @@ function onExplanation(m) {
 }
 
 function showDerivation(text, param) {
-  // The text as explain writes it; the lines about `param` marked, the first scrolled to.
+  // The text as explain --focus writes it, its chain-rule product and update marked.
   const pre = $("explanation");
   pre.textContent = "";
   const name = param.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
