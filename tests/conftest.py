@@ -1,10 +1,72 @@
-"""Test-wide settings: hypothesis explores freely on a developer's machine, but CI (CI=true)
-replays a fixed set of examples, so a CI run can never fail by chance."""
+"""Test-wide settings and fixtures.
+
+Hypothesis explores freely on a developer's machine, but CI (CI=true) replays a fixed set of
+examples, so a CI run can never fail by chance.
+
+Tests that need an optional extra or a browser skip cleanly without it. CI's stages for the
+extras install them and set CHAINRULE_NO_SKIPS=1: there a skip means a missing install step,
+so the run fails, naming each skipped test and why.
+"""
 
 import os
+import shutil
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+NO_SKIPS = bool(os.environ.get("CHAINRULE_NO_SKIPS"))
+_skipped: list[str] = []
+
+
+def _note_skip(report) -> None:
+    if NO_SKIPS and report.skipped:
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        _skipped.append(f"{report.nodeid}: {reason}")
+
+
+pytest_runtest_logreport = _note_skip
+pytest_collectreport = _note_skip
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _skipped:
+        print("\nCHAINRULE_NO_SKIPS is set, but these were skipped:\n  " + "\n  ".join(_skipped))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", "--window-size=1400,1350")
+
+
+@pytest.fixture
+def driver(tmp_path):
+    """Headless Chromium (the system's, through chromedriver and selenium), with its console
+    log kept (`driver.get_log("browser")`); skipped when any of them is missing."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+
+    binary = next(filter(None, map(shutil.which, BROWSERS)), None)
+    chromedriver = shutil.which("chromedriver")
+    if binary is None or chromedriver is None:
+        pytest.skip("needs Chromium and chromedriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        browser = webdriver.Chrome(service=Service(chromedriver), options=options)
+    except WebDriverException as error:
+        pytest.skip(f"Chromium did not start: {error.msg}")
+    try:
+        yield browser
+    finally:
+        browser.quit()

@@ -1,49 +1,21 @@
 """The page in a real browser (headless Chromium) against a real server: train, click, read.
 
-Skipped when selenium, Chromium or its driver is missing. Screenshots go to pytest's tmp_path.
+Skipped when selenium, Chromium or its driver is missing (the `driver` fixture is in
+tests/conftest.py). Screenshots go to pytest's tmp_path.
 """
 
 import os
-import shutil
 import time
 
 import pytest
 
-webdriver = pytest.importorskip("selenium.webdriver")
+pytest.importorskip("selenium.webdriver")
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", "--window-size=1400,1350")
-
-
-@pytest.fixture
-def driver(tmp_path):
-    binary = next(filter(None, map(shutil.which, BROWSERS)), None)
-    chromedriver = shutil.which("chromedriver")
-    if binary is None or chromedriver is None:
-        pytest.skip("needs Chromium and chromedriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    try:
-        browser = webdriver.Chrome(service=Service(chromedriver), options=options)
-    except WebDriverException as error:
-        pytest.skip(f"Chromium did not start: {error.msg}")
-    try:
-        yield browser
-    finally:
-        browser.quit()
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
 def wait(driver, condition, what, seconds=10):
