@@ -1010,7 +1010,14 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
     the axes, its ✕ on the edge. The best run's ★ is always drawn: if its last point lies
     outside the axes, the ★ sits on the edge with the value it reached.
     """
-    from chainrule.runs.plots import pyplot, save_figure
+    from chainrule.runs.plots import save_figures
+
+    save_figures(sweep_figure(result, log_scale=log_scale), paths, written)
+
+
+def sweep_figure(result: SweepResult, *, log_scale: bool = True) -> Any:
+    """The figure of `plot_sweep` (open; the caller saves and closes it)."""
+    from chainrule.runs.plots import pyplot
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.0, 5.2))
@@ -1085,13 +1092,7 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
     ax.grid(True, which="major", alpha=0.35)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)  # placed by the data: reproducible
     fig.tight_layout()
-    try:
-        for path in paths:
-            save_figure(fig, Path(path))
-            if written is not None:
-                written.append(Path(path))
-    finally:
-        plt.close(fig)
+    return fig
 
 
 def _draw_star(ax: Any, x: float, y: float, value: float, colour: str, *, log: bool) -> None:
