@@ -2,7 +2,7 @@
 
     report = diagnose(TrainConfig(dataset="spirals", hidden=[32] * 10, activation="sigmoid"))
     report.warnings        # ['vanishing gradients: the first layer's gradient is 1.2e-09 × ...']
-    write_outputs(report, Path("runs/diagnose"))      # gradients.png/.svg, CSVs, JSON
+    write_outputs(report, Path("runs/diagnose"))      # gradients.png/.svg, CSVs, JSON, HTML
 
 `GradientMonitor` is a training callback: after every update (or every k-th) it records the L2
 norm ‖∂E/∂W‖ of each Linear layer's weight gradient, and at the start and after every epoch it
@@ -84,7 +84,7 @@ UNITS_WARNING = 0.9
 """Warn when more than this fraction of a layer's units are saturated or dead after training."""
 
 OUTPUT_FILES = ("gradients.png", "gradients.svg", "gradients.csv", "activations.csv",
-                "diagnostics.json")
+                "diagnostics.json", "report.html")
 
 
 # --- the diagnosis ---------------------------------------------------------------------------
@@ -280,7 +280,8 @@ def activations_csv(report: DiagnosticReport) -> str:
 
 
 def write_outputs(report: DiagnosticReport, out_dir: Path) -> list[Path]:
-    """Write gradients.png/.svg (the plot), gradients.csv, activations.csv, diagnostics.json."""
+    """Write gradients.png/.svg (the plot), gradients.csv, activations.csv, diagnostics.json
+    and report.html (all of it on one self-contained page: report.py)."""
     from chainrule.io import atomic_write_bytes
 
     out_dir = Path(out_dir)
@@ -290,7 +291,11 @@ def write_outputs(report: DiagnosticReport, out_dir: Path) -> list[Path]:
     atomic_write_bytes(out_dir / "diagnostics.json",
                        (json.dumps(report.to_dict(), indent=1, default=_json_default)
                         + "\n").encode())
+    from chainrule.runs.report import diagnose_report
+
     plot_diagnostics(report, [out_dir / "gradients.png", out_dir / "gradients.svg"])
+    svg = (out_dir / "gradients.svg").read_text(encoding="utf-8")
+    atomic_write_bytes(out_dir / "report.html", diagnose_report(report, svg).encode())
     return [out_dir / name for name in OUTPUT_FILES]
 
 
