@@ -86,8 +86,8 @@ def test_a_folder_holding_a_run_is_refused_unless_overwrite(tmp_path):
     assert again.exit_code == 2
     assert _last_line(again) == (
         f"error: {out} holds a previous run (model.safetensors, history.json, history.csv, "
-        "config.json, loss.png, run.json, checkpoint.safetensors); choose another --out "
-        "folder, or pass --overwrite to replace it")
+        "config.json, loss.png, report.html, run.json, checkpoint.safetensors); choose another "
+        "--out folder, or pass --overwrite to replace it")
     assert (out / "model.safetensors").read_bytes() == before
     replaced = run("train", "--dataset", "xor", "--epochs", "3", "--out", out, "--overwrite",
                    "--quiet")

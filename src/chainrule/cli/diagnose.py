@@ -49,7 +49,8 @@ def diagnose(
 
     Also measures the saturated sigmoid/tanh units and the dead ReLU units of every layer.
 
-    Writes gradients.png/.svg, gradients.csv, activations.csv and diagnostics.json to --out.
+    Writes gradients.png/.svg, gradients.csv, activations.csv, diagnostics.json and report.html
+    to --out.
     """
     from chainrule.errors import ConfigError
     from chainrule.runs import config as cfg

@@ -121,7 +121,7 @@ def sweep(
     The best: without --choose (or with --choose auto) the lowest final validation loss when
     every run has validation data, otherwise the lowest final training loss.
 
-    Writes loss.png/.svg, results.csv, best.json and sweep.json to --out.
+    Writes loss.png/.svg, results.csv, best.json, sweep.json and report.html to --out.
     """
     from chainrule.errors import ConfigError
     from chainrule.runs import sweep as sweeps

@@ -49,6 +49,10 @@ def train(
     trace: Annotated[bool | None, options.config_option(
         "trace", "Replay a traced step (faster on small networks; the same weights) or build "
                  "the graph every step.", "--trace/--eager", shown="eager")] = None,
+    animate: Annotated[bool | None, options.config_option(
+        "animate", "Also write training.gif: the decision boundary and the loss epoch by epoch "
+                   "(data with 2 features; at most 60 epochs drawn, evenly spaced, and the "
+                   "last).", "--animate/--no-animate")] = None,
     out: Annotated[Path | None, Option(help=options.with_default(
         "Output folder.", "runs/DATASET, or runs/NAME for NAME.csv; with --resume the "
                           "checkpoint's folder"))] = None,
@@ -68,10 +72,14 @@ def train(
                    "default with --dataset worked-example).")] = None,
     quiet: options.Quiet = False,
 ) -> None:
-    """Train a network, then write model, history (JSON and CSV) and loss plot to --out.
+    """Train a network, then write model, history (JSON and CSV), loss plot and report.html
+    to --out.
 
-    Ctrl-C, or a run that diverges, still writes the model (its last complete, finite weights),
-    the history so far and its plot; run.json says how the run ended.
+    report.html is one self-contained page: the configuration, loss and accuracy curves,
+    gradient norms per layer, the confusion matrix and, for 2-feature data, the decision
+    boundary at a few epochs. Ctrl-C, or a run that diverges, still writes the model (its last
+    complete, finite weights), the history so far, its plot and its report; run.json says how
+    the run ended.
     """
     import sys
 
@@ -83,7 +91,7 @@ def train(
                "momentum": momentum, "weight_decay": weight_decay, "epochs": epochs,
                "batch_size": batch_size, "val_split": val_split,
                "early_stopping": early_stopping, "seed": seed, "dtype": dtype, "trace": trace,
-               "network": network, "header": header}
+               "network": network, "header": header, "animate": animate}
     values, flags, source = cfg.gather(config, options)
     checkpoint = None
     if resume is not None:

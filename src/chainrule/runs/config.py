@@ -51,9 +51,9 @@ WORKED_EXAMPLE_DEFAULTS: dict[str, Any] = {
 """With `dataset = "worked-example"` the run is the notes' own unless said otherwise: their
 2-2-2 sigmoid network with w1..w8 and fixed biases, full-batch SGD at η = 0.5, raw inputs."""
 
-RESULT_NEUTRAL_KEYS = ("epochs", "trace")
+RESULT_NEUTRAL_KEYS = ("epochs", "trace", "animate")
 """Keys a resumed run may change freely: the epoch count is a target (a larger one continues),
-and a traced step gives the same weights as an eager one."""
+a traced step gives the same weights as an eager one, and `animate` only adds an output."""
 
 
 class TrainConfig(BaseModel):
@@ -64,6 +64,8 @@ class TrainConfig(BaseModel):
     network: "mlp" (hidden layers of `activation`, a linear output, random initial weights
     from `seed`) or "worked-example" (the notes' 2-2-2 sigmoid network with their weights and
     fixed biases; `hidden` and `activation` do not apply).
+    animate: also write training.gif, the decision boundary and the loss epoch by epoch (an
+    output only; data with two features).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -88,6 +90,7 @@ class TrainConfig(BaseModel):
     dtype: Literal["float32", "float64"] = "float32"
     standardize: bool = True
     trace: bool = False
+    animate: bool = False
 
     @model_validator(mode="before")
     @classmethod

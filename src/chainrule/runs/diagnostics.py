@@ -2,7 +2,7 @@
 
     report = diagnose(TrainConfig(dataset="spirals", hidden=[32] * 10, activation="sigmoid"))
     report.warnings        # ['vanishing gradients: the first layer's gradient is 1.2e-09 × ...']
-    write_outputs(report, Path("runs/diagnose"))      # gradients.png/.svg, CSVs, JSON
+    write_outputs(report, Path("runs/diagnose"))      # gradients.png/.svg, CSVs, JSON, HTML
 
 `GradientMonitor` is a training callback: after every update (or every k-th) it records the L2
 norm ‖∂E/∂W‖ of each Linear layer's weight gradient, and at the start and after every epoch it
@@ -55,12 +55,20 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import nn
-from chainrule.autograd import no_grad
-from chainrule.errors import ConfigError
 from chainrule.optim import DISPLAY_NAMES
-from chainrule.tensor import Tensor
-from chainrule.train import Callback, History, TrainState
+from chainrule.runs.monitor import (
+    SATURATED_HIGH,
+    SATURATED_LOW,
+    ActivationStats,
+    GradientMonitor,
+    activation_stats,
+)
+from chainrule.train import History
+
+__all__ = ["EXPLODING_RATIO", "EXPLODING_STEP", "OUTPUT_FILES", "SATURATED_HIGH",
+           "SATURATED_LOW", "UNITS_WARNING", "VANISHING_RATIO", "ActivationStats",
+           "DiagnosticReport", "GradientMonitor", "activation_stats", "check", "diagnose",
+           "print_report", "write_outputs"]
 
 VANISHING_RATIO = 1e-4
 """Warn when the first layer's gradient norm is below this fraction of the last layer's."""
@@ -72,143 +80,11 @@ EXPLODING_STEP = 1.0
 EXPLODING_RATIO = 1e4
 """Warn when the first layer's gradient norm is more than this many times the last layer's."""
 
-SATURATED_LOW, SATURATED_HIGH = 0.01, 0.99
-"""A sigmoid output below 0.01 or above 0.99 (a tanh output with |out| > 0.99) is saturated."""
-
 UNITS_WARNING = 0.9
 """Warn when more than this fraction of a layer's units are saturated or dead after training."""
 
 OUTPUT_FILES = ("gradients.png", "gradients.svg", "gradients.csv", "activations.csv",
-                "diagnostics.json")
-
-
-# --- recording during training ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ActivationStats:
-    """How one activation layer behaved on the sample batch.
-
-    layer: the module's name in the model ("1"); follows: the name of the Linear layer that
-    feeds it ("0"); kind: "sigmoid", "tanh" or "relu"; units: its width; saturated: the
-    fraction of (sample, unit) outputs in the flat parts of a sigmoid or tanh (None for ReLU);
-    dead: the fraction of ReLU units that output 0 for every sample (None for sigmoid/tanh).
-    """
-
-    layer: str
-    follows: str | None
-    kind: str
-    units: int
-    saturated: float | None = None
-    dead: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"layer": self.layer, "follows": self.follows, "kind": self.kind,
-                "units": self.units, "saturated": self.saturated, "dead": self.dead}
-
-
-def activation_stats(model: nn.Module, X: np.ndarray) -> list[ActivationStats]:
-    """Run X through a Sequential model layer by layer (no graph) and measure each activation.
-
-    Sigmoid: saturated = fraction of outputs < 0.01 or > 0.99; Tanh: |out| > 0.99; ReLU: dead =
-    fraction of units whose output is 0 for every row of X. Other layers are skipped.
-    """
-    if not isinstance(model, nn.Sequential):
-        return []
-    stats = []
-    dtype = next(iter(model.parameters())).data.dtype
-    linear = None
-    with no_grad():
-        x: Any = Tensor._constant(np.asarray(X, dtype=dtype))
-        for name, module in model.named_children():
-            x = module(x)
-            if isinstance(module, nn.Linear):
-                linear = name
-            out = x.data if isinstance(x, Tensor) else np.asarray(x)
-            if out.ndim != 2:
-                continue
-            units = int(out.shape[1])
-            if isinstance(module, nn.Sigmoid):
-                saturated = np.mean((out < SATURATED_LOW) | (out > SATURATED_HIGH))
-                stats.append(ActivationStats(name, linear, "sigmoid", units,
-                                             saturated=float(saturated)))
-            elif isinstance(module, nn.Tanh):
-                saturated = np.mean(np.abs(out) > SATURATED_HIGH)
-                stats.append(ActivationStats(name, linear, "tanh", units,
-                                             saturated=float(saturated)))
-            elif isinstance(module, nn.ReLU):
-                dead = np.mean(np.all(out <= 0, axis=0))
-                stats.append(ActivationStats(name, linear, "relu", units, dead=float(dead)))
-    return stats
-
-
-class GradientMonitor(Callback):
-    """Record per-layer gradient norms during `fit`, and activation statistics per epoch.
-
-    sample: rows of training data for the activation statistics (None: no statistics).
-    every: record the gradient norms after every `every`-th update.
-
-    After training: `layers` (the Linear layers' names, input side first), `steps` (the update
-    after which each row was recorded), `norms[name]` (‖∂E/∂W‖₂ of that layer's weight at each
-    recorded step), `weight_norms[name]` (‖W‖₂ just before that update), `lrs` (η of each
-    recorded update), `updates` (how many updates training made) and `activations` ([(epoch,
-    [ActivationStats, ...]), ...], epoch 0 being the initial weights).
-
-    >>> monitor = GradientMonitor(X_train[:256])
-    >>> fit(model, "cross_entropy", optimizer, X_train, y_train, callbacks=[monitor])
-    >>> monitor.norms[monitor.layers[0]][-1]
-    """
-
-    def __init__(self, sample: Any = None, *, every: int = 1) -> None:
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-            raise ConfigError(f"GradientMonitor: every must be a positive integer, got {every!r}")
-        self.sample = None if sample is None else np.asarray(sample)
-        self.every = every
-        self.layers: list[str] = []
-        self.shapes: dict[str, tuple[int, int]] = {}
-        self.steps: list[int] = []
-        self.norms: dict[str, list[float]] = {}
-        self.weight_norms: dict[str, list[float]] = {}
-        self.lrs: list[float] = []
-        self.updates = 0
-        self.activations: list[tuple[int, list[ActivationStats]]] = []
-        self._modules: list[nn.Linear] = []
-        self._before: list[float] = []  # each layer's ‖W‖ before the next recorded update
-
-    def on_train_begin(self, state: TrainState) -> None:
-        named = [(name, m) for name, m in state.model.named_modules()
-                 if isinstance(m, nn.Linear)]
-        self.layers = [name for name, _ in named]
-        self._modules = [m for _, m in named]
-        self.shapes = {name: (m.in_features, m.out_features) for name, m in named}
-        self.norms = {name: [] for name in self.layers}
-        self.weight_norms = {name: [] for name in self.layers}
-        if not self.layers:
-            raise ConfigError("GradientMonitor: the model has no Linear layers to watch")
-        self._before = self._weight_norms()
-        self._record_activations(state, state.epoch)
-
-    def on_step_end(self, state: TrainState, loss: float) -> None:
-        self.updates = state.step
-        if state.step % self.every == 0:
-            self.steps.append(state.step)
-            self.lrs.append(float(state.optimizer.lr))
-            for name, module, before in zip(self.layers, self._modules, self._before,
-                                            strict=True):
-                grad = module.weight.grad
-                self.norms[name].append(0.0 if grad is None else float(np.linalg.norm(grad)))
-                self.weight_norms[name].append(before)
-        if (state.step + 1) % self.every == 0:  # the next update is recorded: keep ‖W‖ before it
-            self._before = self._weight_norms()
-
-    def _weight_norms(self) -> list[float]:
-        return [float(np.linalg.norm(module.weight.data)) for module in self._modules]
-
-    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
-        self._record_activations(state, int(logs["epoch"]))
-
-    def _record_activations(self, state: TrainState, epoch: int) -> None:
-        if self.sample is not None and len(self.sample):
-            self.activations.append((epoch, activation_stats(state.model, self.sample)))
+                "diagnostics.json", "report.html")
 
 
 # --- the diagnosis ---------------------------------------------------------------------------
@@ -404,7 +280,8 @@ def activations_csv(report: DiagnosticReport) -> str:
 
 
 def write_outputs(report: DiagnosticReport, out_dir: Path) -> list[Path]:
-    """Write gradients.png/.svg (the plot), gradients.csv, activations.csv, diagnostics.json."""
+    """Write gradients.png/.svg (the plot), gradients.csv, activations.csv, diagnostics.json
+    and report.html (all of it on one self-contained page: report.py)."""
     from chainrule.io import atomic_write_bytes
 
     out_dir = Path(out_dir)
@@ -414,7 +291,11 @@ def write_outputs(report: DiagnosticReport, out_dir: Path) -> list[Path]:
     atomic_write_bytes(out_dir / "diagnostics.json",
                        (json.dumps(report.to_dict(), indent=1, default=_json_default)
                         + "\n").encode())
+    from chainrule.runs.report import diagnose_report
+
     plot_diagnostics(report, [out_dir / "gradients.png", out_dir / "gradients.svg"])
+    svg = (out_dir / "gradients.svg").read_text(encoding="utf-8")
+    atomic_write_bytes(out_dir / "report.html", diagnose_report(report, svg).encode())
     return [out_dir / name for name in OUTPUT_FILES]
 
 
@@ -431,7 +312,14 @@ def _finite_or_none(value: float) -> float | None:
 def plot_diagnostics(report: DiagnosticReport, paths: Sequence[Path]) -> None:
     """Left: each layer's gradient norm over training (log scale). Right: saturated or dead
     units per activation layer, before and after training. PNG or SVG by suffix."""
-    from chainrule.runs.plots import pyplot, save_figure
+    from chainrule.runs.plots import save_figures
+
+    save_figures(diagnostics_figure(report), paths)
+
+
+def diagnostics_figure(report: DiagnosticReport) -> Any:
+    """The figure of `plot_diagnostics` (open; the caller saves and closes it)."""
+    from chainrule.runs.plots import pyplot
 
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 5.6),
@@ -461,11 +349,7 @@ def plot_diagnostics(report: DiagnosticReport, paths: Sequence[Path]) -> None:
     warning = "; ".join(w.split(":")[0] for w in report.warnings) or "no warnings"
     fig.suptitle(f"{report.title}\n{warning}", fontsize=10)
     fig.tight_layout()
-    try:
-        for path in paths:
-            save_figure(fig, Path(path))
-    finally:
-        plt.close(fig)
+    return fig
 
 
 def _plot_units(ax: Any, report: DiagnosticReport) -> None:

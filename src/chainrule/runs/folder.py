@@ -6,8 +6,13 @@
       checkpoint.safetensors  everything needed to resume bit for bit
       history.json            every epoch's metrics and every step's loss
       history.csv             the epochs as a table
-      loss.png                the loss per epoch
       config.json             the settings the run was trained with
+      loss.png                the loss per epoch
+      report.html             one self-contained page: the configuration, loss and accuracy
+                              curves, gradient norms per layer, the confusion matrix, the
+                              decision boundary at a few epochs (report.py)
+      training.gif            with `animate`: the decision boundary and the loss epoch by
+                              epoch (animation.py)
       run.json                how the run ended: finished, early-stopped, diverged or
                               interrupted, with the error if there was one
 
@@ -36,7 +41,8 @@ from chainrule.runs.model import model_metadata
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
-RUN_FILES = (MODEL_FILE, "history.json", "history.csv", "config.json", "loss.png", "run.json")
+RUN_FILES = (MODEL_FILE, "history.json", "history.csv", "config.json", "loss.png", "report.html",
+             "training.gif", "run.json")
 """What a run writes besides its checkpoint, in the order it writes them."""
 LOCK_FILE = ".chainrule.lock"
 
@@ -97,8 +103,11 @@ class RunFolder:
         """Write RUN_FILES for `result` (a `RunResult` of run.py), in that order, each
         atomically; Ctrl-C midway raises OutputsInterrupted naming those already written. A
         model that is not whole (Ctrl-C in the middle of an update with no checkpoint to fall
-        back on) is not written."""
+        back on) is not written, nor training.gif without `animate` (or with nothing to draw).
+        """
+        from chainrule.runs.animation import write_animation
         from chainrule.runs.plots import plot_history
+        from chainrule.runs.report import run_report
 
         def text(data: str) -> Any:
             return lambda path: io.atomic_write_bytes(path, data.encode())
@@ -111,6 +120,9 @@ class RunFolder:
             "config.json": text(json.dumps(result.config.model_dump(), indent=1)),
             "loss.png": lambda path: plot_history(
                 result.history, path, title=f"{result.prepared.dataset.name}: loss per epoch"),
+            "report.html": lambda path: io.atomic_write_bytes(path, run_report(result).encode()),
+            "training.gif": (lambda path: write_animation(result, path))
+            if result.config.animate and result.boundaries else None,
             "run.json": text(json.dumps(result.summary(), indent=1)),
         }
         written: list[Path] = []

@@ -28,9 +28,17 @@ from typing import Any
 import numpy as np
 
 from chainrule import nn, optim
-from chainrule.errors import DivergenceError
+from chainrule.errors import ConfigError, DivergenceError
 from chainrule.runs.config import TrainConfig
 from chainrule.runs.folder import RunFolder
+from chainrule.runs.monitor import (
+    Boundary,
+    BoundarySnapshots,
+    GradientMonitor,
+    GradientNorms,
+    animation_epochs,
+    light_monitor,
+)
 from chainrule.runs.preparation import Prepared, prepare
 from chainrule.train import Callback, EarlyStopping, History, TrainingInterrupted, evaluate, fit
 
@@ -84,6 +92,11 @@ class RunResult:
         "val_loss"/"val_accuracy" on the validation data — the loss after the last update,
         not the mean over the last epoch that the history records.
     written: the files written, if the run had a folder.
+    gradient_norms: each Linear layer's ‖∂E/∂W‖ over training, every k-th update (monitor.py;
+        the caller's GradientMonitor's when it passed one, else a light one's).
+    boundaries: for two-feature data, the network over the input plane after a few epochs
+        (the first, about ⅓ and ⅔ of the way, the last; up to ANIMATION_FRAMES with
+        `animate`), for the report's decision boundaries and training.gif.
     """
 
     config: TrainConfig
@@ -95,6 +108,8 @@ class RunResult:
     final: dict[str, float] = field(default_factory=dict)
     folder: Path | None = None
     written: list[Path] = field(default_factory=list)
+    gradient_norms: GradientNorms | None = None
+    boundaries: list[Boundary] = field(default_factory=list)
 
     @property
     def epochs(self) -> int:
@@ -129,10 +144,39 @@ def train(config: TrainConfig, out: str | os.PathLike[str] | None = None, *,
     its files written); Ctrl-C raises `RunInterrupted` after writing what there is.
     """
     prepared = prepare(config) if prepared is None else prepared
+    check_animation(config, prepared)
     if out is None:
         return _train(config, prepared, None, callbacks, progress, resume)
     with RunFolder.open(out, overwrite=overwrite, resume=resume is not None) as folder:
         return _train(config, prepared, folder, callbacks, progress, resume)
+
+
+def check_animation(config: TrainConfig, prepared: Prepared) -> None:
+    """`animate` draws the input plane, so it needs data with exactly two features."""
+    n = prepared.dataset.n_features
+    if config.animate and n != 2:
+        raise ConfigError(f"--animate draws the decision boundary over the plane of two input "
+                          f"features, but {prepared.dataset.name!r} has {n} feature"
+                          f"{'' if n == 1 else 's'}; train without --animate (animate = false)")
+
+
+def _recorders(config: TrainConfig, prepared: Prepared, callbacks: Sequence[Callback],
+               batch_size: int) -> tuple[GradientMonitor, BoundarySnapshots | None, list]:
+    """The callbacks that gather what the report needs (monitor.py), ahead of the caller's: a
+    light gradient monitor unless the caller brings one, and boundary snapshots for
+    two-feature data."""
+    monitor = next((c for c in callbacks if isinstance(c, GradientMonitor)), None)
+    extra: list[Callback] = []
+    if monitor is None:
+        updates = config.epochs * math.ceil(len(prepared.X_train) / batch_size)
+        monitor = light_monitor(updates)
+        extra.append(monitor)
+    snapshots = None
+    if prepared.dataset.n_features == 2:
+        snapshots = BoundarySnapshots(prepared, config.epochs,
+                                      animation_epochs if config.animate else None)
+        extra.append(snapshots)
+    return monitor, snapshots, extra
 
 
 def _train(config: TrainConfig, prepared: Prepared, folder: RunFolder | None,
@@ -140,27 +184,35 @@ def _train(config: TrainConfig, prepared: Prepared, folder: RunFolder | None,
     model = build_model(config, prepared)
     optimizer = build_optimizer(config, model.parameters())
     validation = None if prepared.X_val is None else (prepared.X_val, prepared.y_val)
-    callbacks = list(callbacks)
+    n_train = len(prepared.X_train)
+    batch_size = n_train if config.batch_size is None else min(config.batch_size, n_train)
+    monitor, snapshots, recorders = _recorders(config, prepared, callbacks, batch_size)
+    callbacks = [*recorders, *callbacks]
     if config.early_stopping is not None and validation is not None:
         callbacks.append(EarlyStopping(patience=config.early_stopping))
-    n_train = len(prepared.X_train)
+
+    def recorded(result: RunResult) -> RunResult:
+        result.gradient_norms = monitor.gradient_norms() if monitor.layers else None
+        result.boundaries = [] if snapshots is None else list(snapshots.boundaries)
+        return result
+
     try:
         history = fit(model, prepared.loss, optimizer, prepared.X_train, prepared.y_train,
                       epochs=config.epochs,
-                      batch_size=None if config.batch_size is None else min(config.batch_size,
-                                                                            n_train),
+                      batch_size=None if config.batch_size is None else batch_size,
                       seed=config.seed, validation_data=validation, callbacks=callbacks,
                       progress=progress, resume=resume,
                       checkpoint=None if folder is None else str(folder.checkpoint),
                       checkpoint_config=config.model_dump(), trace=config.trace)
         status = "early-stopped" if history.stop_reason else "finished"
-        result = RunResult(config, prepared, model, history, status)
+        result = recorded(RunResult(config, prepared, model, history, status))
     except DivergenceError as error:
-        result = RunResult(config, prepared, model, error.history,  # type: ignore[attr-defined]
-                           "diverged", str(error))
+        result = recorded(RunResult(config, prepared, model,
+                                    error.history,  # type: ignore[attr-defined]
+                                    "diverged", str(error)))
     except TrainingInterrupted as stop:
-        result = RunResult(config, prepared, _whole_model(stop, model), stop.state.history,
-                           "interrupted", str(stop))
+        result = recorded(RunResult(config, prepared, _whole_model(stop, model),
+                                    stop.state.history, "interrupted", str(stop)))
         _finish(result, folder)
         raise RunInterrupted(stop, result) from None
     _finish(result, folder)

@@ -6,7 +6,7 @@ accepts, over a grid of learning rates, optimizers, batch sizes and hidden width
 
     trials = grid()                                   # the notes' sweep: six η, 10,000 steps
     result = run_sweep(trials)                        # a local process pool (or any Executor)
-    write_outputs(result, Path("runs/sweep"))         # loss.png/.svg, results.csv, best.json
+    write_outputs(result, Path("runs/sweep"))         # loss.png/.svg, results.csv, report.html
     print_table(result)
 
     trials = grid(TrainConfig(dataset="digits", hidden=[64]), lr=[1e-3, 3e-3, 1e-2],
@@ -93,7 +93,7 @@ DASK_ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 
 PLOT_POINTS = 2000  # at most this many points per curve are drawn (every one is in sweep.json)
 
-OUTPUT_FILES = ("loss.png", "loss.svg", "results.csv", "best.json", "sweep.json")
+OUTPUT_FILES = ("loss.png", "loss.svg", "results.csv", "best.json", "sweep.json", "report.html")
 
 
 class SchedulerError(ChainruleError, ConnectionError):
@@ -963,7 +963,8 @@ def _finite_or_none(value: float | None) -> float | None:
 
 def write_outputs(result: SweepResult, out_dir: Path, *, log_scale: bool = True,
                   written: list[Path] | None = None) -> list[Path]:
-    """Write loss.png and loss.svg (the curves), results.csv, best.json and sweep.json.
+    """Write loss.png and loss.svg (the curves), results.csv, best.json, sweep.json and
+    report.html (the table and the curves on one self-contained page: report.py).
 
     results.csv is written first, so it exists even if plotting fails. Every file is written
     atomically; the plots are byte-for-byte reproducible (fixed metadata). Each file is
@@ -990,8 +991,13 @@ def write_outputs(result: SweepResult, out_dir: Path, *, log_scale: bool = True,
     atomic_write_bytes(out_dir / "sweep.json",
                        (json.dumps(result.to_dict(), allow_nan=False) + "\n").encode())
     written.append(out_dir / "sweep.json")
+    from chainrule.runs.report import sweep_report
+
     plot_sweep(result, [out_dir / "loss.png", out_dir / "loss.svg"], log_scale=log_scale,
                written=written)
+    svg = (out_dir / "loss.svg").read_text(encoding="utf-8")
+    atomic_write_bytes(out_dir / "report.html", sweep_report(result, svg).encode())
+    written.append(out_dir / "report.html")
     return [out_dir / name for name in OUTPUT_FILES]
 
 
@@ -1010,7 +1016,14 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
     the axes, its ✕ on the edge. The best run's ★ is always drawn: if its last point lies
     outside the axes, the ★ sits on the edge with the value it reached.
     """
-    from chainrule.runs.plots import pyplot, save_figure
+    from chainrule.runs.plots import save_figures
+
+    save_figures(sweep_figure(result, log_scale=log_scale), paths, written)
+
+
+def sweep_figure(result: SweepResult, *, log_scale: bool = True) -> Any:
+    """The figure of `plot_sweep` (open; the caller saves and closes it)."""
+    from chainrule.runs.plots import pyplot
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.0, 5.2))
@@ -1085,13 +1098,7 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
     ax.grid(True, which="major", alpha=0.35)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)  # placed by the data: reproducible
     fig.tight_layout()
-    try:
-        for path in paths:
-            save_figure(fig, Path(path))
-            if written is not None:
-                written.append(Path(path))
-    finally:
-        plt.close(fig)
+    return fig
 
 
 def _draw_star(ax: Any, x: float, y: float, value: float, colour: str, *, log: bool) -> None:
