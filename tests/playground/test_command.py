@@ -11,15 +11,17 @@ from typer.testing import CliRunner
 from chainrule.cli import core
 from chainrule.cli import playground as command
 
+WEB = ("starlette", "uvicorn", "websockets")
+
 
 def test_without_the_extra_it_says_what_to_install(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(command.importlib.util, "find_spec",
-                        lambda name: None if name == "uvicorn" else real(name))
+                        lambda name: None if name in WEB else real(name))
     result = CliRunner().invoke(core.load_commands(), ["playground", "--no-browser"])
     assert result.exit_code == 1
-    assert result.output.strip() == ("error: chainrule playground needs uvicorn: "
-                                     "pip install 'chainrule[playground]'")
+    assert result.output.strip() == ("error: chainrule playground needs starlette, uvicorn, "
+                                     "websockets: pip install 'chainrule[playground]'")
 
 
 def test_the_core_and_the_commands_load_without_the_web_framework():

@@ -103,6 +103,8 @@ def test_one_step_of_the_worked_example(client):
     ({"type": "configure", "settings": {**SMALL, "lr": "abc"}},
      "settings: lr: Input should be a valid number"),
     ({"type": "step", "speed": 2}, "message 'step': speed: unknown key"),
+    ({"type": "play", "speed": 0}, "message 'play': speed: Input should be greater than or "
+                                   "equal to 1"),
     ({"type": "fly"}, "message: unknown type 'fly'; expected one of configure, play, pause, "
                       "step, reset, explain"),
     ({"type": "explain", "param": "w99"}, "explain: no parameter 'w99' in this network"),
@@ -117,6 +119,20 @@ def test_bad_input_gets_a_message_and_the_session_keeps_working(client, message,
         ws.send_json({"type": "step"})
         frame, _ = receive(ws, "frame")
         assert f"{frame['loss']:.9g}" == "0.291027774"  # the worked example, one step on
+
+
+def test_play_keeps_the_speed_it_is_given(client):
+    with client.websocket_connect("/ws") as ws:
+        configure(ws, SMALL)
+        start = time.monotonic()
+        ws.send_json({"type": "play", "speed": 10})  # 10 epochs per second: one a frame
+        epochs = [receive(ws, "frame")[0]["epoch"] for _ in range(5)]
+        seconds = time.monotonic() - start
+        ws.send_json({"type": "play"})                # no limit, while playing
+        faster = [receive(ws, "frame")[0]["epoch"] for _ in range(3)]
+        ws.send_json({"type": "pause"})
+    assert epochs == [1, 2, 3, 4, 5] and seconds >= 0.4
+    assert faster[-1] - faster[0] > 2                 # several epochs a frame now
 
 
 def test_commands_before_a_configuration_are_answered(client):

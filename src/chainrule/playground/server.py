@@ -16,7 +16,10 @@ WebSocket messages (JSON text; the page sends the first group, the server the se
         "spirals", "circles", "worked-example", "csv" with "upload": id), hidden ([widths]),
         activation, loss, optimizer, lr, batch_size (null: the whole set), seed; see
         session.Settings. Answered by "ready", then a "frame".
-    {"type": "play"} / {"type": "pause"}       train epoch after epoch / stop after this one.
+    {"type": "play", "speed": 30}              train epoch after epoch, `speed` epochs per
+                                               second (1 to MAX_SPEED; null or absent: as fast
+                                               as it can); a play while playing changes speed.
+    {"type": "pause"}                          stop after this epoch.
     {"type": "step"}                           one epoch (one update with the whole set as
                                                the batch); answered by a "frame".
     {"type": "reset"}                          the initial weights again; a "frame".
@@ -65,7 +68,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -82,6 +85,7 @@ STATIC = Path(__file__).parent / "static"
 UPLOAD_LIMIT = 2 * 1024 * 1024
 MAX_UPLOADS = 20  # files kept per server; older ones are removed
 FRAME_INTERVAL = 0.04  # seconds of training per frame while playing
+MAX_SPEED = 1000  # epochs per second a page may ask for; more is "as fast as it can"
 log = logging.getLogger("chainrule.playground")
 
 
@@ -96,7 +100,15 @@ class Configure(_Message):
 
 
 class Control(_Message):
-    type: Literal["play", "pause", "step", "reset"]
+    type: Literal["pause", "step", "reset"]
+
+
+class Play(_Message):
+    """speed: epochs per second, so that a learner can watch the boundary form; None trains
+    as fast as the machine can."""
+
+    type: Literal["play"]
+    speed: int | None = Field(default=None, ge=1, le=MAX_SPEED)
 
 
 class Explain(_Message):
@@ -106,7 +118,7 @@ class Explain(_Message):
 
 
 MESSAGES: dict[str, type[_Message]] = {
-    "configure": Configure, "play": Control, "pause": Control, "step": Control,
+    "configure": Configure, "play": Play, "pause": Control, "step": Control,
     "reset": Control, "explain": Explain,
 }
 
@@ -221,6 +233,7 @@ class Connection:
         self.lock = asyncio.Lock()
         self.cancel = threading.Event()
         self.playing = False
+        self.speed: int | None = None  # epochs per second while playing; None: no limit
         self.task: asyncio.Task[None] | None = None
         self.closed = False
 
@@ -272,8 +285,9 @@ class Connection:
                          "points": session.points()})
         await self.send(await self.compute(session.frame))
 
-    async def on_play(self, message: Control) -> None:
+    async def on_play(self, message: Play) -> None:
         self.need_session()
+        self.speed = message.speed
         if self.task is None or self.task.done():
             self.playing = True
             self.task = asyncio.create_task(self.play())
@@ -285,7 +299,8 @@ class Connection:
     async def on_step(self, message: Control) -> None:
         session = self.need_session()
         await self.stop()
-        await self.send(await self.compute(self._train_and_frame, session, 0.0))
+        _, frame = await self.compute(self._train_and_frame, session, 0.0)
+        await self.send(frame)
 
     async def on_reset(self, message: Control) -> None:
         session = self.need_session()
@@ -297,17 +312,25 @@ class Connection:
         session = self.need_session()
         await self.send(await self.compute(session.explain, message.param, message.sample))
 
-    def _train_and_frame(self, session: Session, seconds: float) -> dict[str, Any]:
-        session.train_for(seconds, self.cancel)
-        return session.frame()
+    def _train_and_frame(self, session: Session, seconds: float,
+                         most: int | None = None) -> tuple[int, dict[str, Any]]:
+        """Train for `seconds` (at least one epoch, at most `most`): the epochs, a frame."""
+        return session.train_for(seconds, self.cancel, most), session.frame()
 
     async def play(self) -> None:
-        """Train and send a frame, until paused, stopped or the training fails."""
+        """Train and send a frame, until paused, stopped or the training fails; at `speed`
+        epochs per second when the page set one (a play message may change it)."""
         session = self.need_session()
+        clock = asyncio.get_running_loop().time
         try:
             while self.playing and not self.cancel.is_set():
-                frame = await self.compute(self._train_and_frame, session, FRAME_INTERVAL)
+                start, speed = clock(), self.speed
+                most = None if speed is None else max(1, round(speed * FRAME_INTERVAL))
+                done, frame = await self.compute(self._train_and_frame, session,
+                                                 FRAME_INTERVAL, most)
                 await self.send(frame)
+                if speed is not None:
+                    await asyncio.sleep(max(0.0, start + done / speed - clock()))
         except Stopped:
             pass
         except ChainruleError as error:  # divergence: the last finite weights are kept

@@ -250,13 +250,16 @@ class Session:
         self.loss_before = before
         self.current = self._measure()
 
-    def train_for(self, seconds: float, cancel: threading.Event | None = None) -> int:
-        """Epochs until `seconds` have passed (at least one): what one frame shows."""
+    def train_for(self, seconds: float, cancel: threading.Event | None = None,
+                  most: int | None = None) -> int:
+        """Epochs until `seconds` have passed (at least one, at most `most`): what one frame
+        shows. Returns how many."""
         start, done = time.monotonic(), 0
         while True:
             self.train_epoch(cancel)
             done += 1
-            if time.monotonic() - start >= seconds or (cancel is not None and cancel.is_set()):
+            if (time.monotonic() - start >= seconds or done == most
+                    or (cancel is not None and cancel.is_set())):
                 return done
 
     def _measure(self) -> dict[str, float | None]:

@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   ws: null, network: null, points: null, frame: null, upload: null,
-  history: [], selected: null, lastExplained: null,
+  history: [], selected: null, lastExplained: null, playing: false,
 };
 
 // --- numbers and settings ----------------------------------------------------------------
@@ -98,6 +98,7 @@ function onReady(m) {
 }
 
 function onState(m) {
+  state.playing = m.playing;
   $("play").classList.toggle("active", m.playing);
 }
 
@@ -450,7 +451,9 @@ window.addEventListener("DOMContentLoaded", () => {
     $(id).addEventListener("change", configure);
   }
   $("csv").addEventListener("change", (e) => { if (e.target.files[0]) uploadFile(e.target.files[0]); });
-  $("play").addEventListener("click", () => { clearError(); send({ type: "play" }); });
+  const play = () => send({ type: "play", speed: $("speed").value ? Number($("speed").value) : null });
+  $("play").addEventListener("click", () => { clearError(); play(); });
+  $("speed").addEventListener("change", () => { if (state.playing) play(); });
   $("pause").addEventListener("click", () => send({ type: "pause" }));
   $("step").addEventListener("click", () => { clearError(); send({ type: "step" }); });
   $("reset").addEventListener("click", () => { clearError(); send({ type: "reset" }); });
