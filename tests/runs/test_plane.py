@@ -25,6 +25,11 @@ def test_the_grid_covers_the_points_and_a_margin():
     assert points[5].tolist() == [-0.5, -0.75]
 
 
+def test_a_single_point_gets_a_unit_margin():
+    plane = Plane.around(np.array([[0.05, 0.10]]), resolution=3)
+    assert plane.extent == (-0.95, 1.05, -0.9, 1.1)
+
+
 def test_the_plane_needs_two_features():
     with pytest.raises(ConfigError, match=r"2 features, got shape \(3, 4\)"):
         Plane.around(np.zeros((3, 4)))

@@ -160,16 +160,6 @@ def check_plane_data(prepared: Prepared, what: str) -> None:
         raise DataError(f"{what} has {ds.n_outputs} targets; the playground draws at most 2")
 
 
-def plane_for(prepared: Prepared) -> Plane:
-    """The grid over the data, or a square around a single point (the worked example)."""
-    X = prepared.dataset.X
-    if np.all(np.ptp(X, axis=0) > 0):
-        return Plane.around(X, RESOLUTION)
-    centre = X.mean(axis=0)
-    return Plane(np.linspace(centre[0] - 1, centre[0] + 1, RESOLUTION),
-                 np.linspace(centre[1] - 1, centre[1] + 1, RESOLUTION))
-
-
 def explain_parameter(ex: Explanation, param: str) -> str:
     """The text of `param`'s derivation, as `chainrule explain --focus` writes it: the
     forward values of its unit, the δ's it reuses, its chain-rule product, check and update."""
@@ -215,7 +205,7 @@ class Session:
         self.prepared = prepare(self.config)
         what = "the uploaded CSV" if settings.dataset == "csv" else repr(settings.dataset)
         check_plane_data(self.prepared, what)
-        self.plane = plane_for(self.prepared)
+        self.plane = Plane.around(self.prepared.dataset.X, RESOLUTION)
         self.reset()
 
     # --- the run -----------------------------------------------------------------------------
@@ -243,8 +233,7 @@ class Session:
         before = self.current["loss"]
         history = fit(self.model, p.loss, self.optimizer, p.X_train, p.y_train, epochs=1,
                       batch_size=self.batch_size, seed=self.config.seed * 1_000_003 + self.epoch,
-                      validation_data=None if p.X_val is None else (p.X_val, p.y_val),
-                      progress=False, callbacks=[_Cancel(cancel)])
+                      progress=False, callbacks=[_Cancel(cancel)])  # _measure validates
         self.epoch += 1
         self.steps += len(history.step_losses)
         self.loss_before = before
@@ -350,11 +339,11 @@ class Session:
     def explain(self, param: str, sample: int = 0) -> dict[str, Any]:
         """∂E/∂param for one training sample at the current weights, as explain writes it,
         with the update w⁺ = w − η·∂E/∂w and what the session's optimizer does instead."""
-        names = {name for layer in self.network()["weights"] + self.network()["biases"]
-                 for name in layer}
+        network = self.network()
+        names = [name for layer in network["weights"] + network["biases"] for name in layer]
         if param not in names:
             raise ConfigError(f"explain: no parameter {param!r} in this network; it has "
-                              f"{', '.join(sorted(names, key=_param_order))}")
+                              f"{', '.join(names)}")
         n = len(self.prepared.X_train)
         if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample < n:
             raise ConfigError(f"explain: sample must be a training sample number from 0 to "
@@ -385,10 +374,6 @@ class Session:
             notes.append("i1, i2 are the sample as the network sees it: each feature "
                          "standardised, (x − mean) / std of the training data.")
         return notes
-
-
-def _param_order(name: str) -> tuple[int, int, str]:
-    return (0, int(name[1:]), "") if name[1:].isdigit() else (1, 0, name)
 
 
 __all__ = ["Session", "Settings", "Stopped", "explain_parameter",

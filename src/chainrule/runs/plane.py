@@ -32,13 +32,15 @@ class Plane:
 
     @classmethod
     def around(cls, X: np.ndarray, resolution: int = 50, margin: float = 0.1) -> Plane:
-        """A square grid of `resolution`² points over X's range, widened by `margin` of it."""
+        """A square grid of `resolution`² points over X's range, widened by `margin` of it; a
+        feature with one value (the worked example's single sample) gets ±1 around it."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != 2:
             raise ConfigError(f"the input plane needs data with 2 features, got shape "
                               f"{X.shape}")
         low, high = X.min(axis=0), X.max(axis=0)
-        pad = np.maximum(high - low, 1e-9) * margin
+        span = high - low
+        pad = np.where(span > 0, span * margin, 1.0)
         low, high = low - pad, high + pad
         return cls(np.linspace(low[0], high[0], resolution),
                    np.linspace(low[1], high[1], resolution))
