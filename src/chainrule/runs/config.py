@@ -125,7 +125,10 @@ class TrainConfig(BaseModel):
     def _consistent(self, info: ValidationInfo) -> TrainConfig:
         """One data source, and no setting that would be silently ignored."""
         name = _namer(info)
-        if (self.dataset is None) == (self.csv is None):
+        if (info.context or {}).get("arrays"):
+            if self.dataset is not None or self.csv is not None:
+                raise ValueError("the data come as arrays, so neither dataset nor csv applies")
+        elif (self.dataset is None) == (self.csv is None):
             raise ValueError(f"give exactly one of {name('dataset')} or {name('csv')}")
         if (self.target is not None or self.header is not None) and self.csv is None:
             key = "target" if self.target is not None else "header"
@@ -211,15 +214,17 @@ def gather(config: str | Path | None, options: Mapping[str, Any]
 
 
 def make_config(values: dict[str, Any], source: str = "config", *,
-                flags: Iterable[str] = ()) -> TrainConfig:
+                flags: Iterable[str] = (), arrays: bool = False) -> TrainConfig:
     """Validate `values` into a TrainConfig, reporting every problem in one ConfigError.
 
     flags: the keys given as command-line options, named in messages as the user typed them
     (--batch-size); the others are named as keys of the configuration (batch_size).
+    arrays: the data will be handed to `prepare` as arrays (the scikit-learn estimators), so
+    the config names no dataset or CSV file.
     """
     flags = set(flags)
     try:
-        return TrainConfig.model_validate(values, context={"flags": flags})
+        return TrainConfig.model_validate(values, context={"flags": flags, "arrays": arrays})
     except ValidationError as error:
         problems = []
         for item in error.errors():

@@ -37,7 +37,7 @@ from typing import Any
 
 from chainrule import io
 from chainrule.errors import ConfigError
-from chainrule.runs.model import model_metadata
+from chainrule.runs.model import TrainedModel
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -113,8 +113,8 @@ class RunFolder:
             return lambda path: io.atomic_write_bytes(path, data.encode())
 
         writers = {
-            MODEL_FILE: None if result.model is None else lambda path: io.save_model(
-                result.model, path, metadata=model_metadata(result.config, result.prepared)),
+            MODEL_FILE: None if result.model is None else TrainedModel.from_run(
+                result.config, result.prepared, result.model).save,
             "history.json": text(json.dumps(result.history.to_dict(), indent=1)),
             "history.csv": text(history_csv(result.history)),
             "config.json": text(json.dumps(result.config.model_dump(), indent=1)),

@@ -19,7 +19,7 @@ import csv
 import io as text_io
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,9 +73,13 @@ class Predictions:
 
 @dataclass
 class TrainedModel:
-    """A model file with what its run stored beside the weights, checked."""
+    """A model file with what its run stored beside the weights, checked.
 
-    path: Path
+    path: the file it was read from (None for one made in memory by `from_run`).
+    info: the stored metadata itself, as `save` writes it again.
+    """
+
+    path: Path | None
     network: nn.Sequential
     task: str | None
     loss: str | None
@@ -83,6 +87,18 @@ class TrainedModel:
     target_names: list[str] | None
     mean: np.ndarray
     std: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_run(cls, config: TrainConfig, prepared: Prepared, network: nn.Sequential
+                 ) -> TrainedModel:
+        """The model a run trained, with what its file stores (model_metadata)."""
+        info = model_metadata(config, prepared)
+        return cls(None, network, info=info, **_checked_info(None, info, network))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model file: the weights and the metadata, atomically."""
+        io.save_model(self.network, path, metadata=self.info)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainedModel:
@@ -97,7 +113,7 @@ class TrainedModel:
                 f"{path} is a training checkpoint, which does not record the feature names and "
                 "standardization that predict needs; use the model file chainrule train wrote "
                 f"beside it: {path.parent / 'model.safetensors'}")
-        return cls(path, network, **_checked_info(path, info, network))
+        return cls(path, network, info=info, **_checked_info(path, info, network))
 
     def outputs(self, X: np.ndarray) -> np.ndarray:
         """The network's raw outputs for rows of features in the model's order."""
@@ -145,7 +161,7 @@ def write_predictions(predictions: Predictions, out: str | os.PathLike[str], *,
     io.atomic_write_bytes(out, predictions.to_csv().encode())
 
 
-def _checked_info(path: Path, info: dict[str, Any], network: nn.Module) -> dict[str, Any]:
+def _checked_info(path: Path | None, info: dict[str, Any], network: nn.Module) -> dict[str, Any]:
     """The stored fields, each checked against the network (a file's metadata is data from
     outside: the checksum only says who wrote it last, not that it is sensible)."""
     linears = [m for m in network.modules() if isinstance(m, nn.Linear)]

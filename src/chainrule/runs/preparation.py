@@ -83,12 +83,17 @@ def _check_classes_can_split(ds: datasets.Dataset) -> None:
         )
 
 
-def prepare(config: TrainConfig) -> Prepared:
+def prepare(config: TrainConfig, data: datasets.Dataset | None = None, *,
+            scales: tuple[np.ndarray, np.ndarray] | None = None) -> Prepared:
     """Load the data, pick the loss, split off validation data and standardize the features.
 
+    data: the data themselves, for a config made with `arrays=True` (the scikit-learn
+    estimators: make_config in config.py); by default the config's dataset or CSV file.
+    scales: the (mean, std) to standardise with instead of the data's own, to continue a run
+    on new data (an estimator's partial_fit).
     Under bce or bce_logits two classes become one float column of 0s and 1s.
     """
-    ds = load_dataset(config)
+    ds = load_dataset(config) if data is None else data
     loss = choose_loss(config.loss, ds)
     classification = ds.task == "classification"
     if classification:
@@ -106,7 +111,9 @@ def prepare(config: TrainConfig) -> Prepared:
         if y_val is not None:
             y_val = y_val.reshape(-1, 1).astype(np.float64)
     mean, std = np.zeros(X.shape[1]), np.ones(X.shape[1])
-    if config.standardize and len(X) > 1:
+    if scales is not None:
+        mean, std = scales
+    elif config.standardize and len(X) > 1:
         mean, std = _column_scales(X, ds, config)
     standardize = (lambda A: (A - mean) / std)  # noqa: E731
     return Prepared(standardize(X), y, None if X_val is None else standardize(X_val), y_val,
@@ -114,11 +121,13 @@ def prepare(config: TrainConfig) -> Prepared:
 
 
 def _check_several_classes(ds: datasets.Dataset) -> None:
-    found = np.unique(ds.y)
-    if len(found) < 2:
-        names = ", ".join(repr(ds.target_names[int(k)]) for k in found)
-        raise DataError(f"{ds.name!r}: the training labels hold {len(found)} class ({names}); "
-                        "a classifier needs at least 2 to learn anything")
+    """A classifier needs two classes. They are counted among the data's class names, not its
+    labels, so that a batch of one class may continue a run (partial_fit): a CSV's and a
+    bundled dataset's names are the labels found."""
+    if len(ds.target_names) < 2:
+        names = ", ".join(repr(name) for name in ds.target_names)
+        raise DataError(f"{ds.name!r}: the training labels hold {len(ds.target_names)} class "
+                        f"({names}); a classifier needs at least 2 to learn anything")
 
 
 def _column_scales(X: np.ndarray, ds: datasets.Dataset, config: TrainConfig

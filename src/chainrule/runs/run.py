@@ -97,6 +97,7 @@ class RunResult:
     boundaries: for two-feature data, the network over the input plane after a few epochs
         (the first, about ⅓ and ⅔ of the way, the last; up to ANIMATION_FRAMES with
         `animate`), for the report's decision boundaries and training.gif.
+    optimizer: the optimizer as training left it (its state continues a run: partial_fit).
     """
 
     config: TrainConfig
@@ -110,6 +111,7 @@ class RunResult:
     written: list[Path] = field(default_factory=list)
     gradient_norms: GradientNorms | None = None
     boundaries: list[Boundary] = field(default_factory=list)
+    optimizer: optim.Optimizer | None = None
 
     @property
     def epochs(self) -> int:
@@ -194,6 +196,7 @@ def _train(config: TrainConfig, prepared: Prepared, folder: RunFolder | None,
     def recorded(result: RunResult) -> RunResult:
         result.gradient_norms = monitor.gradient_norms() if monitor.layers else None
         result.boundaries = [] if snapshots is None else list(snapshots.boundaries)
+        result.optimizer = optimizer
         return result
 
     try:
