@@ -10,13 +10,16 @@ import pytest
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+EXTRAS = "from chainrule.sklearn import"  # the block that needs the [sklearn,onnx] extras
+
+
 def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
 
 
 def test_the_readme_python_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    blocks = python_blocks()
+    blocks = [block for block in python_blocks() if EXTRAS not in block]
     assert len(blocks) >= 4
     namespace: dict = {}
     for block in blocks:
@@ -34,3 +37,18 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch):
     loaded = namespace["model"].state_dict()
     for key, value in namespace["cr"].load("model.safetensors").state_dict().items():
         assert (value == loaded[key]).all()
+
+
+def test_the_readme_extras_example_runs(tmp_path, monkeypatch):
+    """scikit-learn's grid search over chainrule's classifier, saved and exported to ONNX."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("onnxruntime")
+    monkeypatch.chdir(tmp_path)
+    [block] = [block for block in python_blocks() if EXTRAS in block]
+    namespace: dict = {}
+    exec(compile(block, str(README), "exec"), namespace)
+    assert namespace["search"].best_params_ == {"lr": 3e-2}
+    assert namespace["best"].score(namespace["iris"].X, namespace["iris"].y) > 0.9
+    assert (tmp_path / "iris.safetensors").exists() and (tmp_path / "iris.onnx").exists()
+    assert abs(namespace["onnx_proba"] - namespace["best"].predict_proba(
+        namespace["iris"].X[:5])).max() < 1e-6
