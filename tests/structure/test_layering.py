@@ -7,10 +7,12 @@ The layers, lowest first (a module may import its own layer and any below it):
     tensor ↔ ops                             (each needs the other)
     functional < check < nn (and examples, built from nn) < optim
     data, io, trace                          (helpers for training and above)
-    train < runs < explain < cli, playground (explain may read nn, train and io, not runs)
+    train < runs < explain, onnx < cli, playground (explain may read nn, train and io, not
+                                                  runs; onnx reads runs, not explain)
 
 The playground is an interface like cli: only the `chainrule playground` command imports it, and
-only it imports its web framework (the optional [playground] extra).
+only it imports its web framework (the optional [playground] extra). Only chainrule.onnx
+imports the onnx package (the optional [onnx] extra).
 
 Imports inside `if TYPE_CHECKING:` do not count: they never run.
 """
@@ -26,12 +28,13 @@ SRC = Path(cr.__file__).parent
 RANKS = {
     "errors": 0, "version": 0, "validate": 0, "configfile": 0,
     "autograd": 1, "tensor": 2, "ops": 2, "functional": 3, "check": 4, "nn": 5, "examples": 5,
-    "optim": 6, "data": 7, "io": 7, "trace": 7, "train": 8, "runs": 9, "explain": 10, "cli": 11,
-    "playground": 11,
+    "optim": 6, "data": 7, "io": 7, "trace": 7, "train": 8, "runs": 9, "explain": 10, "onnx": 10,
+    "cli": 11, "playground": 11,
     "__init__": 12, "__main__": 12,
 }
 # (layer, layer it must not import although it is not above it)
-FORBIDDEN = {("explain", "runs"), ("playground", "cli")}
+FORBIDDEN = {("explain", "runs"), ("playground", "cli"), ("explain", "onnx"),
+             ("onnx", "explain")}
 
 
 def _layer(module: str) -> str:
@@ -119,3 +122,9 @@ def test_only_the_playground_command_imports_the_playground():
 def test_only_the_playground_server_imports_the_web_framework():
     users = {module for module, path in _modules() if set(_all_imports(path)) & set(WEB)}
     assert users == {"chainrule.playground.server"}
+
+
+def test_only_chainrule_onnx_imports_onnx():
+    users = {module for module, path in _modules()
+             if {"onnx", "onnxruntime"} & set(_all_imports(path))}
+    assert users == {"chainrule.onnx"}
