@@ -1,11 +1,14 @@
 """`chainrule export` on the command line: what it writes and prints, what it refuses, the extra
-it needs; and that neither `import chainrule` nor the commands import onnx."""
+it needs; that neither `import chainrule` nor the commands import onnx; docs/onnx.md's snippet."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,3 +103,14 @@ def test_chainrule_and_its_commands_do_not_import_onnx():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_snippet_in_docs_onnx_md_runs(iris, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnxruntime")
+    docs = Path(__file__).resolve().parents[2] / "docs" / "onnx.md"
+    (snippet,) = re.findall(r"```python\n(.*?)```", docs.read_text(encoding="utf-8"), flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    assert run("export", iris / "model.safetensors", "iris.onnx").exit_code == 0
+    exec(compile(snippet, str(docs), "exec"), {})
+    classes = ast.literal_eval(capsys.readouterr().out)
+    assert len(classes) == 2 and set(classes) <= {"setosa", "versicolor", "virginica"}
