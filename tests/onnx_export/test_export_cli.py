@@ -97,6 +97,17 @@ def test_without_the_extra_it_says_what_to_install(monkeypatch, tmp_path):
                                      "pip install 'chainrule[onnx]'")
 
 
+def test_without_onnx_the_python_function_says_what_to_install(monkeypatch, tmp_path):
+    from chainrule import nn
+    from chainrule import onnx as cr_onnx
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` raises ImportError
+    with pytest.raises(ModuleNotFoundError) as error:
+        cr_onnx.export(nn.Linear(2, 2), tmp_path / "m.onnx")
+    assert str(error.value) == "chainrule.onnx.export needs onnx: pip install 'chainrule[onnx]'"
+    assert error.value.name == "onnx" and list(tmp_path.iterdir()) == []
+
+
 def test_chainrule_and_its_commands_do_not_import_onnx():
     code = ("import sys, chainrule as cr, chainrule.cli.core as c; c.load_commands(); "
             "cr.onnx.OPSET; print(sorted(m for m in ('onnx', 'onnxruntime') if m in sys.modules))")
