@@ -206,9 +206,9 @@ class _Graph:
         """The nodes of `probability_rule`'s `rule`, from `outputs` to `probabilities`."""
         if rule == "softmax":
             return self.node("Softmax", [OUTPUTS], PROBABILITIES, axis=1)
-        p = self.node("Gather", [OUTPUTS, self.constant("first", [0], np.int64)], "p", axis=1)
-        if rule == "sigmoid":
-            p = self.node("Sigmoid", [p], "sigmoid")
+        first = self.node("Gather", [OUTPUTS, self.constant("index0", [0], np.int64)],
+                          "first_output", axis=1)
+        p = self.node("Sigmoid", [first], "p") if rule == "sigmoid" else first
         q = self.node("Sub", [self.constant("one", 1), p], "1-p")
         return self.node("Concat", [q, p], PROBABILITIES, axis=1)
 
