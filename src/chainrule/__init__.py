@@ -13,7 +13,7 @@ import types
 from chainrule.version import __version__ as __version__
 
 # the public submodules, and every other public name with the module it comes from
-_MODULES = ("data", "functional", "io", "nn")
+_MODULES = ("data", "functional", "io", "nn", "onnx")
 _SOURCES = {
     "is_grad_enabled": "chainrule.autograd",
     "no_grad": "chainrule.autograd",

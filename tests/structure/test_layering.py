@@ -7,12 +7,14 @@ The layers, lowest first (a module may import its own layer and any below it):
     tensor ↔ ops                             (each needs the other)
     functional < check < nn (and examples, built from nn) < optim
     data, io, trace                          (helpers for training and above)
-    train < runs < explain < cli, playground, sklearn (explain may read nn, train and io,
-                                                       not runs)
+    train < runs < explain, onnx < cli, playground, sklearn
+                               (explain may read nn, train and io, not runs; onnx reads runs,
+                                not explain)
 
 The playground and the scikit-learn estimators are interfaces like cli: only the `chainrule
 playground` command imports the playground, and only it imports its web framework (the optional
-[playground] extra); nothing in chainrule imports chainrule.sklearn.
+[playground] extra); nothing in chainrule imports chainrule.sklearn, the only module that
+imports scikit-learn. Only chainrule.onnx imports the onnx package (the optional [onnx] extra).
 
 Imports inside `if TYPE_CHECKING:` do not count: they never run.
 """
@@ -28,13 +30,14 @@ SRC = Path(cr.__file__).parent
 RANKS = {
     "errors": 0, "version": 0, "validate": 0, "configfile": 0,
     "autograd": 1, "tensor": 2, "ops": 2, "functional": 3, "check": 4, "nn": 5, "examples": 5,
-    "optim": 6, "data": 7, "io": 7, "trace": 7, "train": 8, "runs": 9, "explain": 10, "cli": 11,
-    "playground": 11, "sklearn": 11,
+    "optim": 6, "data": 7, "io": 7, "trace": 7, "train": 8, "runs": 9, "explain": 10, "onnx": 10,
+    "cli": 11, "playground": 11, "sklearn": 11,
     "__init__": 12, "__main__": 12,
 }
 # (layer, layer it must not import although it is not above it)
-FORBIDDEN = {("explain", "runs"), ("playground", "cli"), ("sklearn", "cli"),
-             ("sklearn", "playground"), ("cli", "sklearn"), ("playground", "sklearn")}
+FORBIDDEN = {("explain", "runs"), ("playground", "cli"), ("explain", "onnx"),
+             ("onnx", "explain"), ("sklearn", "cli"), ("sklearn", "playground"),
+             ("cli", "sklearn"), ("playground", "sklearn")}
 
 
 def _layer(module: str) -> str:
@@ -130,3 +133,9 @@ def test_only_the_estimators_import_scikit_learn_and_nothing_imports_them():
     importers = {module for module, path in _modules()
                  if any(t.startswith("chainrule.sklearn") for _, t in _imports(path))}
     assert importers == set()
+
+
+def test_only_chainrule_onnx_imports_onnx():
+    users = {module for module, path in _modules()
+             if {"onnx", "onnxruntime"} & set(_all_imports(path))}
+    assert users == {"chainrule.onnx"}

@@ -135,6 +135,12 @@ def test_init_gains_name_only_registered_activations():
     assert names - {"linear"} <= set(nn.ACTIVATIONS)
 
 
+def test_onnx_export_has_an_op_for_every_registered_activation():
+    from chainrule import onnx  # its table needs no onnx package
+
+    assert set(onnx.OPS) == set(nn.ACTIVATIONS.values())
+
+
 @pytest.mark.parametrize("name", list(nn.ACTIVATIONS))
 def test_model_files_rebuild_every_registered_activation(tmp_path, name):
     model = nn.Sequential(nn.Linear(2, 2, rng=0), nn.ACTIVATIONS[name]())

@@ -129,7 +129,7 @@ def command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable
 
 
 COMMANDS = ("train", "predict", "explain", "sweep", "diagnose", "demo",  # the order of --help
-            "playground")
+            "playground", "export")
 
 
 def load_commands() -> typer.Typer:

@@ -41,18 +41,31 @@ def model_metadata(config: TrainConfig, prepared: Prepared) -> dict[str, Any]:
             "mean": prepared.mean.tolist(), "std": prepared.std.tolist()}
 
 
+def probability_rule(loss: str | None, task: str | None) -> str | None:
+    """How a network's raw outputs become class probabilities under `loss`: "softmax" (over
+    the outputs, for cross_entropy), "sigmoid" (bce_logits: the first output is the logit of
+    the second class, so the columns are [1 − σ, σ]), "binary" (bce: the first output is that
+    probability already, the columns are [1 − p, p]), or None (regression: no probabilities).
+    `probabilities` computes it in NumPy, `chainrule.onnx` as ONNX nodes."""
+    if loss == "cross_entropy":
+        return "softmax"
+    if loss in BINARY_LOSSES and task == "classification":
+        return "sigmoid" if loss == "bce_logits" else "binary"
+    return None
+
+
 def probabilities(loss: str, task: str, outputs: np.ndarray) -> np.ndarray | None:
     """Class probabilities (one column per class) from a network's raw outputs under `loss`,
-    or None for regression: softmax for cross_entropy, a sigmoid for bce_logits, bce's outputs
-    are probabilities already."""
+    or None for regression (see `probability_rule`)."""
     from chainrule.ops.activation import Sigmoid, softmax_array
 
-    if loss == "cross_entropy":
+    rule = probability_rule(loss, task)
+    if rule == "softmax":
         return softmax_array(outputs, axis=1)
-    if loss in BINARY_LOSSES and task == "classification":
-        p = Sigmoid.forward(outputs)[0] if loss == "bce_logits" else outputs
-        return np.column_stack([1 - p[:, 0], p[:, 0]])
-    return None
+    if rule is None:
+        return None
+    p = Sigmoid.forward(outputs)[0] if rule == "sigmoid" else outputs
+    return np.column_stack([1 - p[:, 0], p[:, 0]])
 
 
 @dataclass
