@@ -84,7 +84,8 @@ def export(model: Any, path: str | os.PathLike[str], *, overwrite: bool = False
     trained = _trained(model)
     network = trained.network if trained is not None else model
     path = Path(path)
-    if trained is not None and path.exists() and os.path.samefile(path, trained.path):
+    if (trained is not None and trained.path is not None and path.exists()
+            and os.path.samefile(path, trained.path)):
         raise ConfigError(f"{path} is the model file being exported; writing the ONNX model "
                           "there would destroy it: choose another file")
     if path.exists() and not overwrite:
@@ -246,7 +247,8 @@ def _model(onnx: Any, network: nn.Module, trained: TrainedModel | None
         producer_version=__version__)
     proto.ir_version = helper.find_min_ir_version_for(list(proto.opset_import))
     helper.set_model_props(proto, _metadata(trained))
-    source = f"the model file {trained.path.name}" if trained is not None else "a network"
+    source = ("a network" if trained is None else "a trained model" if trained.path is None
+              else f"the model file {trained.path.name}")
     proto.doc_string = (f"{source}, exported by chainrule {__version__}: "
                         f"{signature(proto)}")
     return proto
