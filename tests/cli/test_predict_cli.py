@@ -45,8 +45,8 @@ FLOWERS = ("sepal length (cm),sepal width (cm),petal length (cm),petal width (cm
 def test_a_checkpoint_is_refused_naming_the_model_file(iris, tmp_path):
     line = _error(run("predict", iris / "checkpoint.safetensors", _csv(tmp_path, FLOWERS)))
     assert line == (f"error: {iris / 'checkpoint.safetensors'} is a training checkpoint, which "
-                    "does not record the feature names and standardization that predict needs; "
-                    f"use the model file chainrule train wrote beside it: "
+                    "does not record the feature names and standardization that predict and "
+                    "export need; use the model file chainrule train wrote beside it: "
                     f"{iris / 'model.safetensors'}")
 
 

@@ -124,8 +124,8 @@ class TrainedModel:
         if metadata["format"] == io.CHECKPOINT_FORMAT and not info:
             raise ModelFileError(
                 f"{path} is a training checkpoint, which does not record the feature names and "
-                "standardization that predict needs; use the model file chainrule train wrote "
-                f"beside it: {path.parent / 'model.safetensors'}")
+                "standardization that predict and export need; use the model file chainrule "
+                f"train wrote beside it: {path.parent / 'model.safetensors'}")
         return cls(path, network, info=info, **_checked_info(path, info, network))
 
     def outputs(self, X: np.ndarray) -> np.ndarray:
