@@ -29,7 +29,10 @@ user's choice; the files chainrule writes (`save`) hold no pickle.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -45,16 +48,14 @@ except ImportError:  # pragma: no cover - exercised by the missing-extra test
 
 from chainrule import data as datasets
 from chainrule import io
-from chainrule.runs import TrainedModel, make_config, prepare, train
+from chainrule.runs import TrainConfig, TrainedModel, make_config, prepare, train
 from chainrule.runs.preparation import BINARY_LOSSES
 from chainrule.runs.run import RunInterrupted
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-PARAMETERS = ("hidden", "activation", "loss", "optimizer", "lr", "momentum", "weight_decay",
-              "epochs", "batch_size", "val_split", "early_stopping", "seed", "dtype",
-              "standardize", "trace")
-"""The estimators' parameters: chainrule train's options of the same names (runs/config.py)."""
+SHAPING = ("hidden", "activation", "loss", "optimizer", "dtype", "standardize")
+"""The parameters that shape the fitted network: partial_fit refuses a change to them."""
 
 
 class _MLP(BaseEstimator):
@@ -89,32 +90,43 @@ class _MLP(BaseEstimator):
     def fit(self, X: Any, y: Any) -> Any:
         """Train a new network on (X, y) for `epochs` epochs (fewer if early stopping stops it).
 
-        A run that diverges keeps its last finite weights and warns (ConvergenceWarning).
+        A run that diverges keeps its last finite weights and warns (ConvergenceWarning). A fit
+        that fails (bad parameters or data) leaves the estimator as it was.
         """
-        X, y = self._validate(X, y, reset=True)
-        dataset = self._dataset(X, self._targets(y, first=True, classes=None))
-        config = self._config()
-        self._train(config, prepare(config, dataset))
+        with self._all_or_nothing():
+            config = self._config()
+            X, y = self._validate(X, y, reset=True)
+            dataset = self._dataset(X, self._targets(y, first=True, classes=None))
+            self._train(config, prepare(config, dataset))
         return self
 
-    def partial_fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
-        """Train one more epoch on (X, y), continuing from where fit or partial_fit left off.
-
-        No validation data and no early stopping: each call is one pass over what it gets.
-        """
+    def _partial_fit(self, X: Any, y: Any, classes: Any) -> Any:
+        """partial_fit: one more epoch on (X, y), continuing from where fit or partial_fit
+        left off."""
         first = not hasattr(self, "model_")
-        classes = kwargs.get("classes")
-        if first and classes is None and self._task == "classification":
-            raise ValueError("classes must be passed on the first call to partial_fit (every "
-                             "class the model will see, as np.unique(y) of all the data)")
-        X, y = self._validate(X, y, reset=first)
-        dataset = self._dataset(X, self._targets(y, first, classes))
-        done = 0 if first else self.n_iter_
-        config = self._config(epochs=done + 1, val_split=0.0, early_stopping=None)
-        scales = None if first else (self.model_.mean, self.model_.std)
-        prepared = prepare(config, dataset, scales=scales)
-        self._train(config, prepared, None if first else self._continuation(config))
+        with self._all_or_nothing():
+            done = 0 if first else self.n_iter_
+            config = self._config(epochs=done + 1, val_split=0.0, early_stopping=None)
+            if not first:
+                self._check_unchanged(config)
+            X, y = self._validate(X, y, reset=first)
+            dataset = self._dataset(X, self._targets(y, first, classes))
+            scales = None if first else (self.model_.mean, self.model_.std)
+            prepared = prepare(config, dataset, scales=scales)
+            self._train(config, prepared, None if first else self._continuation(config))
         return self
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self) -> Iterator[None]:
+        """On any failure the estimator gets back every attribute it had (fit sets
+        n_features_in_ and classes_ before training can fail)."""
+        before = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
 
     def _validate(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
         regression = self._task == "regression"
@@ -135,14 +147,25 @@ class _MLP(BaseEstimator):
     def _target_names(self) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def _config(self, **overrides: Any) -> Any:
+    def _config(self, **overrides: Any) -> TrainConfig:
         """The parameters as a chainrule TrainConfig, validated (every problem at once)."""
-        values = {key: _plain(getattr(self, key)) for key in PARAMETERS}
+        values = {key: _plain(value) for key, value in self.get_params().items()}
         hidden = values["hidden"]
         values["hidden"] = [hidden] if isinstance(hidden, int) else list(hidden)
         return make_config(values | overrides, type(self).__name__, arrays=True)
 
-    def _train(self, config: Any, prepared: Any, resume: io.Checkpoint | None = None) -> None:
+    def _check_unchanged(self, config: TrainConfig) -> None:
+        """partial_fit continues the fitted network, so what shapes it must not change."""
+        fitted = self._fitted_config
+        for key in SHAPING:
+            if getattr(config, key) != getattr(fitted, key):
+                raise ValueError(
+                    f"{type(self).__name__}.partial_fit: {key} changed from "
+                    f"{getattr(fitted, key)!r} to {getattr(config, key)!r} since the model was "
+                    "fitted; partial_fit continues that network, so call fit to start over")
+
+    def _train(self, config: TrainConfig, prepared: Any,
+               resume: io.Checkpoint | None = None) -> None:
         """Train through chainrule's one run function and keep what the model needs. Ctrl-C
         stops at once, as KeyboardInterrupt: a grid search would take train's own exception
         for one failed fit and go on to the next."""
@@ -152,53 +175,67 @@ class _MLP(BaseEstimator):
             raise KeyboardInterrupt(f"{type(self).__name__}: training interrupted") from None
         if result.status == "diverged":
             warnings.warn(f"{type(self).__name__}: {result.error}; the model keeps the last "
-                          "finite weights", ConvergenceWarning, stacklevel=3)
+                          "finite weights", ConvergenceWarning, stacklevel=4)
         self.model_ = TrainedModel.from_run(config, result.prepared, result.model)
         self.history_ = result.history
         self.loss_curve_ = result.history["loss"]
         self.n_iter_ = result.epochs
         self.status_ = result.status
+        self._fitted_config = config
         self._steps = result.steps
         self._optimizer_state = result.optimizer.state_dict()
 
-    def _continuation(self, config: Any) -> io.Checkpoint:
+    def _continuation(self, config: TrainConfig) -> io.Checkpoint:
         """Where the last fit left off, as train's `resume` takes it: the weights, the
-        optimizer's state, the history (an early stop forgotten), and a shuffling generator
-        of its own for this epoch."""
+        optimizer's state with today's lr, momentum and weight decay, the history (an early
+        stop forgotten), and a shuffling generator of its own for this epoch."""
+        state = copy.deepcopy(self._optimizer_state)
+        for key in ("lr", "momentum", "weight_decay"):
+            if key in state["hyper"]:
+                state["hyper"][key] = getattr(config, key)
         history = self.history_.to_dict() | {"stop_reason": None, "restored_epoch": None}
         shuffle = np.random.default_rng([self.seed, self.n_iter_]).bit_generator.state
-        return io.Checkpoint(model=self.model_.network, optimizer_state=self._optimizer_state,
+        return io.Checkpoint(model=self.model_.network, optimizer_state=state,
                              epoch=self.n_iter_, step=self._steps, config=config.model_dump(),
                              rng_state=shuffle, scheduler_state=None, history=history,
                              metadata={})
 
     # --- using the fitted model ----------------------------------------------------------
 
-    def _outputs(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
+    def _outputs(self, X: Any, network: Any = None) -> np.ndarray:
+        check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.model_.outputs(X)
+        return self.model_.outputs(X, network).astype(np.float64)
 
     def save(self, path: Any) -> None:
         """Write the fitted model as a chainrule model file (`chainrule predict` reads it)."""
-        check_is_fitted(self)
+        check_is_fitted(self, "model_")
         self.model_.save(path)
 
     def explain(self, x: Any, target: Any, **options: Any) -> Any:
         """One training step of the fitted network on the sample (x, target), written out as
         the chain rule (`chainrule.explain`; options go to it, e.g. max_weights, lr).
 
-        x is standardised as the model standardises it, so the numbers are the network's own.
+        x is one row of raw features, standardised here as the model standardises it, so the
+        numbers are the network's own.
         """
         from chainrule.explain import explain
 
-        check_is_fitted(self)
-        x = validate_data(self, np.reshape(np.asarray(x, dtype=np.float64), (1, -1)),
-                          reset=False)
-        x = (x - self.model_.mean) / self.model_.std
+        check_is_fitted(self, "model_")
+        row = np.asarray(x, dtype=np.float64)
+        if row.ndim > 2 or (row.ndim == 2 and row.shape[0] != 1):
+            raise ValueError(f"explain takes one sample, got an array of shape {row.shape}")
+        row = row.reshape(-1)
+        if row.shape[0] != self.n_features_in_:
+            raise ValueError(f"x has {row.shape[0]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input")
         loss = self.model_.loss
+        if loss == "bce_logits":
+            raise ValueError("explain writes out bce on the sigmoid's output, not bce_logits; "
+                             "fit with loss='bce' to explain the same network")
         options.setdefault("lr", self.lr)
-        return explain(self.model_.network, x[0], self._explain_target(target), loss, **options)
+        return explain(self.model_.network, self.model_.standardized(row[None])[0],
+                       self._explain_target(target), loss, **options)
 
     def _explain_target(self, target: Any) -> Any:
         raise NotImplementedError
@@ -209,6 +246,18 @@ class MLPClassifier(ClassifierMixin, _MLP):
     bce or bce_logits for two classes). Parameters: `chainrule train`'s options."""
 
     _task = "classification"
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+        """Train one more epoch on (X, y), continuing the weights, the optimizer and the
+        history of the last fit or partial_fit; the first call needs `classes` (all of them).
+
+        No validation data and no early stopping: each call is one pass over what it gets.
+        The first call fixes the standardisation from its data.
+        """
+        if not hasattr(self, "model_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit (every "
+                             "class the model will see, as np.unique(y) of all the data)")
+        return self._partial_fit(X, y, classes)
 
     def _targets(self, y: np.ndarray, first: bool, classes: Any) -> np.ndarray:
         check_classification_targets(y)
@@ -228,8 +277,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Each class's probability, one column per class in the order of `classes_`."""
-        outputs = self._outputs(X)
-        return self.model_.probabilities(outputs).astype(np.float64)
+        outputs = self._outputs(X)  # first: it checks that the model is fitted
+        return self.model_.probabilities(outputs)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         with np.errstate(divide="ignore"):
@@ -243,12 +292,10 @@ class MLPClassifier(ClassifierMixin, _MLP):
     def decision_function(self, X: Any) -> np.ndarray:
         """Scores that rank as the probabilities do: for two classes one column, the log-odds
         of the second class; otherwise the network's outputs (the logits of the softmax)."""
-        outputs = self._outputs(X).astype(np.float64)
-        loss = self.model_.loss
-        if loss == "bce":  # the outputs are probabilities
-            with np.errstate(divide="ignore"):
-                return np.log(outputs[:, 0]) - np.log1p(-outputs[:, 0])
-        if loss == "bce_logits":
+        if getattr(self, "model_", None) is not None and self.model_.loss == "bce":
+            return self._outputs(X, self.model_.network[:-1])[:, 0]  # before the sigmoid
+        outputs = self._outputs(X)
+        if outputs.shape[1] == 1:  # bce_logits: the logit of the second class
             return outputs[:, 0]
         return outputs[:, 1] - outputs[:, 0] if outputs.shape[1] == 2 else outputs
 
@@ -266,9 +313,16 @@ class MLPRegressor(RegressorMixin, _MLP):
 
     _task = "regression"
 
+    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+        """Train one more epoch on (X, y), continuing the weights, the optimizer and the
+        history of the last fit or partial_fit.
+
+        No validation data and no early stopping: each call is one pass over what it gets.
+        The first call fixes the standardisation from its data.
+        """
+        return self._partial_fit(X, y, None)
+
     def _targets(self, y: np.ndarray, first: bool, classes: Any) -> np.ndarray:
-        if classes is not None:
-            raise TypeError("classes applies to MLPClassifier.partial_fit only")
         columns = y.reshape(-1, 1) if y.ndim == 1 else y
         if first:
             self.n_outputs_ = columns.shape[1]
@@ -282,7 +336,7 @@ class MLPRegressor(RegressorMixin, _MLP):
         return tuple(f"y{k}" for k in range(self.n_outputs_))
 
     def predict(self, X: Any) -> np.ndarray:
-        outputs = self._outputs(X).astype(np.float64)
+        outputs = self._outputs(X)
         return outputs[:, 0] if self._one_column else outputs
 
     def _explain_target(self, target: Any) -> Any:

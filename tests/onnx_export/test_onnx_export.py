@@ -121,6 +121,9 @@ def runs(tmp_path_factory, csv_regression):
     """Trained models of every kind of output, each read back from its run's model file."""
     return {
         "iris": _run(tmp_path_factory, "iris", dataset="iris"),
+        # long enough for logits of about 20, where float32 rounding shows
+        "iris-trained": _run(tmp_path_factory, "iris200", dataset="iris", hidden=[32],
+                             epochs=200, lr=0.05),
         "iris-float64": _run(tmp_path_factory, "iris64", dataset="iris", dtype="float64"),
         "moons-bce_logits": _run(tmp_path_factory, "logits", dataset="moons",
                                  loss="bce_logits"),
@@ -137,17 +140,17 @@ def _raw_features(trained):
     return trained.mean + trained.std * rng.normal(scale=1.5, size=(23, len(trained.mean)))
 
 
-@pytest.mark.parametrize("name", ["iris", "iris-float64", "moons-bce_logits", "moons-bce",
-                                  "regression", "worked-example"])
+@pytest.mark.parametrize("name", ["iris", "iris-trained", "iris-float64", "moons-bce_logits",
+                                  "moons-bce", "regression", "worked-example"])
 def test_a_trained_model_gives_its_outputs_and_probabilities_from_raw_features(
         tmp_path, runs, name):
     trained = runs[name]
     dtype = trained.network[0].weight.dtype
     proto, session = _exported(trained, tmp_path / "m.onnx")
-    X = _raw_features(trained)
+    X = _raw_features(trained).astype(dtype)  # the same inputs for both
     outputs = trained.outputs(X)
     probabilities = trained.probabilities(outputs)
-    got = session.run(None, {"features": X.astype(dtype)})
+    got = session.run(None, {"features": X})
     tolerance = TOLERANCE[dtype.name]
     np.testing.assert_allclose(got[0], outputs, rtol=tolerance, atol=tolerance)
     if probabilities is None:
@@ -160,12 +163,14 @@ def test_a_trained_model_gives_its_outputs_and_probabilities_from_raw_features(
 
 def test_the_standardisation_is_in_the_graph_unless_it_is_the_identity(tmp_path, runs):
     iris = cr_onnx.export(runs["iris"], tmp_path / "iris.onnx")
-    assert [n.op_type for n in iris.graph.node] == ["Sub", "Div", "Gemm", "Relu", "Gemm",
-                                                    "Softmax"]
+    assert [n.op_type for n in iris.graph.node] == ["Cast", "Sub", "Div", "Cast", "Gemm", "Relu",
+                                                    "Gemm", "Softmax"]
     mean, std = (onnx.numpy_helper.to_array(i) for i in iris.graph.initializer[:2])
-    assert mean.dtype == np.float32
-    np.testing.assert_array_equal(mean, runs["iris"].mean.astype(np.float32))
-    np.testing.assert_array_equal(std, runs["iris"].std.astype(np.float32))
+    assert mean.dtype == np.float64  # standardised in float64, as chainrule does
+    np.testing.assert_array_equal(mean, runs["iris"].mean)
+    np.testing.assert_array_equal(std, runs["iris"].std)
+    double = cr_onnx.export(runs["iris-float64"], tmp_path / "iris64.onnx")
+    assert [n.op_type for n in double.graph.node][:3] == ["Sub", "Div", "Gemm"]
     notes = cr_onnx.export(runs["worked-example"], tmp_path / "notes.onnx")  # raw inputs
     assert [n.op_type for n in notes.graph.node] == ["Gemm", "Sigmoid", "Gemm", "Sigmoid"]
     logits = cr_onnx.export(runs["moons-bce_logits"], tmp_path / "logits.onnx")

@@ -4,6 +4,7 @@ that the estimators train through chainrule's one run function."""
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -23,7 +24,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import chainrule as cr  # noqa: E402
 from chainrule import runs  # noqa: E402
 from chainrule.errors import ConfigError, DataError  # noqa: E402
-from chainrule.sklearn import PARAMETERS, MLPClassifier, MLPRegressor  # noqa: E402
+from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 
 @parametrize_with_checks([MLPClassifier(), MLPRegressor()])
@@ -39,10 +40,10 @@ def iris():
 
 def test_the_parameters_are_chainrule_trains_options_with_its_defaults():
     defaults = MLPClassifier().get_params()
-    assert set(defaults) == set(PARAMETERS) == set(MLPRegressor().get_params())
-    assert set(PARAMETERS) <= set(runs.TrainConfig.model_fields)
+    assert set(defaults) == set(MLPRegressor().get_params())
+    assert set(defaults) <= set(runs.TrainConfig.model_fields)
     config = runs.TrainConfig(dataset="iris")
-    for key in PARAMETERS:
+    for key in defaults:
         expected = {"hidden": tuple(config.hidden), "val_split": 0.0}.get(key, getattr(config, key))
         assert defaults[key] == expected, key
 
@@ -78,6 +79,7 @@ def test_two_classes_decision_function_ranks_as_the_probabilities(loss):
     order = np.argsort(scores, kind="stable")
     assert np.all(np.diff(proba[order]) >= -1e-6)
     assert ((scores > 0) == (estimator.predict(moons.X) == 1)).mean() > 0.99
+    assert np.isfinite(scores).all()  # bce: before the sigmoid, never ±inf
 
 
 def test_a_grid_search_over_learning_rates_in_a_pipeline(iris):
@@ -116,6 +118,21 @@ def test_bad_parameters_are_all_reported_at_fit_naming_the_estimator(iris):
         MLPClassifier(early_stopping=3).fit(iris.X, iris.y)
 
 
+def test_a_fit_that_fails_leaves_the_estimator_as_it_was(iris):
+    estimator = MLPClassifier(epochs=2).fit(iris.X, iris.y)
+    before = estimator.predict_proba(iris.X)
+    with pytest.raises(ConfigError):
+        estimator.set_params(lr=-1.0).fit(iris.X[:, :2], np.array(["a", "b"] * 75))
+    assert estimator.classes_.tolist() == [0, 1, 2] and estimator.n_features_in_ == 4
+    np.testing.assert_array_equal(estimator.set_params(lr=0.01).predict_proba(iris.X), before)
+    fresh = MLPClassifier(loss="bce")
+    with pytest.raises(ConfigError):
+        fresh.fit(iris.X, iris.y)  # three classes
+    assert not [key for key in vars(fresh) if key.endswith("_")]
+    with pytest.raises(sklearn.exceptions.NotFittedError):
+        fresh.predict(iris.X)
+
+
 def test_one_class_and_a_loss_that_does_not_fit_are_refused(iris):
     with pytest.raises(DataError, match=r"'MLPClassifier.fit': the training labels hold 1 "
                                         r"class \('0'\)"):
@@ -149,6 +166,24 @@ def test_partial_fit_continues_weights_optimizer_and_history(iris):
     assert estimator._optimizer_state["hyper"]["step_count"] == 4 * 5  # Adam's state went on
     fresh = MLPClassifier(epochs=1, seed=1).partial_fit(iris.X, iris.y, classes=[0, 1, 2])
     assert estimator.loss_curve_[3] < fresh.loss_curve_[0]
+
+
+def test_partial_fit_takes_a_new_learning_rate_but_refuses_a_new_network(iris):
+    estimator = MLPClassifier(epochs=2, optimizer="sgd", lr=0.1, hidden=(32,))
+    estimator.fit(iris.X, iris.y)
+    weights = [p.data.copy() for p in estimator.model_.network.parameters()]
+    estimator.set_params(lr=1e-12).partial_fit(iris.X, iris.y)
+    for old, new in zip(weights, estimator.model_.network.parameters(), strict=True):
+        np.testing.assert_allclose(new.data, old, atol=1e-9)  # η = 1e-12 barely moves them
+    assert estimator._optimizer_state["hyper"]["lr"] == 1e-12
+    for change, shown in (({"hidden": (5,)}, "hidden changed from [32] to [5]"),
+                          ({"activation": "tanh"}, "activation changed from 'relu' to 'tanh'"),
+                          ({"optimizer": "adam"}, "optimizer changed from 'sgd' to 'adam'")):
+        with pytest.raises(ValueError, match=re.escape(f"MLPClassifier.partial_fit: {shown} "
+                                                       "since the model was fitted")):
+            clone(estimator).fit(iris.X, iris.y).set_params(**change).partial_fit(iris.X, iris.y)
+    with pytest.raises(TypeError):
+        estimator.partial_fit(iris.X, iris.y, clases=[0, 1, 2])  # a typo is not ignored
 
 
 def test_partial_fit_batches_of_one_class_and_its_refusals(iris):
@@ -203,6 +238,13 @@ def test_a_fitted_estimator_is_explained_on_its_standardised_inputs(iris):
     assert "η = 0.05" in ex.render("text")
     with pytest.raises(ValueError, match="target 9 is not one of the classes"):
         estimator.explain(iris.X[0], 9, max_weights=100)
+    with pytest.raises(ValueError, match=r"explain takes one sample, got an array of shape "
+                                         r"\(2, 4\)"):
+        estimator.explain(iris.X[:2], 0, max_weights=100)
+    moons = cr.data.load("moons")
+    logits = MLPClassifier(loss="bce_logits", hidden=(2,), epochs=1).fit(moons.X, moons.y)
+    with pytest.raises(ValueError, match="fit with loss='bce' to explain the same network"):
+        logits.explain(moons.X[0], moons.y[0])
     regressor = MLPRegressor(hidden=(2,), epochs=2).fit(iris.X[:, :2], iris.X[:, 2])
     ex = regressor.explain(iris.X[0, :2], iris.X[0, 2])
     t, y = iris.X[0, 2], regressor.predict(iris.X[:1, :2])[0]

@@ -128,11 +128,16 @@ class TrainedModel:
                 f"train wrote beside it: {path.parent / 'model.safetensors'}")
         return cls(path, network, info=info, **_checked_info(path, info, network))
 
-    def outputs(self, X: np.ndarray) -> np.ndarray:
-        """The network's raw outputs for rows of features in the model's order."""
+    def standardized(self, X: np.ndarray) -> np.ndarray:
+        """Rows of raw features as the network takes them: standardised, in float64."""
+        return (np.asarray(X, dtype=np.float64) - self.mean) / self.std
+
+    def outputs(self, X: np.ndarray, network: nn.Module | None = None) -> np.ndarray:
+        """The network's raw outputs for rows of features in the model's order (or those of
+        `network`, a part of it: the layers before a final sigmoid)."""
         from chainrule.train import predict
 
-        return predict(self.network, (np.asarray(X, dtype=np.float64) - self.mean) / self.std)
+        return predict(self.network if network is None else network, self.standardized(X))
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray | None:
         """Class probabilities from raw outputs, or None for a regression model."""
