@@ -937,9 +937,9 @@ def test_load_csv_holds_about_the_arrays_it_returns(tmp_path, extra_line):
 
 def test_a_file_too_large_for_memory_is_a_data_error(tmp_path, monkeypatch):
     path, _, _ = _table_file(tmp_path)
-    size_mb = path.stat().st_size / 1e6
+    size_mib = path.stat().st_size / 2**20
     message = (rf"{re.escape(str(path))} is too large to read into memory: its "
-               rf"{size_mb:.3g} MB of text hold about (79\d|80\d) kB of float64 numbers "
+               rf"{size_mib:.3g} MiB of text hold about 7[6-9]\d KiB of float64 numbers "
                rf"\(estimated from its first lines\), and there was not enough free memory for "
                rf"them; read a sample of its rows, or use a machine with more memory")
 

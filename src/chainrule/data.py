@@ -44,7 +44,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from chainrule.errors import DataError
-from chainrule.validate import is_finite_real, is_int, is_positive_int, is_real
+from chainrule.validate import is_finite_real, is_int, is_positive_int, is_real, show_bytes
 
 Task = Literal["classification", "regression"]
 
@@ -551,19 +551,11 @@ def _too_large_message(path: Path, n_columns: int) -> str:
         sample = f.read(1 << 16)  # the rows' mean length, from the first 64 KiB
     n_rows = size * max(sample.count(b"\n"), 1) / max(len(sample), 1)
     return (
-        f"{path} is too large to read into memory: its {_bytes(size)} of text hold about "
-        f"{_bytes(n_rows * n_columns * 8)} of float64 numbers (estimated from its first "
+        f"{path} is too large to read into memory: its {show_bytes(size)} of text hold about "
+        f"{show_bytes(n_rows * n_columns * 8)} of float64 numbers (estimated from its first "
         f"lines), and there was not enough free memory for them; read a sample of its rows, "
         f"or use a machine with more memory"
     )
-
-
-def _bytes(n: float) -> str:
-    """A number of bytes for a message: "203 MB", "1.7 GB"."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{int(n)} bytes"
 
 
 class _Fallback(Exception):
