@@ -86,11 +86,12 @@ def diagnose(
     report = diagnostics.diagnose(settings, every=every, progress=False if quiet else "auto")
     written = diagnostics.write_outputs(report, out)
     from rich.console import Console
+    from rich.text import Text
 
     console = Console()
     if quiet:
         for warning in report.warnings:
-            console.print(f"warning: {warning}", highlight=False, markup=False)
+            console.print(Text(f"warning: {warning}"))
         return
     diagnostics.print_report(report, console)
-    console.print(f"wrote {', '.join(str(path) for path in written)}")
+    console.print(Text(f"wrote {', '.join(str(path) for path in written)}"))
