@@ -1,5 +1,6 @@
-"""Network sizes too large for memory, through every command that sizes a network: refused in
-one line (exit 2) with the estimate, before the weights are allocated (nn's one check)."""
+"""Too large for memory: a network, through every command that sizes one, is refused in one
+line (exit 2) with the estimate before its weights are allocated (nn's one check); so is a CSV
+file that NumPy cannot allocate."""
 
 from __future__ import annotations
 
@@ -64,3 +65,19 @@ def test_a_sweep_trial_too_large_fails_alone_with_the_message(tmp_path):
     assert ("ConfigError: mlp: sizes [4, 1000000000, 3]: 8,000,000,003 parameters would take "
             f"29.8 GiB as float32 {TAIL}") in results
     assert "1 of 2 trials failed: hidden 1000000000" in result.output
+
+
+def test_a_csv_too_large_for_memory_is_one_line(tmp_path, monkeypatch):
+    import numpy as np
+
+    def no_memory(*_args, **_kwargs):
+        raise MemoryError  # NumPy's parser could not allocate the table
+
+    path = tmp_path / "big.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(1000)))
+    monkeypatch.setattr(np, "loadtxt", no_memory)
+    assert _error("train", "--csv", path, "--out", tmp_path / "run") == (
+        f"error: {path} is too large to read into memory: its 7.71 KiB of text hold about "
+        "23.5 KiB of float64 numbers (estimated from its first lines), and there was not "
+        "enough free memory for them; read a sample of its rows, or use a machine with more "
+        "memory\n")
