@@ -384,9 +384,9 @@ def load_csv(
     Every feature value must be a finite number; empty cells, NaN and inf are refused with the
     file's line number (counting every line from 1, header and blank lines included) and the
     column's name. Values too large to standardise are not refused here; see
-    `check_standardizable`. Reading holds little more than the float64 arrays it returns; a
-    file too large for memory even so raises DataError (with its size and an estimate of its
-    values' as float64), not MemoryError.
+    `check_standardizable`. Reading holds little more memory than the float64 arrays it
+    returns; a file too large for memory even so raises DataError (naming its size and the
+    memory its values need as float64), not MemoryError.
 
     Example (a file with header "a,b,species"):
         ds = load_csv("flowers.csv", target="species")

@@ -1181,7 +1181,7 @@ def print_table(result: SweepResult, console: Any = None) -> None:
     table.add_column("seconds", justify="right")
     for r in results:
         cells: list[str | Text] = [Text(r.label + ("  ★" if r is result.best else "")),
-                 _cell(r.final_loss), _cell(r.best_loss)]
+                                   _cell(r.final_loss), _cell(r.best_loss)]
         if has_val:
             cells.append(_cell(r.val_loss))
         if target is not None:
