@@ -2,6 +2,7 @@
 
 import math
 import re
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -891,3 +892,69 @@ def test_one_hot_errors():
         data.one_hot([0], 0)
     with pytest.raises(DataError, match="class labels y must be 1-D"):
         data.one_hot([[0, 1]], 2)
+
+
+# --------------------------------------------------------------------------------------------
+# Memory: both readers hold about what they return; a file too large is a DataError
+# --------------------------------------------------------------------------------------------
+
+
+def _table_file(tmp_path, extra_line=""):
+    """20,000 rows of a,b,kind,c,d: random floats around a class label 0..2 in the middle."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20_000, 4))
+    kind = rng.integers(0, 3, 20_000)
+    a, b, c, d = (list(map(repr, column.tolist())) for column in X.T)
+    lines = ["a,b,kind,c,d", *map(",".join, zip(a, b, map(str, kind), c, d, strict=True))]
+    if extra_line:
+        lines.insert(1000, extra_line)
+    return write(tmp_path, "\n".join(lines) + "\n"), X, kind
+
+
+def _peak_ratio(read):
+    """Peak memory that `read()` allocates, over the bytes of the X and y it returns; a first
+    read before measuring, so that lazy imports and caches are not counted."""
+    read()
+    tracemalloc.start()
+    try:
+        ds = read()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return ds, peak / (ds.X.nbytes + ds.y.nbytes)
+
+
+@pytest.mark.parametrize("extra_line", ["", "   "], ids=["fast path", "careful reader"])
+def test_load_csv_holds_about_the_arrays_it_returns(tmp_path, extra_line):
+    # A line of spaces sends the file to the careful reader, which once held every cell's
+    # text (about 15 times the arrays); a target in the middle once cost a copy of X.
+    path, X, kind = _table_file(tmp_path, extra_line)
+    ds, ratio = _peak_ratio(lambda: data.load_csv(path, target="kind"))
+    np.testing.assert_array_equal(ds.X, X)
+    np.testing.assert_array_equal(ds.y, kind)
+    assert ratio < 2, ratio  # the issue's bound; about 1.4 here (small-file buffers)
+
+
+def test_a_file_too_large_for_memory_is_a_data_error(tmp_path, monkeypatch):
+    path, _, _ = _table_file(tmp_path)
+    size_mib = path.stat().st_size / 2**20
+    message = (rf"{re.escape(str(path))} is too large to read into memory: its "
+               rf"{size_mib:.3g} MiB of text hold about 7[6-9]\d KiB of float64 numbers "
+               rf"\(estimated from its first lines\), and there was not enough free memory for "
+               rf"them; read a sample of its rows, or use a machine with more memory")
+
+    def no_memory(*_args, **_kwargs):
+        raise MemoryError
+
+    with monkeypatch.context() as patch:
+        patch.setattr(np, "loadtxt", no_memory)  # NumPy's parser cannot allocate the table
+        with pytest.raises(DataError, match=message):
+            data.load_csv(path)
+        with pytest.raises(DataError, match=message):
+            data.load_features(path, ["a", "b"])
+    # The careful reader's arrays, sized by the file's line breaks: NumPy itself refuses to
+    # allocate 10**15 rows (a real ArrayMemoryError, no memory used).
+    monkeypatch.setattr(data, "_count_line_breaks", lambda _path: 10**15)
+    spaces, _, _ = _table_file(tmp_path, "   ")
+    with pytest.raises(DataError, match="is too large to read into memory"):
+        data.load_csv(spaces)

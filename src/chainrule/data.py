@@ -26,6 +26,7 @@ Example:
     (120, 30)
 """
 
+import contextlib
 import csv
 import difflib
 import gzip
@@ -43,7 +44,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from chainrule.errors import DataError
-from chainrule.validate import is_finite_real, is_int, is_positive_int, is_real
+from chainrule.validate import is_finite_real, is_int, is_positive_int, is_real, show_bytes
 
 Task = Literal["classification", "regression"]
 
@@ -383,7 +384,9 @@ def load_csv(
     Every feature value must be a finite number; empty cells, NaN and inf are refused with the
     file's line number (counting every line from 1, header and blank lines included) and the
     column's name. Values too large to standardise are not refused here; see
-    `check_standardizable`.
+    `check_standardizable`. Reading holds little more memory than the float64 arrays it
+    returns; a file too large for memory even so raises DataError (naming its size and the
+    memory its values need as float64), not MemoryError.
 
     Example (a file with header "a,b,species"):
         ds = load_csv("flowers.csv", target="species")
@@ -399,19 +402,16 @@ def load_csv(
     target_col = _target_column(path, names, target)
     feature_cols = [j for j in range(len(names)) if j != target_col]
     skip = first.end_line if has_header else first.end_line - first.n_lines
-    try:
-        first_row = first.second if has_header else first.cells
-        return _load_csv_fast(path, names, skip, feature_cols, target_col, task, first_row)
-    except _Fallback:
-        pass
-
-    # The careful reader: cell by cell, so that the error names the line and the column.
-    names, data = _read_table(path, has_header)
-    X = _numbers(path, names, data, feature_cols)
-    labels, codes, lines = _distinct([cells[target_col] for _, cells in data],
-                                     [line for line, _ in data])
-    y, resolved_task, target_names = _parse_target(labels, codes, lines, path,
-                                                   names[target_col], task)
+    with _memory_errors_named(path, len(names)):
+        try:
+            first_row = first.second if has_header else first.cells
+            return _load_csv_fast(path, names, skip, feature_cols, target_col, task, first_row)
+        except _Fallback:
+            pass
+        X, (labels, codes, lines) = _read_carefully(path, names, has_header, feature_cols,
+                                                    target_col)
+        y, resolved_task, target_names = _parse_target(labels, codes, lines, path,
+                                                       names[target_col], task)
     feature_names = tuple(names[j] for j in feature_cols)
     return Dataset(path.stem, X, y, resolved_task, feature_names, target_names)
 
@@ -469,11 +469,11 @@ def read_features(
         ignored = ()
         matched = "position"
         skip = first.end_line - first.n_lines
-    try:
-        X = _features_fast(path, len(file_names), skip, columns)
-    except _Fallback:
-        file_names, data = _read_table(path, has_header)
-        X = _numbers(path, file_names, data, columns)
+    with _memory_errors_named(path, len(file_names)):
+        try:
+            X = _features_fast(path, len(file_names), skip, columns)
+        except _Fallback:
+            X, _ = _read_carefully(path, file_names, has_header, columns)
     return Features(X, matched, ignored)
 
 
@@ -531,7 +531,31 @@ def check_standardizable(
 # an empty cell, NaN, a bad target), raises _Fallback, and the careful reader reads the file
 # again cell by cell with the csv module: it returns the same values where the fast path
 # merely did not understand a cell (e.g. "1_000", a line of spaces), and otherwise raises the
-# precise error, with the line and the column.
+# precise error, with the line and the column. Both keep numbers, never text, so either holds
+# about the float64 array it returns; a file too large for memory even so is a DataError
+# (_memory_errors_named), not a MemoryError.
+
+
+@contextlib.contextmanager
+def _memory_errors_named(path: Path, n_columns: int) -> Iterator[None]:
+    """Turn a MemoryError while reading `path` into a DataError that says how large it is."""
+    try:
+        yield
+    except MemoryError:
+        raise DataError(_too_large_message(path, n_columns)) from None
+
+
+def _too_large_message(path: Path, n_columns: int) -> str:
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        sample = f.read(1 << 16)  # the rows' mean length, from the first 64 KiB
+    n_rows = size * max(sample.count(b"\n"), 1) / max(len(sample), 1)
+    return (
+        f"{path} is too large to read into memory: its {show_bytes(size)} of text hold about "
+        f"{show_bytes(n_rows * n_columns * 8)} of float64 numbers (estimated from its first "
+        f"lines), and there was not enough free memory for them; read a sample of its rows, "
+        f"or use a machine with more memory"
+    )
 
 
 class _Fallback(Exception):
@@ -669,7 +693,6 @@ def _load_csv_fast(path: Path, names: list[str], skip: int, feature_cols: list[i
     if first_row is not None and _is_number(first_row[target_col]):
         # A numeric target (judging by the first row): all of the table is numbers.
         table = _loadtxt(path, skip, len(names))
-        X = _finite_columns(table, feature_cols)
         y, resolved_task, target_names = _numeric_target(table[:, target_col], column, task)
     else:
         # Read the target column as codes: the index of each cell's stripped text among the
@@ -680,10 +703,14 @@ def _load_csv_fast(path: Path, names: list[str], skip: int, feature_cols: list[i
             return code_of.setdefault(text.strip(), len(code_of))
 
         table = _loadtxt(path, skip, len(names), {target_col: code})
-        X = _finite_columns(table, feature_cols)
         codes = table[:, target_col].astype(np.int64)
         y, resolved_task, target_names = _parse_target(list(code_of), codes, None, path,
                                                        column, task)
+    # y is a copy: the features take the table's memory, the columns after the target moved
+    # one to the left (rather than a copy of them all, which would double the peak).
+    for j in range(target_col, len(names) - 1):
+        table[:, j] = table[:, j + 1]
+    X = _finite_columns(table, list(range(len(names) - 1)))
     feature_names = tuple(names[j] for j in feature_cols)
     return Dataset(path.stem, X, y, resolved_task, feature_names, target_names)
 
@@ -712,53 +739,65 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path} is a directory, not a CSV file")
 
 
-def _read_table(path: Path, has_header: bool) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """(column names, data rows as (line number, cells)) of a CSV file; every row checked to
-    have one cell per column. Without a header the columns are named x0, x1, ..."""
-    _check_file(path)
+def _read_carefully(
+    path: Path, names: list[str], has_header: bool, columns: list[int],
+    target_col: int | None = None,
+) -> tuple[np.ndarray, tuple[list[str], np.ndarray, list[int]]]:
+    """The careful reader, in one pass: every row checked to have one cell per column and
+    every cell of `columns` to be a finite number, so that the first error names its line and
+    column. Returns the float64 matrix of `columns` and the target column as (its distinct
+    texts in order of first appearance, each row's index among them, the line on which each
+    text first appears). Each row is stored as numbers as soon as it is read, never as text,
+    into arrays sized by the file's line breaks (an upper bound on its rows: the pages of
+    rows never written are never touched), so it holds about what it returns."""
+    capacity = _count_line_breaks(path) + 1
+    X = np.empty((capacity, len(columns)), dtype=np.float64)
+    codes = np.empty(capacity, dtype=np.int64)
+    code_of: dict[str, int] = {}
+    first_lines: list[int] = []
     rows = _read_csv_rows(path)
-    if not rows:
-        raise DataError(f"{path} is empty: no header and no data rows")
     if has_header:
-        header, data = rows[0][1], rows[1:]
-        if not data:
-            raise DataError(f"{path} has a header but no data rows")
-    else:
-        header, data = _default_names(len(rows[0][1])), rows
-    for line, cells in data:
-        if len(cells) != len(header):
+        next(rows)
+    n_rows = 0
+    for i, (line, cells) in enumerate(rows):
+        if len(cells) != len(names):
             raise DataError(
-                f"{path}, line {line}: expected {len(header)} values (one per column) "
+                f"{path}, line {line}: expected {len(names)} values (one per column) "
                 f"but found {len(cells)}"
             )
-    return header, data
+        X[i] = [_parse_number(cells[j], path, line, names[j]) for j in columns]
+        if target_col is not None:
+            codes[i] = code_of.setdefault(cells[target_col], len(code_of))
+            if codes[i] == len(first_lines):
+                first_lines.append(line)
+        n_rows = i + 1
+    if n_rows == 0:
+        raise DataError(f"{path} has a header but no data rows")
+    return X[:n_rows], (list(code_of), codes[:n_rows], first_lines)
 
 
-def _numbers(path: Path, header: list[str], data: list[tuple[int, list[str]]],
-             columns: list[int]) -> np.ndarray:
-    """The given columns of the data rows as a float64 matrix, every cell a finite number."""
-    X = np.empty((len(data), len(columns)), dtype=np.float64)
-    for i, (line, cells) in enumerate(data):
-        for k, j in enumerate(columns):
-            X[i, k] = _parse_number(cells[j], path, line, header[j])
-    return X
+def _count_line_breaks(path: Path) -> int:
+    """How many \\n and \\r bytes the file holds (a \\r\\n pair counts twice)."""
+    count = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 16):
+            count += chunk.count(b"\n") + chunk.count(b"\r")
+    return count
 
 
-def _read_csv_rows(path: Path) -> list[tuple[int, list[str]]]:
-    """The non-blank rows of a CSV file as (line number, stripped cells)."""
-    rows: list[tuple[int, list[str]]] = []
+def _read_csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV file as (line number, stripped cells), one at a time."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             for cells in reader:
                 stripped = [cell.strip() for cell in cells]
                 if any(stripped):
-                    rows.append((reader.line_num, stripped))
+                    yield reader.line_num, stripped
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not a UTF-8 text file ({exc})") from exc
     except csv.Error as exc:
         raise DataError(f"{path} is not valid CSV: {exc}") from exc
-    return rows
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -795,20 +834,6 @@ def _parse_number(text: str, path: Path, line: int, column: str) -> float:
     if not math.isfinite(value):
         raise DataError(f"{where}: {text!r} is not a finite number (NaN and inf are refused)")
     return value
-
-
-def _distinct(texts: list[str], lines: list[int]) -> tuple[list[str], np.ndarray, list[int]]:
-    """(distinct texts in order of first appearance, each cell's index among them, the line
-    of each distinct text's first appearance)."""
-    code_of: dict[str, int] = {}
-    first_lines: list[int] = []
-    codes = np.empty(len(texts), dtype=np.int64)
-    for i, (text, line) in enumerate(zip(texts, lines, strict=True)):
-        k = code_of.setdefault(text, len(code_of))
-        if k == len(first_lines):
-            first_lines.append(line)
-        codes[i] = k
-    return list(code_of), codes, first_lines
 
 
 def _parse_target(

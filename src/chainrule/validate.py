@@ -7,6 +7,8 @@ Two kinds of helper, both at the bottom of the layering (they import only `chain
 - checks, `positive_finite(owner, name, value)`, ...: the value converted (float, int or bool),
   or a ConfigError worded "{owner}: {name} must be ..., got {value!r}".
 
+And two for messages about memory: `physical_memory()` and `show_bytes(n)`.
+
 A bool is never a number here (`lr=True` is refused), while NumPy scalars are (np.int64(3) is an
 int, np.float32(0.5) a real).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -22,8 +25,8 @@ from chainrule.errors import ConfigError
 
 __all__ = [
     "boolean", "is_finite_real", "is_int", "is_positive_int", "is_real", "nonnegative_finite",
-    "nonnegative_int", "open_unit_interval", "positive_finite", "positive_int", "show",
-    "unit_interval",
+    "nonnegative_int", "open_unit_interval", "physical_memory", "positive_finite",
+    "positive_int", "show", "show_bytes", "unit_interval",
 ]
 
 
@@ -53,6 +56,23 @@ def show(value: object) -> str:
     if isinstance(value, np.generic):
         value = value.item()
     return repr(value)
+
+
+def show_bytes(n: float) -> str:
+    """A number of bytes as a message gives it, in binary units: "512 bytes", "238 GiB"."""
+    for unit, scale in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20),
+                        ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} bytes"
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, or None where the OS does not tell (Windows)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 # --- checks that raise ConfigError ------------------------------------------------------------

@@ -325,3 +325,40 @@ def test_mlp_lists_the_valid_activation_names():
         mlp([2, 1], output_activation="softmx")
     with pytest.raises(ConfigError, match="unknown activation 'softmax'"):
         mlp([2, 2, 1], "softmax")
+
+
+# --- sizes too large for memory: refused before anything is allocated -------------------------
+GIB = 2**30
+
+
+def test_mlp_refuses_a_network_whose_weights_exceed_the_machines_memory(monkeypatch):
+    monkeypatch.setattr("chainrule.nn.layers.physical_memory", lambda: 16 * GIB)
+    with pytest.raises(ConfigError) as caught:
+        mlp([64, 1_000_000_000, 10], "relu", dtype="float32")
+    assert str(caught.value) == (
+        "mlp: sizes [64, 1000000000, 10]: 75,000,000,010 parameters would take 279 GiB as "
+        "float32 for the weights alone (training needs about 4 times that, for the gradients "
+        "and the optimizer's state), more than this machine's 16 GiB of memory; use fewer or "
+        "smaller layers")
+    # The whole network counts, before its first layer is built: each of these layers fits
+    # in 1 MiB (at most 90,300 float64 weights, 706 KiB), the network does not.
+    monkeypatch.setattr("chainrule.nn.layers.physical_memory", lambda: 2**20)
+    with pytest.raises(ConfigError, match=r"mlp: sizes \[2, 300, 300, 300, 2\]: 182,102 "
+                                          r"parameters would take 1.39 MiB as float64"):
+        mlp([2, 300, 300, 300, 2], dtype="float64")
+    assert len(mlp([2, 4, 1])) == 3  # ordinary sizes are untouched
+
+
+def test_linear_refuses_weights_too_large_for_memory(monkeypatch):
+    monkeypatch.setattr("chainrule.nn.layers.physical_memory", lambda: GIB)
+    with pytest.raises(ConfigError, match=r"^Linear\(in_features=100000, out_features=100000\): "
+                                          r"10,000,100,000 parameters would take 37.3 GiB as "
+                                          r"float32 .* more than this machine's 1 GiB of memory"):
+        Linear(100_000, 100_000)
+    # Where the machine's memory is unknown (Windows), NumPy's refusal to allocate says the
+    # same: 10**16 values are refused at once, without touching memory.
+    monkeypatch.setattr("chainrule.nn.layers.physical_memory", lambda: None)
+    with pytest.raises(ConfigError, match=r"\): 10,000,000,100,000,000 parameters would take "
+                                          r"35.5 PiB as float32 .*, more than could be "
+                                          r"allocated; use fewer or smaller layers$"):
+        Linear(100_000_000, 100_000_000)

@@ -51,3 +51,15 @@ def test_checks_convert_good_values_and_name_owner_and_argument_for_bad_ones(che
 def test_show_quotes_numpy_scalars_as_python_numbers():
     assert v.show(np.float32(0.5)) == "0.5"
     assert v.show("x") == "'x'"
+
+
+@pytest.mark.parametrize("n, text", [(0, "0 bytes"), (1023, "1023 bytes"), (1024, "1 KiB"),
+                                     (1536, "1.5 KiB"), (300 * 2**30, "300 GiB"),
+                                     (75_000_000_010 * 4, "279 GiB"), (2**52, "4 PiB")])
+def test_show_bytes_in_binary_units(n, text):
+    assert v.show_bytes(n) == text
+
+
+def test_physical_memory_is_the_machines_or_none():
+    memory = v.physical_memory()
+    assert memory is None or memory > 2**26  # no machine that runs these tests has < 64 MiB

@@ -52,6 +52,7 @@ def diagnose(
     Writes gradients.png/.svg, gradients.csv, activations.csv, diagnostics.json and report.html
     to --out.
     """
+    from chainrule import nn
     from chainrule.errors import ConfigError
     from chainrule.runs import config as cfg
     from chainrule.runs import diagnostics
@@ -66,7 +67,12 @@ def diagnose(
         if sizes is not None and len(sizes) != 1:
             raise ConfigError(f"--depth {depth} needs one width in --hidden (e.g. --hidden 32), "
                               f"got {hidden!r}")
-        sizes = [sizes[0] if sizes else 32] * depth
+        width = sizes[0] if sizes else 32
+        # Before the list of widths is built (--depth 1000000000 would fill memory with it):
+        # the weights between the hidden layers, a lower bound on the network's.
+        nn.check_parameter_memory(f"--depth {depth} hidden layers of {width} units",
+                                  (depth - 1) * width * (width + 1), dtype or "float32")
+        sizes = [width] * depth
     given = {"dataset": dataset, "csv": csv, "target": target, "hidden": sizes,
              "activation": activation, "loss": loss, "optimizer": optimizer, "lr": lr,
              "momentum": momentum, "weight_decay": weight_decay, "epochs": epochs,
@@ -80,11 +86,12 @@ def diagnose(
     report = diagnostics.diagnose(settings, every=every, progress=False if quiet else "auto")
     written = diagnostics.write_outputs(report, out)
     from rich.console import Console
+    from rich.text import Text
 
     console = Console()
     if quiet:
         for warning in report.warnings:
-            console.print(f"warning: {warning}", highlight=False, markup=False)
+            console.print(Text(f"warning: {warning}"))
         return
     diagnostics.print_report(report, console)
-    console.print(f"wrote {', '.join(str(path) for path in written)}")
+    console.print(Text(f"wrote {', '.join(str(path) for path in written)}"))

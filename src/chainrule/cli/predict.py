@@ -47,10 +47,15 @@ def predict(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(*predictions.header)
+    # Text, not str: class labels and column names are the user's, printed as they are (a
+    # str would be read as rich markup, "[bold]" and "[/]", and emoji codes).
+    table = Table()
+    for name in predictions.header:
+        table.add_column(Text(name))
     style = ".4f" if predictions.header[-1] == "probability" else ".6g"
     for row in predictions.rows:
-        table.add_row(*(format(cell, style) if isinstance(cell, np.floating) else str(cell)
+        table.add_row(*(Text(format(cell, style) if isinstance(cell, np.floating) else str(cell))
                         for cell in row))
     Console().print(table)

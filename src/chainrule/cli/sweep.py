@@ -172,10 +172,11 @@ def sweep(
     written = _write(result, out, log_scale, None)
     if not quiet:
         from rich.console import Console
+        from rich.text import Text
 
         console = Console()
         sweeps.print_table(result, console)
-        console.print(f"wrote {_paths(written)}", highlight=False)
+        console.print(Text(f"wrote {_paths(written)}"))
     failed = [r.label for r in result.results if r.status == "failed"]
     if failed:  # a diverged run is a result; a failed one is not
         print(f"{len(failed)} of {len(result.results)} trials failed: {_labels(failed)} (their "
@@ -249,9 +250,9 @@ def _run(trials: list[Any], workers: int | None, scheduler: str | None, rule: st
             if not quiet:
                 print(f"running {len(trials)} trials {where}", file=sys.stderr)
             return sweeps.run_sweep(trials, cluster, workers, rule=rule)
-        with Progress(TextColumn(f"{len(trials)} trials {where}"), BarColumn(),
-                      MofNCompleteColumn(), TextColumn("{task.fields[last]}"), console=console,
-                      transient=True) as bar:
+        with Progress(TextColumn(f"{len(trials)} trials {where}", markup=False), BarColumn(),
+                      MofNCompleteColumn(), TextColumn("{task.fields[last]}", markup=False),
+                      console=console, transient=True) as bar:
             task = bar.add_task("sweep", total=len(trials), last="")
 
             def finished(index: int, result: Any) -> None:

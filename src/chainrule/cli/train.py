@@ -123,9 +123,13 @@ def _wrote(result: Any) -> str:
 def _print_summary(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    # Text, not str, wherever the user's strings appear (the CSV's name, the paths written):
+    # printed as they are, never read as rich markup.
     history = result.history
-    table = Table(title=f"chainrule train: {result.prepared.dataset.name}", title_justify="left")
+    table = Table(title=Text(f"chainrule train: {result.prepared.dataset.name}"),
+                  title_justify="left")
     table.add_column("metric")
     table.add_column("final model", justify="right")
     table.add_column("best epoch", justify="right")
@@ -136,6 +140,6 @@ def _print_summary(result: Any) -> None:
             table.add_row(key, f"{result.final[key]:.4f}", f"{best:.4f}" if column else "")
     console = Console()
     console.print(table)
-    console.print(f"{result.epochs} epochs, {result.steps} steps, {result.status}"
-                  + (f": {history.stop_reason}" if history.stop_reason else ""))
-    console.print(_wrote(result), highlight=False)
+    console.print(Text(f"{result.epochs} epochs, {result.steps} steps, {result.status}"
+                       + (f": {history.stop_reason}" if history.stop_reason else "")))
+    console.print(Text(_wrote(result)))

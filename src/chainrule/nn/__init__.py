@@ -21,6 +21,7 @@ from chainrule.nn.layers import (
     Softmax,
     Softplus,
     Tanh,
+    check_parameter_memory,
     mlp,
 )
 from chainrule.nn.losses import (
@@ -39,5 +40,6 @@ __all__ = [
     "ACTIVATIONS", "HIDDEN_ACTIVATIONS", "LOSSES", "LOSS_ALIASES",
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HalfSquaredError", "Identity",
     "LeakyReLU", "Linear", "LoadResult", "LogSoftmax", "MSELoss", "Module", "Parameter", "ReLU",
-    "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "get_loss", "init", "mlp",
+    "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "check_parameter_memory", "get_loss",
+    "init", "mlp",
 ]

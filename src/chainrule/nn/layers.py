@@ -19,11 +19,34 @@ from chainrule.nn.module import Module, Parameter
 from chainrule.ops import activation
 from chainrule.ops.linalg import linear
 from chainrule.tensor import Tensor, get_default_dtype
-from chainrule.validate import is_int, is_positive_int
+from chainrule.validate import is_int, is_positive_int, physical_memory, show_bytes
 
 
 def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def check_parameter_memory(what: str, n_parameters: int, dtype: Any) -> None:
+    """ConfigError, before anything is allocated, if `n_parameters` weights of `dtype` alone
+    would not fit in this machine's memory.
+
+    The one size check of every network: `Linear` checks its own weights and `mlp` the whole
+    network before its first layer, so `chainrule train`, sweep, diagnose, the playground and
+    the estimators all meet it. `what` names the network, e.g. "mlp: sizes [2, 8, 1]".
+    """
+    dtype = np.dtype(dtype)
+    need = n_parameters * dtype.itemsize
+    have = physical_memory()
+    if have is not None and need > have:
+        raise ConfigError(_too_large(what, n_parameters, dtype,
+                                     f"more than this machine's {show_bytes(have)} of memory"))
+
+
+def _too_large(what: str, n_parameters: int, dtype: np.dtype, why: str) -> str:
+    return (f"{what}: {n_parameters:,} parameters would take "
+            f"{show_bytes(n_parameters * dtype.itemsize)} as {dtype} for the weights alone "
+            f"(training needs about 4 times that, for the gradients and the optimizer's "
+            f"state), {why}; use fewer or smaller layers")
 
 
 class Linear(Module):
@@ -36,7 +59,8 @@ class Linear(Module):
     Initialization (as in PyTorch): weight and bias drawn from uniform(−1/√in, 1/√in), weight
     first. rng: a numpy Generator or an int seed; None uses fresh OS entropy, so pass a seed
     (or a shared Generator) for reproducible weights. dtype: a floating dtype (default:
-    `chainrule.get_default_dtype()`).
+    `chainrule.get_default_dtype()`). Weights that would not fit in this machine's memory are
+    refused before they are allocated (`check_parameter_memory`).
 
     >>> import chainrule as cr
     >>> layer = Linear(2, 2, rng=0)
@@ -55,9 +79,16 @@ class Linear(Module):
             raise DTypeError(f"Linear: dtype must be a floating dtype, got {dtype}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
+        n_parameters = self.out_features * (self.in_features + bool(bias))
+        check_parameter_memory(self._name(), n_parameters, dtype)
         generator = init.as_generator(rng)
         bound = 1.0 / math.sqrt(self.in_features)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
+        try:
+            weight = np.empty((self.out_features, self.in_features), dtype=dtype)
+        except MemoryError:  # where the machine's memory is not known, or less is free
+            raise ConfigError(_too_large(self._name(), n_parameters, dtype,
+                                         "more than could be allocated")) from None
+        self.weight = Parameter(weight)
         init.uniform_(self.weight, -bound, bound, rng=generator)
         if bias:
             self.bias = Parameter(np.empty(self.out_features, dtype=dtype))
@@ -314,7 +345,9 @@ def mlp(sizes: Sequence[int], activation: str = "sigmoid", output_activation: st
     activation: after every hidden Linear — sigmoid, tanh, relu, leaky_relu, softplus or
     identity.  output_activation: after the last Linear (the same names, or softmax and
     log_softmax), or None for raw outputs.  rng: one Generator (or seed) shared by all layers,
-    in order, so a seed reproduces the whole network.
+    in order, so a seed reproduces the whole network. A network whose weights would not fit
+    in this machine's memory is refused before its first layer is built
+    (`check_parameter_memory`).
 
     >>> mlp([2, 2, 2], "sigmoid", "sigmoid", rng=0)     # the notes' 2-2-2 sigmoid network
     Sequential(
@@ -334,10 +367,15 @@ def mlp(sizes: Sequence[int], activation: str = "sigmoid", output_activation: st
     _activation(activation, HIDDEN_ACTIVATIONS, "activation")
     if output_activation is not None:
         _activation(output_activation, ACTIVATIONS, "output_activation")
+    sizes = [int(n) for n in sizes]
+    check_parameter_memory(f"mlp: sizes {sizes}",
+                           sum(n_out * (n_in + bool(bias)) for n_in, n_out in
+                               itertools.pairwise(sizes)),
+                           get_default_dtype() if dtype is None else dtype)
     generator = init.as_generator(rng)
     layers: list[Module] = []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        layers.append(Linear(int(n_in), int(n_out), bias, dtype=dtype, rng=generator))
+        layers.append(Linear(n_in, n_out, bias, dtype=dtype, rng=generator))
         if i < len(sizes) - 2:
             layers.append(_activation(activation, HIDDEN_ACTIVATIONS, "activation"))
         elif output_activation is not None:

@@ -319,7 +319,7 @@ def plot_diagnostics(report: DiagnosticReport, paths: Sequence[Path]) -> None:
 
 def diagnostics_figure(report: DiagnosticReport) -> Any:
     """The figure of `plot_diagnostics` (open; the caller saves and closes it)."""
-    from chainrule.runs.plots import pyplot
+    from chainrule.runs.plots import plain, pyplot
 
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 5.6),
@@ -347,7 +347,7 @@ def diagnostics_figure(report: DiagnosticReport) -> Any:
         left.set_title("gradient norm per layer", fontsize=10)
     _plot_units(right, report)
     warning = "; ".join(w.split(":")[0] for w in report.warnings) or "no warnings"
-    fig.suptitle(f"{report.title}\n{warning}", fontsize=10)
+    fig.suptitle(plain(f"{report.title}\n{warning}"), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -397,11 +397,13 @@ def _thin_indices(n: int, limit: int) -> list[int]:
 def print_report(report: DiagnosticReport, console: Any = None) -> None:
     """A rich table per layer (gradient norms, activation statistics), then the warnings."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
+    # Text, not str, for what holds the user's strings (the title names the CSV file): printed
+    # as it is, never read as rich markup or emoji codes.
     console = console or Console()
-    table = Table(title=f"chainrule diagnose: {escape(report.title)}", title_justify="left")
+    table = Table(title=Text(f"chainrule diagnose: {report.title}"), title_justify="left")
     table.add_column("Linear layer", no_wrap=True)
     table.add_column("‖∂E/∂W‖ first", justify="right")
     table.add_column("median", justify="right")
@@ -436,7 +438,7 @@ def print_report(report: DiagnosticReport, console: Any = None) -> None:
         console.print(f"first/last layer gradient ratio: {report.ratio:.3g} (median over the "
                       f"second half; vanishing below {VANISHING_RATIO:g})")
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+        console.print(Text.assemble(("warning:", "yellow"), " ", warning))
     if not report.warnings:
         console.print("[green]no warnings[/green]: gradients reach the first layer and none "
                       "explode")

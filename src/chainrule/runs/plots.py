@@ -89,7 +89,7 @@ def history_figure(history: Any, *, title: str = "loss per epoch") -> Any:
     ax.set_ylabel("loss")
     if min(history["loss"], default=1) > 0:
         ax.set_yscale("log")
-    ax.set_title(title)
+    ax.set_title(plain(title))  # it may name the CSV file (runs/folder.py)
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()

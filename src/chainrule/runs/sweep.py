@@ -1023,7 +1023,7 @@ def plot_sweep(result: SweepResult, paths: Sequence[Path], *, log_scale: bool = 
 
 def sweep_figure(result: SweepResult, *, log_scale: bool = True) -> Any:
     """The figure of `plot_sweep` (open; the caller saves and closes it)."""
-    from chainrule.runs.plots import pyplot
+    from chainrule.runs.plots import plain, pyplot
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.0, 5.2))
@@ -1094,7 +1094,7 @@ def sweep_figure(result: SweepResult, *, log_scale: bool = True) -> Any:
                 f"{len(result.results)} trials finished; {best}")
     heading = "\n".join(textwrap.wrap(f"Loss per {unit}: {result.title}", 100)
                         + textwrap.wrap(best, 100))
-    ax.set_title(heading, fontsize=10)
+    ax.set_title(plain(heading), fontsize=10)  # the title names the CSV file
     ax.grid(True, which="major", alpha=0.35)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)  # placed by the data: reproducible
     fig.tight_layout()
@@ -1160,14 +1160,16 @@ def _clip_top(ok: list[TrialResult], curves: list[TrialResult], log: bool) -> fl
 def print_table(result: SweepResult, console: Any = None) -> None:
     """Print the results as a rich table, then the best setting and the rule that chose it."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
+    # Text, not str, wherever a user's string can appear (the CSV's name in the title, the
+    # labels, the errors): printed as it is, never read as rich markup or emoji codes.
     console = console or Console()
     results = result.results
     has_val = any(r.val_loss is not None for r in results)
     target = next((r.target_loss for r in results if r.target_loss is not None), None)
-    table = Table(title=f"chainrule sweep: {escape(result.title)}", title_justify="left")
+    table = Table(title=Text(f"chainrule sweep: {result.title}"), title_justify="left")
     table.add_column("setting")
     table.add_column("final loss", justify="right")
     table.add_column("best loss", justify="right")
@@ -1178,8 +1180,8 @@ def print_table(result: SweepResult, console: Any = None) -> None:
     table.add_column("diverged")
     table.add_column("seconds", justify="right")
     for r in results:
-        cells = [escape(r.label) + ("  ★" if r is result.best else ""),
-                 _cell(r.final_loss), _cell(r.best_loss)]
+        cells: list[str | Text] = [Text(r.label + ("  ★" if r is result.best else "")),
+                                   _cell(r.final_loss), _cell(r.best_loss)]
         if has_val:
             cells.append(_cell(r.val_loss))
         if target is not None:
@@ -1192,12 +1194,11 @@ def print_table(result: SweepResult, console: Any = None) -> None:
     if result.best is None:
         console.print(f"no best setting: no run qualified ({result.rule_text})")
     else:
-        console.print(f"best: [bold]{result.best.label}[/bold] — {result.rule_text}",
-                      highlight=False)
+        console.print(Text.assemble("best: ", (result.best.label, "bold"),
+                                    f" — {result.rule_text}"))
     for r in results:
         if r.status == "failed":
-            console.print(f"[red]{escape(r.label)} failed:[/red] {escape(r.error)}",
-                          highlight=False)
+            console.print(Text.assemble((f"{r.label} failed:", "red"), " ", r.error))
 
 
 def _cell(value: float | None) -> str:
@@ -1219,5 +1220,7 @@ def worked_example_sweep(out_dir: Path, executor: concurrent.futures.Executor | 
     written = write_outputs(result, Path(out_dir), log_scale=log_scale)
     if console is not None:
         print_table(result, console)
-        console.print(f"wrote {', '.join(str(path) for path in written)}", highlight=False)
+        from rich.text import Text
+
+        console.print(Text(f"wrote {', '.join(str(path) for path in written)}"))
     return result
