@@ -11,7 +11,8 @@ parameter means what the option of the same name means there (docs/sklearn.md):
     best = search.best_estimator_
     best.predict_proba(X[:3]), best.loss_curve_[-1]
     best.save("digits.safetensors")        # a chainrule model file: chainrule predict reads it
-    print(best.explain(X[0], y[0], max_weights=10_000).render("text"))
+    small = MLPClassifier(hidden=(3,)).fit(X[:, :4], y)
+    print(small.explain(X[0, :4], y[0]).render("text"))   # one step, as the chain rule
 
 What fit does: the data are checked as scikit-learn checks them (`validate_data`), classes
 become labels 0..k-1, and the run is prepared and trained as `chainrule train` would train a
