@@ -666,12 +666,22 @@ def _restore(state: TrainState, checkpoint: Any, scheduler: LRScheduler | None,
     history = dict(checkpoint.history or {})
     partial = dict(history.pop("partial", {}) or {})
     done = partial.get("count", 0)  # samples of this epoch already trained on
+    if done > n:
+        raise ConfigError(f"resume: the checkpoint was saved {done} samples into epoch "
+                          f"{checkpoint.epoch + 1}, but the training data has {n}; resume "
+                          "with the data it was trained on")
     if done % batch_size and done != n:
         raise ConfigError(
             f"resume: the checkpoint was saved {done} samples into epoch "
             f"{checkpoint.epoch + 1}, which is not a whole number of batches of {batch_size}; "
             "resume with the batch size it was saved with"
         )
+    kind = type(state.rng.bit_generator).__name__
+    if not (isinstance(checkpoint.rng_state, dict)
+            and checkpoint.rng_state.get("bit_generator") == kind):
+        raise ConfigError(f"resume: the checkpoint's rng_state is not the state of a {kind} "
+                          "generator, which fit shuffles with; resume from a checkpoint fit "
+                          "wrote")
     model_before, optimizer_before = state.model.state_dict(), state.optimizer.state_dict()
     scheduler_before = scheduler.state_dict() if scheduler is not None else None
     try:
