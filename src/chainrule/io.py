@@ -37,10 +37,14 @@ Note [the checksum]
     upgrade). A file without format_version (from `save_state`) may hold either sum.
 
 Note [atomic writes]
-    Every file is written to a temporary file in the same folder, flushed and fsync'ed, then
-    renamed over the target (`os.replace`, atomic on POSIX and Windows), and the folder is
-    fsync'ed. A crash, a kill -9 or a full disk during a save leaves the previous file whole;
-    at worst a hidden ".<name>.*.tmp" file stays behind, which no load ever reads.
+    Every file is written to a temporary file in the same folder, ".<name>.<host>-<pid>.<random>
+    .tmp", flushed and fsync'ed, then renamed over the target (`os.replace`, atomic on POSIX and
+    Windows), and the folder is fsync'ed. A crash, a kill -9 or a full disk during a save
+    leaves the previous file whole; at worst the temporary file stays behind, which no load
+    reads. The next write of the same file removes such leftovers (`remove_stale_temporaries`):
+    those whose process is gone on this machine, and any older than `STALE_SECONDS` (those of
+    another machine, and ".<name>.<random>.tmp" from chainrule before 0.2, which hold no
+    process id). A run folder does the same for all of its files when a run opens it.
 """
 
 from __future__ import annotations
@@ -52,9 +56,11 @@ import json
 import math
 import os
 import re
+import socket
 import stat
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,13 +79,15 @@ from chainrule.validate import is_int
 from chainrule.version import __version__
 
 __all__ = [
-    "FORMAT_VERSION", "MAX_HEADER_BYTES", "MAX_LAYERS", "MAX_TENSORS", "Checkpoint",
-    "atomic_write_bytes", "config_differences", "load", "load_checkpoint", "load_metadata",
-    "load_state", "save_checkpoint", "save_model", "save_state",
+    "FORMAT_VERSION", "MAX_HEADER_BYTES", "MAX_LAYERS", "MAX_TENSORS", "STALE_SECONDS",
+    "Checkpoint", "atomic_write_bytes", "config_differences", "load", "load_checkpoint",
+    "load_metadata", "load_state", "remove_stale_temporaries",
+    "save_checkpoint", "save_model", "save_state",
 ]
 
 MAX_HEADER_BYTES = 100 * 2**20  # the limit the safetensors library itself sets
 MAX_TENSORS = 65_536  # a checkpoint of MAX_LAYERS Linear layers with Adam holds 40,960
+STALE_SECONDS = 24 * 3600  # a temporary file this old belongs to no write still under way
 
 PathLike = str | os.PathLike
 
@@ -96,6 +104,10 @@ _MAX_TENSOR_BYTES = 2**62  # what NumPy can address, with room to spare
 
 
 # --- atomic writes (Note [atomic writes]) ----------------------------------------------------
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+_writing: set[str] = set()  # the temporary files this process is writing now
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     """Write `data` to `path` so that `path` holds either its old contents or all of `data`.
 
@@ -103,13 +115,17 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     "File too large", "Permission denied") if the folder is missing or read-only or a write
     fails; the temporary file is removed and an existing `path` is left as it was. A symbolic
     link is followed (the file it points to is replaced); a device, pipe or folder is refused.
+    Stale temporary files of `path` are removed first (Note [atomic writes]).
     """
     path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     folder = _writable_folder(path)
+    remove_stale_temporaries(folder, [path.name])
     try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{_HOST}-{os.getpid()}.",
+                                    suffix=".tmp")
     except OSError as error:
         raise _save_error(path, error) from error
+    _writing.add(os.path.abspath(temp))
     try:
         try:
             if hasattr(os, "fchmod"):
@@ -125,7 +141,60 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         if isinstance(error, OSError):
             raise _save_error(path, error) from error
         raise
+    finally:
+        _writing.discard(os.path.abspath(temp))
     _fsync_folder(folder)
+
+
+def remove_stale_temporaries(folder: PathLike, names: Iterable[str]) -> list[Path]:
+    """Remove the temporary files that interrupted atomic writes of `names` left in `folder`
+    (a kill -9 in the middle of a save), and return them. Only chainrule's own are touched, by
+    their name: those whose process is gone on this machine, and any older than STALE_SECONDS.
+    """
+    alternatives = "|".join(map(re.escape, names))
+    pattern = re.compile(rf"\.(?:{alternatives})\.(?:([0-9a-f]{{6}})-(\d{{1,10}})\.)?"
+                         r"[a-z0-9_]{8}\.tmp")
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and _stale(entry, match[1], match[2]):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _stale(entry: os.DirEntry, host: str | None, pid: str | None) -> bool:
+    try:
+        if not entry.is_file(follow_symlinks=False):
+            return False
+        age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return False
+    if age > STALE_SECONDS:
+        return True
+    if host != _HOST or pid is None:  # another machine's, or without a process id: by age
+        return False
+    if int(pid) == os.getpid():  # ours, or a killed process's that had our id
+        return os.path.abspath(entry.path) not in _writing
+    return not _process_running(int(pid))
+
+
+def _process_running(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (True where that cannot be known)."""
+    if os.name == "nt":  # os.kill would terminate it
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:  # PermissionError: alive, another user's
+        return True
+    return True
 
 
 def _save_error(path: Path, error: OSError) -> ModelFileError:

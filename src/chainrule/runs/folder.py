@@ -22,7 +22,9 @@ Note [one run per folder]
     so old and new files never mix) or `resume` (the run continues in its own folder). Two runs
     into one folder at once are refused too: the first holds `.chainrule.lock` (its process id
     inside) until it ends; a lock whose process is gone is stale and taken over. A run that
-    fails before it writes anything leaves no folder behind that it created.
+    fails before it writes anything leaves no folder behind that it created. Opening the folder
+    removes what saves killed midway left there (io.remove_stale_temporaries: only temporary
+    files of the run's own files, whose process is gone).
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class RunFolder:
         check_output_folder(path, (*RUN_FILES, CHECKPOINT_FILE))
         try:
             with _locked(path):
+                io.remove_stale_temporaries(path, (*RUN_FILES, CHECKPOINT_FILE))
                 if overwrite and not resume:
                     for name in previous:
                         (path / name).unlink()
