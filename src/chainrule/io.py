@@ -43,8 +43,11 @@ Note [atomic writes]
     leaves the previous file whole; at worst the temporary file stays behind, which no load
     reads. The next write of the same file removes such leftovers (`remove_stale_temporaries`):
     those whose process is gone on this machine, and any older than `STALE_SECONDS` (those of
-    another machine, and ".<name>.<random>.tmp" from chainrule before 0.2, which hold no
+    another machine, and ".<name>.<random>.tmp" from chainrule 0.1.0, which hold no
     process id). A run folder does the same for all of its files when a run opens it.
+    `save_checkpoint(..., keep_previous=True)` first keeps the checkpoint it replaces as
+    `previous_path(path)` (checkpoint.prev.safetensors), a hard link where the system has them,
+    so that a damaged newest checkpoint still leaves one to resume from.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ import json
 import math
 import os
 import re
+import secrets
 import socket
 import stat
 import tempfile
@@ -81,7 +85,7 @@ from chainrule.version import __version__
 __all__ = [
     "FORMAT_VERSION", "MAX_HEADER_BYTES", "MAX_LAYERS", "MAX_TENSORS", "STALE_SECONDS",
     "Checkpoint", "atomic_write_bytes", "config_differences", "load", "load_checkpoint",
-    "load_metadata", "load_state", "remove_stale_temporaries",
+    "load_metadata", "load_state", "previous_path", "remove_stale_temporaries",
     "save_checkpoint", "save_model", "save_state",
 ]
 
@@ -244,6 +248,31 @@ def _fsync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def previous_path(path: PathLike) -> Path:
+    """Where the checkpoint `path` replaced is kept: checkpoint.safetensors →
+    checkpoint.prev.safetensors (see `save_checkpoint`'s keep_previous)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def _keep_previous(path: Path) -> None:
+    """Make `path` also `previous_path(path)`, atomically: a hard link, or else a rename."""
+    previous = previous_path(path)
+    remove_stale_temporaries(previous.parent, [previous.name])
+    link = previous.with_name(f".{previous.name}.{_HOST}-{os.getpid()}.{secrets.token_hex(4)}"
+                              ".tmp")
+    try:
+        os.link(path, link)
+        os.replace(link, previous)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(link)
+        try:
+            os.replace(path, previous)
+        except OSError as error:
+            raise _save_error(previous, error) from error
 
 
 # --- the container: safetensors, a checksum, other formats refused ---------------------------
@@ -653,7 +682,7 @@ class Checkpoint:
     for `optimizer.load_state_dict`.  epoch, step: epochs and optimizer steps done.
     config: the training configuration.  rng_state: the random generators' states, as saved.
     scheduler_state, history: as saved, or None.  callbacks: each callback's state_dict(),
-    by name, as saved.  metadata: the raw string metadata.
+    by name, as saved.  metadata: the raw string metadata.  path: the file it was read from.
     """
 
     model: Sequential
@@ -666,6 +695,7 @@ class Checkpoint:
     history: dict[str, Any] | None
     metadata: dict[str, str]
     callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: Path | None = None
 
 
 def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int, step: int,
@@ -673,7 +703,8 @@ def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int
                     scheduler_state: Mapping[str, Any] | None = None,
                     history: Mapping[str, Any] | None = None,
                     metadata: Mapping[str, Any] | None = None,
-                    callbacks: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                    callbacks: Mapping[str, Mapping[str, Any]] | None = None,
+                    keep_previous: bool = False) -> None:
     """Save the state of a training run atomically, so that it can resume bit for bit.
 
     model: a Sequential of built-in layers.  optimizer: a chainrule optimizer (its
@@ -684,8 +715,9 @@ def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int
     have its types).  metadata: your own JSON-able facts, as for `save_model` (so
     `chainrule predict` can use a checkpoint like a model file).  callbacks: each callback's
     state by name (no dots); an entry that is a non-empty dict of NumPy arrays is stored as
-    tensors, any other entry as JSON. Everything is checked as `load_checkpoint` checks it
-    (ConfigError).
+    tensors, any other entry as JSON.  keep_previous: first keep the checkpoint now at `path`
+    as `previous_path(path)` — pass it only for a file known to be whole (fit does for one it
+    wrote or resumed from). Everything is checked as `load_checkpoint` checks it (ConfigError).
     """
     owner = "save_checkpoint"
     for key, value in (("epoch", epoch), ("step", step)):
@@ -718,6 +750,8 @@ def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int
                 callback_json[name][key] = value
     file_metadata["callbacks"] = _to_json(owner, "callbacks", callback_json)
     _checked_for_saving(model, file_metadata, owner)
+    if keep_previous and os.path.isfile(path):
+        _keep_previous(Path(path))
     save_state(path, tensors, file_metadata)
 
 
@@ -751,7 +785,7 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
         model=model, optimizer_state=optimizer_state, epoch=metadata.epoch, step=metadata.step,
         config=values["config"], rng_state=values["rng_state"],
         scheduler_state=values["scheduler_state"], history=values["history"],
-        metadata=dict(raw),
+        metadata=dict(raw), path=Path(path),
         callbacks=_callback_states(path, values.get("callbacks", {}), groups["callback"], model,
                                    np.dtype(metadata.dtype)),
     )

@@ -381,7 +381,7 @@ def test_checkpoints_are_written_at_most_every_checkpoint_every_seconds_and_at_t
     assert saves == [4]  # only the final state
     saves.clear()
     _spirals_run(checkpoint=str(tmp_path / "c.safetensors"), checkpoint_every=0)
-    assert saves == [1, 2, 3, 4, 4]  # after every epoch, and at the end
+    assert saves == [1, 2, 3, 4]  # after every epoch; the end's is the last one, not again
 
 
 @pytest.mark.parametrize("change, message", [
