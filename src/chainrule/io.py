@@ -1,70 +1,53 @@
-"""Model and checkpoint files: safetensors, atomic writes, and safe loading of hostile files.
+"""Model and checkpoint files: safetensors, with chainrule's checks on top, written atomically.
 
-A chainrule file is a safetensors file (https://huggingface.co/docs/safetensors):
-
-    bytes 0..8        N, the header's length: an unsigned 64-bit little-endian integer
-    bytes 8..8+N      the header: JSON, padded with spaces, of the form
-                        {"__metadata__": {"format": "chainrule-model", ...},   # str → str
-                         "0.weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
-                         ...}
-    bytes 8+N..end    the data buffer: every tensor's bytes, little-endian, C order, packed
-                      back to back; data_offsets are [start, end) within this buffer
-
-Note [the metadata of a chainrule file]
-    Every value in `__metadata__` is a string; the JSON ones are marked (json).
-      format              "chainrule-model" or "chainrule-checkpoint"
-      format_version      "2" (`FORMAT_VERSION`); a newer one is refused with "upgrade chainrule"
-      chainrule_version   the version that wrote the file, e.g. "0.1.0"
-      architecture (json) the layers of the Sequential, enough to rebuild it, e.g.
-                          [{"type": "Linear", "in_features": 2, "out_features": 2, "bias": true},
-                           {"type": "Sigmoid"}, {"type": "LeakyReLU", "negative_slope": 0.01}]
-                          (an entry has "name" when its name is not its index; a nested
-                          Sequential is {"type": "Sequential", "layers": [...]})
-      dtype               the parameters' dtype, e.g. "float32"
-      frozen (json)       names of the parameters with requires_grad=False, e.g. ["0.bias"]
-      user (json)         the caller's own metadata: class names, feature count, config, ...
-      checksum            SHA-256 (hex) of everything else in the file (Note [the checksum])
-    A checkpoint also has
-      optimizer (json)    {"optimizer": "Adam", "num_params": 4, "hyper": {"lr": ..., ...}}
-      epoch, step         decimal integers: the epochs and optimizer steps done so far
-      config (json)       the training configuration, compared on resume
-      rng_state (json)    random generator state(s), e.g. Generator.bit_generator.state
-      scheduler_state (json), history (json)    a dict each, or null
-      callbacks (json)    the state of fit's callbacks (e.g. early stopping), by callback
-    and stores the model's tensors as "model.<name>", the optimizer's as "optim.<key>"
-    (keys as in Note [state dict layout] of chainrule/optim/optimizer.py) and the callbacks'
-    arrays as "callback.<callback>.<entry>.<name>" (e.g. early stopping's best weights).
+A chainrule file is a safetensors file (https://huggingface.co/docs/safetensors): an 8-byte
+header length, a JSON header naming each tensor's dtype, shape and byte offsets and holding
+string metadata under "__metadata__", then the tensors' bytes. The `safetensors` library writes
+the container (`safetensors.numpy.save`) and parses it (`safe_open`), refusing a malformed one.
+What this module adds is chainrule's own: other formats refused by name (a pickle is never
+unpickled), a checksum over the metadata and the tensors, the metadata's schema, and atomic
+writes. A model file's metadata says how to rebuild the network, a checkpoint's how to resume:
+Note [the metadata of a chainrule file] in fileschema.py, which also checks it.
 
 Note [loading hostile files]
-    Loading never unpickles and never runs code from the file. Before anything large is
-    allocated the reader checks, in order: that the path is a regular, non-empty file; that
-    it is not a pickle, a PyTorch zip or a NumPy .npy/.npz (each named in the error); that the
-    header length fits the file and `MAX_HEADER_BYTES`; that the header is JSON with unique
-    keys; the format and its version; that every tensor has a known dtype, a shape of
-    at most 64 non-negative ints that NumPy can allocate, and offsets whose span is exactly
-    shape × itemsize; and that the tensors tile the data buffer with no gap, overlap or
-    trailing bytes. Only then is the buffer read (its size is known from the file's own size),
-    the checksum compared, the metadata checked (an architecture's settings are bounded: an
-    axis within NumPy's 64 dimensions, a negative_slope within [-1, 1]) and the tensors
-    checked against the architecture. Every failure is a ModelFileError, raised before
-    anything is returned, so a failed load never leaves a half-loaded model.
+    Loading never unpickles and never runs code from the file. First chainrule looks at the
+    file itself: a regular, non-empty file, not a pickle, a PyTorch zip or a NumPy .npy/.npz
+    (each named in the error), whose header length fits the file and `MAX_HEADER_BYTES`. Then
+    the safetensors library parses the header and refuses what does not add up (invalid JSON,
+    unknown dtypes, spans that are not shape × itemsize, gaps, overlaps, trailing bytes,
+    tensors past the end). chainrule refuses more than `MAX_TENSORS` tensors, dtypes it does
+    not use (bfloat16, complex, float8) and shapes NumPy cannot allocate, before it reads any
+    tensor (with pread(2), not a memory map, so a file truncated meanwhile is an error, not a
+    crash). Then the checksum, then the metadata's schema, then the tensors against the
+    architecture. The checksum is not a signature — anyone can re-sign an edited file — so
+    every check after it holds alone: a file that passes them all is rebuilt into exactly the
+    network its metadata describes, and a checkpoint that loads resumes. Every failure is a
+    ModelFileError, raised before anything is returned, so a failed load leaves nothing
+    half-loaded.
 
 Note [the checksum]
     Version 2: SHA-256 of the canonical JSON of {"metadata": every metadata entry but
     "checksum", "tensors": {name: [dtype, shape]}} (keys sorted, no spaces, ASCII), followed by
-    every tensor's bytes in order of name. So every byte that matters is covered — a flipped
-    digit in "epoch" or in a stored feature mean is caught like one in a weight — and the sum
-    does not depend on the layout (key order, padding, tensor order), so any safetensors writer
-    that keeps the metadata keeps the checksum valid. A chainrule file without a checksum is
-    refused. Version 1 files hold SHA-256 of the data buffer only; they still load with that
-    check, which does not cover their metadata (save them again to upgrade). A file without
-    format_version (from `save_state`) may hold either sum.
+    every tensor's bytes (little-endian, C order) in order of name. So every byte that matters
+    is covered — a flipped digit in "epoch" or in a stored feature mean is caught like one in a
+    weight — and the sum does not depend on the layout (key order, padding, tensor order), so a
+    file that any safetensors writer rewrote with the same metadata still verifies. A chainrule
+    file without a checksum is refused. Version 1 files hold SHA-256 of the data buffer only;
+    they still load with that check, which does not cover their metadata (save them again to
+    upgrade). A file without format_version (from `save_state`) may hold either sum.
 
 Note [atomic writes]
-    Every file is written to a temporary file in the same folder, flushed and fsync'ed, then
-    renamed over the target (`os.replace`, atomic on POSIX and Windows), and the folder is
-    fsync'ed. A crash, a kill -9 or a full disk during a save leaves the previous file whole;
-    at worst a hidden ".<name>.*.tmp" file stays behind, which no load ever reads.
+    Every file is written to a temporary file in the same folder, ".<name>.<host>-<pid>.<random>
+    .tmp", flushed and fsync'ed, then renamed over the target (`os.replace`, atomic on POSIX and
+    Windows), and the folder is fsync'ed. A crash, a kill -9 or a full disk during a save
+    leaves the previous file whole; at worst the temporary file stays behind, which no load
+    reads. The next write of the same file removes such leftovers (`remove_stale_temporaries`):
+    those whose process is gone on this machine, and any older than `STALE_SECONDS` (those of
+    another machine, and ".<name>.<random>.tmp" from chainrule 0.1.0, which hold no
+    process id). A run folder does the same for all of its files when a run opens it.
+    `save_checkpoint(..., keep_previous=True)` first keeps the checkpoint it replaces as
+    `previous_path(path)` (checkpoint.prev.safetensors), a hard link where the system has them,
+    so that a damaged newest checkpoint still leaves one to resume from.
 """
 
 from __future__ import annotations
@@ -76,35 +59,44 @@ import json
 import math
 import os
 import re
+import secrets
+import socket
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
+import safetensors.numpy
+from safetensors import SafetensorError, safe_open
 
+from chainrule import fileschema as schema
 from chainrule.errors import ChainruleError, ConfigError, ModelFileError
-from chainrule.nn.layers import ACTIVATIONS, LeakyReLU, Linear, LogSoftmax, Sequential, Softmax
+from chainrule.fileschema import CHECKPOINT_FORMAT, FORMAT_VERSION, MAX_LAYERS, MODEL_FORMAT
+from chainrule.nn.layers import Linear, Sequential
 from chainrule.nn.module import Module
-from chainrule.validate import is_int, is_real
+from chainrule.optim import OPTIMIZERS
+from chainrule.validate import is_int
 from chainrule.version import __version__
 
 __all__ = [
-    "FORMAT_VERSION", "MAX_HEADER_BYTES", "Checkpoint", "atomic_write_bytes",
-    "config_differences", "load", "load_checkpoint", "load_metadata", "load_state",
+    "FORMAT_VERSION", "MAX_HEADER_BYTES", "MAX_LAYERS", "MAX_TENSORS", "STALE_SECONDS",
+    "Checkpoint", "atomic_write_bytes", "config_differences", "load", "load_checkpoint",
+    "load_metadata", "load_state", "previous_path", "remove_stale_temporaries",
     "save_checkpoint", "save_model", "save_state",
 ]
 
-FORMAT_VERSION = 2  # 2: the checksum covers the metadata too (Note [the checksum])
 MAX_HEADER_BYTES = 100 * 2**20  # the limit the safetensors library itself sets
-MODEL_FORMAT = "chainrule-model"
-CHECKPOINT_FORMAT = "chainrule-checkpoint"
+MAX_TENSORS = 65_536  # a checkpoint of MAX_LAYERS Linear layers with Adam holds 40,960
+STALE_SECONDS = 24 * 3600  # a temporary file this old belongs to no write still under way
 
 PathLike = str | os.PathLike
 
-# safetensors dtype name ↔ NumPy dtype (little-endian). bfloat16 and float8 have no NumPy type.
+# The safetensors dtypes chainrule reads and writes ↔ NumPy dtypes (little-endian). bfloat16
+# and float8 have no NumPy type; complex is no parameter's.
 _DTYPES = {
     "F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8"),
     "I8": np.dtype("i1"), "I16": np.dtype("<i2"), "I32": np.dtype("<i4"), "I64": np.dtype("<i8"),
@@ -112,16 +104,14 @@ _DTYPES = {
     "BOOL": np.dtype("?"),
 }
 _DTYPE_NAMES = {(dtype.kind, dtype.itemsize): name for name, dtype in _DTYPES.items()}
-_MAX_DIMS = 64  # NumPy's limit
 _MAX_TENSOR_BYTES = 2**62  # what NumPy can address, with room to spare
-
-# Metadata values stored as JSON, and the ones stored as decimal integers.
-_JSON_FIELDS = ("architecture", "frozen", "user", "optimizer", "config", "rng_state",
-                "scheduler_state", "history", "callbacks")
-_INT_FIELDS = ("format_version", "epoch", "step")
 
 
 # --- atomic writes (Note [atomic writes]) ----------------------------------------------------
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+_writing: set[str] = set()  # the temporary files this process is writing now
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     """Write `data` to `path` so that `path` holds either its old contents or all of `data`.
 
@@ -129,13 +119,17 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     "File too large", "Permission denied") if the folder is missing or read-only or a write
     fails; the temporary file is removed and an existing `path` is left as it was. A symbolic
     link is followed (the file it points to is replaced); a device, pipe or folder is refused.
+    Stale temporary files of `path` are removed first (Note [atomic writes]).
     """
     path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     folder = _writable_folder(path)
+    remove_stale_temporaries(folder, [path.name])
     try:
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{_HOST}-{os.getpid()}.",
+                                    suffix=".tmp")
     except OSError as error:
         raise _save_error(path, error) from error
+    _writing.add(os.path.abspath(temp))
     try:
         try:
             if hasattr(os, "fchmod"):
@@ -151,7 +145,60 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         if isinstance(error, OSError):
             raise _save_error(path, error) from error
         raise
+    finally:
+        _writing.discard(os.path.abspath(temp))
     _fsync_folder(folder)
+
+
+def remove_stale_temporaries(folder: PathLike, names: Iterable[str]) -> list[Path]:
+    """Remove the temporary files that interrupted atomic writes of `names` left in `folder`
+    (a kill -9 in the middle of a save), and return them. Only chainrule's own are touched, by
+    their name: those whose process is gone on this machine, and any older than STALE_SECONDS.
+    """
+    alternatives = "|".join(map(re.escape, names))
+    pattern = re.compile(rf"\.(?:{alternatives})\.(?:([0-9a-f]{{6}})-(\d{{1,10}})\.)?"
+                         r"[a-z0-9_]{8}\.tmp")
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and _stale(entry, match[1], match[2]):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _stale(entry: os.DirEntry, host: str | None, pid: str | None) -> bool:
+    try:
+        if not entry.is_file(follow_symlinks=False):
+            return False
+        age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        return False
+    if age > STALE_SECONDS:
+        return True
+    if host != _HOST or pid is None:  # another machine's, or without a process id: by age
+        return False
+    if int(pid) == os.getpid():  # ours, or a killed process's that had our id
+        return os.path.abspath(entry.path) not in _writing
+    return not _process_running(int(pid))
+
+
+def _process_running(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (True where that cannot be known)."""
+    if os.name == "nt":  # os.kill would terminate it
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:  # PermissionError: alive, another user's
+        return True
+    return True
 
 
 def _save_error(path: Path, error: OSError) -> ModelFileError:
@@ -203,35 +250,32 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-# --- writing the safetensors container ---------------------------------------------------------
-def _encode(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> bytes:
-    """The bytes of a safetensors file; metadata gains "checksum" (Note [the checksum])."""
-    buffers = [_little_endian_bytes(name, array) for name, array in tensors.items()]
-    entries = []
-    offset = 0
-    for (name, array), data in zip(tensors.items(), buffers, strict=True):
-        dtype = _DTYPE_NAMES[array.dtype.kind, array.dtype.itemsize]
-        entries.append(_Entry(name, dtype, array.shape, offset, offset + len(data)))
-        offset += len(data)
-    checksum = _checksum(metadata, entries, b"".join(buffers))
-    header: dict[str, Any] = {"__metadata__": {**metadata, "checksum": checksum}}
-    header |= {e.name: {"dtype": e.dtype_name, "shape": list(e.shape),
-                        "data_offsets": [e.start, e.end]} for e in entries}
-    text = json.dumps(header, separators=(",", ":")).encode("ascii")
-    text += b" " * (-len(text) % 8)  # pad so the buffer starts 8-byte aligned, as safetensors does
-    return b"".join([len(text).to_bytes(8, "little"), text, *buffers])
+def previous_path(path: PathLike) -> Path:
+    """Where the checkpoint `path` replaced is kept: checkpoint.safetensors →
+    checkpoint.prev.safetensors (see `save_checkpoint`'s keep_previous)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
-def _little_endian_bytes(name: str, array: Any) -> bytes:
-    if not isinstance(array, np.ndarray):
-        raise ConfigError(f"save_state: tensor {name!r} must be a NumPy array, got "
-                          f"{type(array).__name__}")
-    if (array.dtype.kind, array.dtype.itemsize) not in _DTYPE_NAMES:
-        raise ConfigError(f"save_state: tensor {name!r} has dtype {array.dtype}; files hold "
-                          "floating, integer and boolean arrays")
-    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+def _keep_previous(path: Path) -> None:
+    """Make `path` also `previous_path(path)`, atomically: a hard link, or else a rename."""
+    previous = previous_path(path)
+    remove_stale_temporaries(previous.parent, [previous.name])
+    link = previous.with_name(f".{previous.name}.{_HOST}-{os.getpid()}.{secrets.token_hex(4)}"
+                              ".tmp")
+    try:
+        os.link(path, link)
+        os.replace(link, previous)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(link)
+        try:
+            os.replace(path, previous)
+        except OSError as error:
+            raise _save_error(previous, error) from error
 
 
+# --- the container: safetensors, a checksum, other formats refused ---------------------------
 def save_state(path: PathLike, tensors: Mapping[str, np.ndarray],
                metadata: Mapping[str, str] | None = None) -> None:
     """Write named arrays and string metadata to a safetensors file, atomically.
@@ -241,70 +285,92 @@ def save_state(path: PathLike, tensors: Mapping[str, np.ndarray],
     "checksum" entry. Any safetensors reader can load the file.
     """
     metadata = dict(metadata or {})
-    bad = [key for key, value in metadata.items()
-           if not (isinstance(key, str) and isinstance(value, str))]
+    bad = [key for key, value in metadata.items() if not (_text(key) and _text(value))]
     if bad:
-        raise ConfigError(f"save_state: metadata keys and values must be strings; {bad!r} "
-                          "are not (store other values as JSON text)")
-    names = [name for name in tensors if not isinstance(name, str) or name == "__metadata__"]
+        raise ConfigError(f"save_state: metadata keys and values must be strings of valid "
+                          f"Unicode; {bad!r:.200} are not (store other values as JSON text)")
+    names = [name for name in tensors if not _text(name) or name == "__metadata__"]
     if names:
         raise ConfigError(f"save_state: tensor names must be strings other than "
-                          f"'__metadata__', got {names!r}")
-    atomic_write_bytes(path, _encode(tensors, metadata))
+                          f"'__metadata__', got {names!r:.200}")
+    arrays = {name: _little_endian(name, array) for name, array in tensors.items()}
+    metadata["checksum"] = _checksum(metadata, arrays)
+    atomic_write_bytes(path, safetensors.numpy.save(arrays, metadata))
 
 
-# --- reading the container (Note [loading hostile files]) ---------------------------------------
-@dataclass(frozen=True)
-class _Entry:
-    """One tensor in the header: its name, dtype ("F32"), shape and [start, end) in the buffer."""
-
-    name: str
-    dtype_name: str
-    shape: tuple[int, ...]
-    start: int
-    end: int
-
-    @property
-    def dtype(self) -> np.dtype:
-        return _DTYPES[self.dtype_name]
+def _text(value: Any) -> bool:
+    """A string that UTF-8 can encode (no lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
-def _checksum(metadata: Mapping[str, str], entries: list[_Entry], data: bytes) -> str:
-    """The checksum of a version-2 file (Note [the checksum]); `data` is the data buffer."""
+def _little_endian(name: str, array: Any) -> np.ndarray:
+    if not isinstance(array, np.ndarray):
+        raise ConfigError(f"save_state: tensor {name!r} must be a NumPy array, got "
+                          f"{type(array).__name__}")
+    if (array.dtype.kind, array.dtype.itemsize) not in _DTYPE_NAMES:
+        raise ConfigError(f"save_state: tensor {name!r} has dtype {array.dtype}; files hold "
+                          "floating, integer and boolean arrays")
+    return np.asarray(array, dtype=array.dtype.newbyteorder("<"), order="C")
+
+
+def _checksum(metadata: Mapping[str, str], tensors: Mapping[str, np.ndarray]) -> str:
+    """The checksum of a version-2 file (Note [the checksum])."""
     canonical = {"metadata": {k: v for k, v in metadata.items() if k != "checksum"},
-                 "tensors": {e.name: [e.dtype_name, list(e.shape)] for e in entries}}
+                 "tensors": {name: [_DTYPE_NAMES[a.dtype.kind, a.dtype.itemsize], list(a.shape)]
+                             for name, a in tensors.items()}}
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":"))
                             .encode("ascii"))
-    view = memoryview(data)
-    for entry in sorted(entries, key=lambda e: e.name):
-        digest.update(view[entry.start:entry.end])
+    for name in sorted(tensors):
+        digest.update(_little_endian(name, tensors[name]).tobytes())
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def _open(path: PathLike) -> Iterator[tuple[BinaryIO, int]]:
-    """The open file and its size; a missing, unreadable or irregular file is a ModelFileError."""
+def _read(path: PathLike, formats: tuple[str, ...] | None
+          ) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """(metadata, tensors) of a file whose container and checksum are sound (Note [loading
+    hostile files]); `formats`: the chainrule formats accepted (None: any safetensors file)."""
+    _look_at(path)
+    try:
+        with safe_open(path, framework="numpy", backend="pread") as file:
+            metadata = file.metadata() or {}
+            if formats is not None:
+                _check_format(path, metadata, formats)
+            names = file.offset_keys()
+            if len(names) > MAX_TENSORS:
+                raise ModelFileError(f"{path} holds {len(names)} tensors, more than the "
+                                     f"{MAX_TENSORS} chainrule reads; it is corrupt or hostile")
+            for name in names:
+                _check_tensor(path, name, file.get_slice(name))
+            tensors = {name: file.get_tensor(name) for name in sorted(names)}
+    except SafetensorError as error:
+        reason = str(error).removeprefix("Error while deserializing header: ")
+        raise ModelFileError(f"{path} is not a sound safetensors file ({reason:.300}): it is "
+                             "truncated, damaged or of another format") from None
+    except OSError as error:
+        raise ModelFileError(f"cannot read {path}: {error.strerror or error}") from error
+    _check_checksum(path, metadata, tensors, names)
+    return metadata, tensors
+
+
+def _look_at(path: PathLike) -> None:
+    """Before the library parses it: a regular file, not another format, its header inside."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise ModelFileError(f"{path} is not a regular file")
         with open(path, "rb") as file:
-            yield file, os.fstat(file.fileno()).st_size
+            size = os.fstat(file.fileno()).st_size
+            head = file.read(64 * 1024)
+            file.seek(max(size - 16, 0))
+            tail = file.read(16)
     except OSError as error:
         raise ModelFileError(f"cannot read {path}: {error.strerror or error}") from error
-
-
-def _read_exact(path: PathLike, file: BinaryIO, size: int) -> bytes:
-    data = file.read(size)
-    if len(data) != size:
-        raise ModelFileError(f"{path} is truncated: it became shorter while being read")
-    return data
-
-
-def _read_header(path: PathLike, file: BinaryIO, size: int) -> tuple[dict, int]:
-    """The header as JSON, after sniffing for other formats; and the data buffer's size."""
-    head = _read_exact(path, file, min(size, 64 * 1024))
-    file.seek(max(size - 16, 0))
-    _refuse_other_formats(path, head, _read_exact(path, file, min(size, 16)), size)
+    _refuse_other_formats(path, head, tail, size)
     length = int.from_bytes(head[:8], "little")
     if length > size - 8:
         raise ModelFileError(
@@ -314,12 +380,6 @@ def _read_header(path: PathLike, file: BinaryIO, size: int) -> tuple[dict, int]:
     if length > MAX_HEADER_BYTES:
         raise ModelFileError(f"{path}: its header claims {length} bytes, more than the "
                              f"{MAX_HEADER_BYTES}-byte limit; the file is corrupt or hostile")
-    file.seek(8)
-    text = _read_exact(path, file, length)
-    if not text.startswith(b"{"):
-        raise ModelFileError(f"{path} is not a safetensors file: its header does not start "
-                             "with '{'")
-    return _parse_json(path, text, "header"), size - 8 - length
 
 
 def _refuse_other_formats(path: PathLike, head: bytes, tail: bytes, size: int) -> None:
@@ -330,8 +390,7 @@ def _refuse_other_formats(path: PathLike, head: bytes, tail: bytes, size: int) -
     refusal = "chainrule refuses to load pickles because unpickling can run arbitrary code"
     if size == 0:
         raise ModelFileError(f"{path} is empty (0 bytes); it holds no model")
-    looks_like_safetensors = len(head) > 8 and head[8:9] == b"{"
-    if looks_like_safetensors:
+    if len(head) > 8 and head[8:9] == b"{":  # looks like safetensors
         return
     if _is_pickle(head, tail):
         raise ModelFileError(f"{path} is a Python pickle, not a chainrule model file; {refusal}")
@@ -362,103 +421,23 @@ def _is_pickle(head: bytes, tail: bytes) -> bool:
     return head[:1] in (b"(", b"]", b"}", b"c") and tail.rstrip()[-1:] == b"."
 
 
-def _parse_json(path: PathLike, text: bytes, what: str, nan: bool = False) -> Any:
-    """JSON with unique keys, or a ModelFileError naming `what`.
-
-    NaN and Infinity (not standard JSON) are refused unless `nan`: the header itself must be
-    standard JSON for other readers, but metadata strings may hold e.g. a diverged loss.
-    """
-    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
-        return dict(pairs)
-
-    def no_constants(token: str) -> None:
-        raise ValueError(f"{token} is not a number in standard JSON")
-
-    try:
-        return json.loads(text, object_pairs_hook=unique,
-                          parse_constant=float if nan else no_constants)
-    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
-        raise ModelFileError(f"{path}: the {what} is not valid JSON ({error})") from None
-
-
-def _split_header(path: PathLike, header: Any) -> tuple[dict[str, str], dict[str, Any]]:
-    """(metadata, tensor entries) from the parsed header, checking the metadata is str → str."""
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{path}: the header must be a JSON object, got "
-                             f"{type(header).__name__}")
-    entries = dict(header)
-    metadata = entries.pop("__metadata__", {})
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise ModelFileError(f"{path}: the header's __metadata__ must map strings to strings")
-    return metadata, entries
-
-
-def _parse_entries(path: PathLike, entries: dict[str, Any], buffer_size: int) -> list[_Entry]:
-    """Every tensor's dtype, shape and offsets, checked against each other and the buffer."""
-    parsed = [_parse_entry(path, name, spec) for name, spec in entries.items()]
-    for entry in parsed:
-        if entry.end > buffer_size:
-            raise ModelFileError(
-                f"{path} is truncated or corrupt: tensor {entry.name!r} ends at byte "
-                f"{entry.end} of the data buffer but the file holds only {buffer_size}"
-            )
-    _check_tiling(path, sorted(parsed, key=lambda e: (e.start, e.end)), buffer_size)
-    return parsed
-
-
-def _parse_entry(path: PathLike, name: str, spec: Any) -> _Entry:
-    where = f"{path}: tensor {name!r}"
-    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
-        raise ModelFileError(f"{where} must be an object with exactly dtype, shape and "
-                             "data_offsets")
-    dtype = _DTYPES.get(spec["dtype"]) if isinstance(spec["dtype"], str) else None
+def _check_tensor(path: PathLike, name: str, tensor: Any) -> None:
+    """A dtype chainrule uses and a shape NumPy can allocate, before the tensor is read."""
+    where = f"{path}: tensor {name!r:.80}"
+    dtype, shape = _DTYPES.get(tensor.get_dtype()), tensor.get_shape()
     if dtype is None:
-        raise ModelFileError(f"{where} has dtype {spec['dtype']!r}; chainrule reads "
+        raise ModelFileError(f"{where} has dtype {tensor.get_dtype()}; chainrule reads "
                              f"{', '.join(_DTYPES)}")
-    shape, offsets = spec["shape"], spec["data_offsets"]
-    if not isinstance(shape, list) or not all(is_int(n) and n >= 0 for n in shape):
-        raise ModelFileError(f"{where} has shape {shape!r}; a shape is a list of "
-                             "non-negative integers")
-    if len(shape) > _MAX_DIMS:
+    if len(shape) > schema.MAX_DIMS:
         raise ModelFileError(f"{where} has {len(shape)} dimensions; NumPy arrays have at most "
-                             f"{_MAX_DIMS}")
+                             f"{schema.MAX_DIMS}")
     if math.prod(max(n, 1) for n in shape) * dtype.itemsize > _MAX_TENSOR_BYTES:
         raise ModelFileError(f"{where} has shape {tuple(shape)}, too large for an array "
                              f"(over 2**62 bytes, even if one dimension is 0)")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(is_int, offsets))
-            and 0 <= offsets[0] <= offsets[1]):
-        raise ModelFileError(f"{where} has data_offsets {offsets!r}; they must be "
-                             "[start, end] with 0 ≤ start ≤ end")
-    span = offsets[1] - offsets[0]
-    if math.prod(shape) * dtype.itemsize != span:
-        raise ModelFileError(
-            f"{where} has shape {tuple(shape)} of {spec['dtype']} ({math.prod(shape)} × "
-            f"{dtype.itemsize} bytes) but its data_offsets span {span} bytes"
-        )
-    return _Entry(name, spec["dtype"], tuple(shape), offsets[0], offsets[1])
 
 
-def _check_tiling(path: PathLike, entries: list[_Entry], buffer_size: int) -> None:
-    """The tensors, sorted by offset, must cover the buffer exactly: no gap, overlap or tail."""
-    position, previous = 0, None
-    for entry in entries:
-        if entry.start < position:
-            raise ModelFileError(f"{path}: tensors {previous!r} and {entry.name!r} overlap in "
-                                 "the data buffer (corrupt or hostile offsets)")
-        if entry.start > position:
-            raise ModelFileError(f"{path}: bytes {position}..{entry.start} of the data buffer "
-                                 "belong to no tensor (corrupt offsets)")
-        position, previous = entry.end, entry.name
-    if position != buffer_size:
-        raise ModelFileError(f"{path}: {buffer_size - position} unexpected bytes follow the "
-                             "last tensor (trailing garbage or corrupt offsets)")
-
-
-def _check_checksum(path: PathLike, metadata: Mapping[str, str], entries: list[_Entry],
-                    data: bytes) -> None:
+def _check_checksum(path: PathLike, metadata: Mapping[str, str],
+                    tensors: Mapping[str, np.ndarray], offset_order: list[str]) -> None:
     """Compare the stored checksum (Note [the checksum]); a chainrule file must have one."""
     stored = metadata.get("checksum")
     if stored is None:
@@ -467,48 +446,16 @@ def _check_checksum(path: PathLike, metadata: Mapping[str, str], entries: list[_
                                  "chainrule file has; it was damaged or edited by hand")
         return  # a safetensors file from another writer
     version = metadata.get("format_version")
-    accepted = [] if version == "1" else [_checksum(metadata, entries, data)]
-    if version in ("1", None):
-        accepted.append(hashlib.sha256(data).hexdigest())
+    accepted = [] if version == "1" else [_checksum(metadata, tensors)]
+    if version in ("1", None):  # the data buffer: the tensors' bytes in the file's order
+        buffer = hashlib.sha256()
+        for name in offset_order:
+            buffer.update(_little_endian(name, tensors[name]).tobytes())
+        accepted.append(buffer.hexdigest())
     if stored not in accepted:
         raise ModelFileError(f"{path} is corrupt: the checksum of its metadata and tensor data "
                              "does not match the one stored in the file (a changed or flipped "
                              "byte)")
-
-
-def _arrays(entries: list[_Entry], data: bytes) -> dict[str, np.ndarray]:
-    """Copies of the tensors in the data buffer, in native byte order."""
-    tensors = {}
-    for e in entries:
-        native, count = e.dtype.newbyteorder("="), math.prod(e.shape)
-        if count == 0:
-            tensors[e.name] = np.empty(e.shape, native)
-        else:  # a copy in native byte order, so the arrays own their memory and are writable
-            view = np.frombuffer(data, e.dtype, count, e.start).reshape(e.shape)
-            tensors[e.name] = view.astype(native, copy=True)
-    return tensors
-
-
-def _read_checked(path: PathLike, formats: tuple[str, ...] | None
-                  ) -> tuple[dict[str, str], list[_Entry], bytes]:
-    """(metadata, tensor entries, data buffer) of a file whose every check has passed;
-    `formats`: the chainrule formats accepted (None: any safetensors file)."""
-    with _open(path) as (file, size):
-        header, buffer_size = _read_header(path, file, size)
-        metadata, raw_entries = _split_header(path, header)
-        if formats is not None:
-            _check_format(path, metadata, formats)
-        entries = _parse_entries(path, raw_entries, buffer_size)
-        data = _read_exact(path, file, buffer_size)
-    _check_checksum(path, metadata, entries, data)
-    return metadata, entries, data
-
-
-def _read(path: PathLike, formats: tuple[str, ...] | None
-          ) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-    """(metadata, tensors) of a fully checked file; `formats`: the chainrule formats accepted."""
-    metadata, entries, data = _read_checked(path, formats)
-    return metadata, _arrays(entries, data)
 
 
 def load_state(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -520,49 +467,23 @@ def load_state(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return tensors, metadata
 
 
-# --- chainrule metadata ------------------------------------------------------------------------
 def _check_format(path: PathLike, metadata: Mapping[str, str], formats: tuple[str, ...]) -> None:
-    """The file must be a chainrule file of one of `formats`, from this format version or older."""
-    kind = metadata.get("format")
+    """The file must be a chainrule file of one of `formats`, not from a newer format version
+    (the schema checks the rest)."""
+    kind, version = metadata.get("format"), metadata.get("format_version", "")
     if kind is None:
         raise ModelFileError(f"{path} is a safetensors file without chainrule metadata (no "
                              "'format' entry); read its tensors with chainrule.io.load_state")
-    version = _decimal(path, metadata, "format_version")
-    if version > FORMAT_VERSION:
+    if version.isascii() and version.isdigit() and int(version) > FORMAT_VERSION:
         raise ModelFileError(
-            f"{path} was written by a newer chainrule (format version {version}); this version "
-            f"reads up to {FORMAT_VERSION}: upgrade chainrule"
+            f"{path} was written by a newer chainrule (format version {int(version)}); this "
+            f"version reads up to {FORMAT_VERSION}: upgrade chainrule"
         )
-    if version < 1 or kind not in (MODEL_FORMAT, CHECKPOINT_FORMAT):
-        raise ModelFileError(f"{path} has format {kind!r} version {version}; chainrule reads "
-                             f"{MODEL_FORMAT!r} and {CHECKPOINT_FORMAT!r} versions 1 to "
-                             f"{FORMAT_VERSION}")
-    if kind not in formats:
+    if kind in (MODEL_FORMAT, CHECKPOINT_FORMAT) and kind not in formats:
         hint = ("it holds no optimizer state to resume from" if kind == MODEL_FORMAT
                 else "load its model with chainrule.load")
         raise ModelFileError(f"{path} is a {kind} file, not a {' or '.join(formats)} file; "
                              f"{hint}")
-
-
-def _decimal(path: PathLike, metadata: Mapping[str, str], key: str) -> int:
-    text = metadata.get(key)
-    if text is None or not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise ModelFileError(f"{path}: metadata {key!r} must be a non-negative decimal "
-                             f"integer, got {text!r}")
-    return int(text)
-
-
-def _json_field(path: PathLike, metadata: Mapping[str, str], key: str,
-                kinds: tuple[type, ...]) -> Any:
-    """The JSON value of metadata[key], checked to be one of `kinds` (type(None) for null)."""
-    if key not in metadata:
-        raise ModelFileError(f"{path}: the metadata has no {key!r} entry")
-    value = _parse_json(path, metadata[key].encode("utf-8"), f"{key!r} metadata", nan=True)
-    if not isinstance(value, kinds):
-        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-        raise ModelFileError(f"{path}: the {key!r} metadata must be a JSON {names}, got "
-                             f"{type(value).__name__}")
-    return value
 
 
 def _to_json(owner: str, key: str, value: Any) -> str:
@@ -573,41 +494,19 @@ def _to_json(owner: str, key: str, value: Any) -> str:
         raise TypeError(f"{type(obj).__name__} is not JSON-serializable")
 
     try:
-        return json.dumps(value, default=plain)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{owner}: {key} must be JSON-able (dicts, lists, strings, numbers, "
-                          f"booleans, None): {error}") from None
+        text = json.dumps(value, default=plain, ensure_ascii=False)
+        text.encode("utf-8")  # a lone surrogate cannot be stored
+    except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
+        raise ConfigError(f"{owner}: {key} must be JSON-able (dicts, lists, strings of valid "
+                          f"Unicode, numbers, booleans, None): {error}") from None
+    return text
 
 
 # --- architecture: describe a Sequential, and rebuild it ---------------------------------------
-# type name → (class, {setting: check}); a setting's value is read from the module's attribute.
-_AXIS = f"an int from -{_MAX_DIMS} to {_MAX_DIMS - 1}"  # any other axis fits no NumPy array
-# The activations are those of nn.ACTIVATIONS, under their class names; _SETTINGS names the
-# settings of those that have any.
-_SETTINGS: dict[type[Module], dict[str, Any]] = {
-    Linear: {"in_features": "a positive int", "out_features": "a positive int", "bias": "a bool"},
-    LeakyReLU: {"negative_slope": "a number from -1 to 1"},
-    Softmax: {"axis": _AXIS}, LogSoftmax: {"axis": _AXIS},
-    Sequential: {"layers": "a list"},
-}
-_LAYERS: dict[str, tuple[type[Module], dict[str, Any]]] = {
-    cls.__name__: (cls, _SETTINGS.get(cls, {}))
-    for cls in (Linear, *ACTIVATIONS.values(), Sequential)
-}
-_CHECKS = {  # bounded, so that no hostile number overflows a conversion
-    "a positive int": lambda v: is_int(v) and 0 < v < 2**62,
-    _AXIS: lambda v: is_int(v) and -_MAX_DIMS <= v < _MAX_DIMS,
-    "a bool": lambda v: isinstance(v, bool),
-    "a number from -1 to 1": lambda v: is_real(v) and -1 <= v <= 1,
-    "a list": lambda v: isinstance(v, list),
-}
-_MAX_NESTING = 32
-
-
 def _describe(module: Module, owner: str) -> dict[str, Any]:
     """The architecture entry of one built-in module (ConfigError for any other module)."""
     kind = type(module).__name__
-    if kind not in _LAYERS or _LAYERS[kind][0] is not type(module):
+    if schema.CLASSES.get(kind) is not type(module):
         raise ConfigError(
             f"{owner}: cannot describe {kind} — only a Sequential of built-in layers (Linear "
             "and the activations) can be rebuilt from a file. For a custom module save its "
@@ -619,7 +518,7 @@ def _describe(module: Module, owner: str) -> dict[str, Any]:
                 "out_features": module.out_features, "bias": module.bias is not None}
     if isinstance(module, Sequential):
         return {"type": kind, "layers": _describe_layers(module, owner)}
-    return {"type": kind, **{key: getattr(module, key) for key in _LAYERS[kind][1]}}
+    return {"type": kind, **{key: getattr(module, key) for key in schema.SETTINGS[kind]}}
 
 
 def _describe_layers(model: Sequential, owner: str) -> list[dict[str, Any]]:
@@ -630,84 +529,12 @@ def _describe_layers(model: Sequential, owner: str) -> list[dict[str, Any]]:
     return layers
 
 
-def _architecture(model: Any, owner: str) -> list[dict[str, Any]]:
-    """The architecture of `model`, checked to rebuild a model with the same parameters."""
+def _model_metadata(model: Module, kind: str, owner: str) -> dict[str, str]:
+    """The metadata every chainrule file has (Note [the metadata of a chainrule file])."""
     if type(model) is not Sequential:
         _describe(model, owner)  # raises the "only a Sequential" error for non-Sequentials
         raise ConfigError(f"{owner}: the model must be a Sequential, got "
                           f"{type(model).__name__}; wrap it: Sequential(model)")
-    layers = _describe_layers(model, owner)
-    wanted = {name: param.shape for name, param in model.named_parameters()}
-    try:
-        shapes = _parameter_shapes("the model", layers)
-    except ModelFileError as error:  # a setting a file cannot hold, e.g. a NaN slope
-        raise ConfigError(f"{owner}: {error}") from None
-    if shapes != wanted:
-        raise ConfigError(f"{owner}: the model shares a layer or parameter between two places, "
-                          "which a file cannot rebuild; give each place its own layer")
-    return layers
-
-
-def _parameter_shapes(path: PathLike, layers: Any, prefix: str = "",
-                      depth: int = 0) -> dict[str, tuple[int, ...]]:
-    """Every parameter's name and shape that `layers` makes, checking each entry as we go."""
-    if not isinstance(layers, list) or depth > _MAX_NESTING:
-        raise ModelFileError(f"{path}: the architecture must be a list of layers, nested at "
-                             f"most {_MAX_NESTING} deep")
-    shapes: dict[str, tuple[int, ...]] = {}
-    names = [_check_layer(path, index, entry) for index, entry in enumerate(layers)]
-    if len(set(names)) != len(names):
-        raise ModelFileError(f"{path}: the architecture names two layers alike: {names}")
-    for name, entry in zip(names, layers, strict=True):
-        here = f"{prefix}{name}"
-        if entry["type"] == "Linear":
-            shapes[f"{here}.weight"] = (entry["out_features"], entry["in_features"])
-            if entry["bias"]:
-                shapes[f"{here}.bias"] = (entry["out_features"],)
-        elif entry["type"] == "Sequential":
-            shapes.update(_parameter_shapes(path, entry["layers"], f"{here}.", depth + 1))
-    return shapes
-
-
-def _check_layer(path: PathLike, index: int, entry: Any) -> str:
-    """Check one architecture entry's type and settings; return the layer's name."""
-    kind = entry.get("type") if isinstance(entry, dict) else None
-    if not isinstance(kind, str) or kind not in _LAYERS:
-        raise ModelFileError(f"{path}: architecture layer {index} has type {kind!r}; "
-                             f"chainrule rebuilds {', '.join(_LAYERS)}")
-    settings = _LAYERS[kind][1]
-    name = entry.get("name", str(index))
-    if set(entry) - {"type", "name"} != set(settings):
-        raise ModelFileError(f"{path}: architecture layer {index} ({kind}) must have exactly "
-                             f"the settings {sorted(settings)}, got {sorted(entry)}")
-    for key, check in settings.items():
-        if not _CHECKS[check](entry[key]):
-            raise ModelFileError(f"{path}: architecture layer {index} ({kind}) has {key}="
-                                 f"{entry[key]!r}; it must be {check}")
-    if not isinstance(name, str) or not name or "." in name:
-        raise ModelFileError(f"{path}: architecture layer {index} has name {name!r}; a name "
-                             "is a non-empty string without dots")
-    return name
-
-
-def _build(layers: list[dict[str, Any]], dtype: np.dtype) -> Sequential:
-    """A Sequential from a checked architecture (weights are placeholders until loaded)."""
-    modules: dict[str, Module] = {}
-    for index, entry in enumerate(layers):
-        settings = {k: v for k, v in entry.items() if k not in ("type", "name")}
-        if entry["type"] == "Linear":
-            module: Module = Linear(**settings, dtype=dtype, rng=0)
-        elif entry["type"] == "Sequential":
-            module = _build(entry["layers"], dtype)
-        else:
-            module = _LAYERS[entry["type"]][0](**settings)
-        modules[entry.get("name", str(index))] = module
-    return Sequential(modules)
-
-
-def _model_metadata(model: Module, kind: str, owner: str) -> dict[str, str]:
-    """The metadata every chainrule file has (Note [the metadata of a chainrule file])."""
-    layers = _architecture(model, owner)
     dtypes = {param.dtype for param in model.parameters()}
     if len(dtypes) > 1:
         raise ConfigError(f"{owner}: the model mixes parameter dtypes {sorted(map(str, dtypes))};"
@@ -716,60 +543,86 @@ def _model_metadata(model: Module, kind: str, owner: str) -> dict[str, str]:
     return {
         "format": kind, "format_version": str(FORMAT_VERSION),
         "chainrule_version": __version__,
-        "architecture": json.dumps(layers), "dtype": str(dtypes.pop() if dtypes else "float32"),
-        "frozen": json.dumps(frozen),
+        "architecture": _to_json(owner, "the architecture", _describe_layers(model, owner)),
+        "dtype": str(dtypes.pop() if dtypes else "float32"), "frozen": json.dumps(frozen),
     }
 
 
-def _rebuild(path: PathLike, metadata: Mapping[str, str],
+def _checked_for_saving(model: Module, metadata: dict[str, str], owner: str) -> None:
+    """What the reader would refuse is refused here: the schema, and a layer in two places."""
+    layers = schema.validated(owner, metadata, ConfigError).architecture
+    wanted = {name: param.shape for name, param in model.named_parameters()}
+    if _parameter_shapes(layers) != wanted:
+        raise ConfigError(f"{owner}: the model shares a layer or parameter between two places, "
+                          "which a file cannot rebuild; give each place its own layer")
+
+
+def _parameter_shapes(layers: list[schema.Layer], prefix: str = "") -> dict[str, tuple[int, ...]]:
+    """Every parameter's name and shape that a checked architecture makes."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for index, layer in enumerate(layers):
+        name = f"{prefix}{layer.name or index}"
+        if isinstance(layer, schema.LinearLayer):
+            shapes[f"{name}.weight"] = (layer.out_features, layer.in_features)
+            if layer.bias:
+                shapes[f"{name}.bias"] = (layer.out_features,)
+        elif isinstance(layer, schema.SequentialLayer):
+            shapes.update(_parameter_shapes(layer.layers, f"{name}."))
+    return shapes
+
+
+def _build(layers: list[schema.Layer], dtype: np.dtype) -> Sequential:
+    """A Sequential from a checked architecture (weights are placeholders until loaded)."""
+    modules: dict[str, Module] = {}
+    for index, layer in enumerate(layers):
+        if isinstance(layer, schema.SequentialLayer):
+            module = _build(layer.layers, dtype)
+        else:
+            settings = layer.model_dump(exclude={"type", "name"})
+            extra = {"dtype": dtype, "rng": 0} if isinstance(layer, schema.LinearLayer) else {}
+            module = schema.CLASSES[layer.type](**settings, **extra)
+        modules[layer.name or str(index)] = module
+    return Sequential(modules)
+
+
+def _rebuild(path: PathLike, metadata: schema.ModelFile,
              tensors: dict[str, np.ndarray]) -> Sequential:
     """The model described by the metadata, with the tensors' values, after checking both."""
-    layers = _json_field(path, metadata, "architecture", (list,))
-    wanted = _parameter_shapes(path, layers)
-    _compare_tensors(path, wanted, tensors)
-    dtype = _model_dtype(path, metadata, tensors)
-    frozen = _json_field(path, metadata, "frozen", (list,))
-    if not all(isinstance(name, str) and name in wanted for name in frozen):
-        raise ModelFileError(f"{path}: 'frozen' lists {frozen!r}, which are not all parameters "
-                             "of the architecture")
+    wanted = _parameter_shapes(metadata.architecture)
+    _compare_tensors(path, wanted, tensors, np.dtype(metadata.dtype))
+    if not set(metadata.frozen) <= set(wanted):
+        raise ModelFileError(f"{path}: 'frozen' lists {schema.listed(metadata.frozen)}, which are "
+                             "not all parameters of the architecture")
     try:
-        model = _build(layers, dtype)
+        model = _build(metadata.architecture, np.dtype(metadata.dtype))
         model.load_state_dict(tensors)
     except ChainruleError as error:
         raise ModelFileError(f"{path}: its architecture cannot be rebuilt: {error}") from error
     for name, param in model.named_parameters():
-        param.requires_grad_(name not in frozen)
+        param.requires_grad_(name not in metadata.frozen)
     return model
 
 
 def _compare_tensors(path: PathLike, wanted: dict[str, tuple[int, ...]],
-                     tensors: Mapping[str, np.ndarray]) -> None:
-    """The file's tensors must be exactly the architecture's parameters, shape for shape."""
+                     tensors: Mapping[str, np.ndarray], dtype: np.dtype,
+                     what: str = "its architecture") -> None:
+    """The tensors must be exactly the parameters `wanted`, shape for shape, all of `dtype`."""
     problems = []
     missing = [name for name in wanted if name not in tensors]
     extra = [name for name in tensors if name not in wanted]
     if missing:
-        problems.append(f"tensors missing from the file: {', '.join(missing)}")
+        problems.append(f"tensors missing from the file: {schema.listed(missing)}")
     if extra:
-        problems.append(f"unexpected tensors the architecture does not use: {', '.join(extra)}")
-    problems += [f"tensor {name!r} has shape {tensors[name].shape} but the architecture needs "
-                 f"{shape}" for name, shape in wanted.items()
+        problems.append(f"unexpected tensors {what} does not use: {schema.listed(extra)}")
+    problems += [f"tensor {name!r} has shape {tensors[name].shape} but {what} needs {shape}"
+                 for name, shape in list(wanted.items())[:5]
                  if name in tensors and tensors[name].shape != shape]
-    if problems:
-        raise ModelFileError(f"{path} does not match its architecture: {'; '.join(problems)}")
-
-
-def _model_dtype(path: PathLike, metadata: Mapping[str, str],
-                 tensors: Mapping[str, np.ndarray]) -> np.dtype:
-    name = metadata.get("dtype")
-    if name not in ("float16", "float32", "float64"):
-        raise ModelFileError(f"{path}: metadata 'dtype' is {name!r}; a model's dtype is "
-                             "float16, float32 or float64")
-    dtype = np.dtype(name)
-    wrong = [f"{key!r} is {array.dtype}" for key, array in tensors.items() if array.dtype != dtype]
+    wrong = [f"{name!r} is {array.dtype}" for name, array in tensors.items()
+             if array.dtype != dtype]
     if wrong:
-        raise ModelFileError(f"{path}: the model's dtype is {dtype} but {', '.join(wrong)}")
-    return dtype
+        problems.append(f"the model's dtype is {dtype} but {schema.listed(wrong)}")
+    if problems:
+        raise ModelFileError(f"{path} does not match {what}: {'; '.join(problems)}")
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -787,6 +640,7 @@ def save_model(model: Module, path: PathLike, *, metadata: Mapping[str, Any] | N
     """
     file_metadata = _model_metadata(model, MODEL_FORMAT, "save_model")
     file_metadata["user"] = _to_json("save_model", "metadata", dict(metadata or {}))
+    _checked_for_saving(model, file_metadata, "save_model")
     save_state(path, model.state_dict(), file_metadata)
 
 
@@ -796,8 +650,9 @@ def load(path: PathLike) -> Sequential:
     Everything is checked first (Note [loading hostile files]); any problem is a
     ModelFileError that says what is wrong, and no model is returned half-loaded.
     """
-    metadata, tensors = _read(path, formats=(MODEL_FORMAT, CHECKPOINT_FORMAT))
-    if metadata["format"] == CHECKPOINT_FORMAT:
+    raw, tensors = _read(path, formats=(MODEL_FORMAT, CHECKPOINT_FORMAT))
+    metadata = schema.validated(str(path), raw, ModelFileError)
+    if metadata.format == CHECKPOINT_FORMAT:
         tensors = {name.removeprefix("model."): array for name, array in tensors.items()
                    if name.startswith("model.")}
     return _rebuild(path, metadata, tensors)
@@ -810,16 +665,11 @@ def load_metadata(path: PathLike) -> dict[str, Any]:
     come back parsed, format_version/epoch/step as ints, and "tensors" maps each tensor's
     name to {"dtype": "float32", "shape": [2, 2]}.
     """
-    metadata, entries, _ = _read_checked(path, (MODEL_FORMAT, CHECKPOINT_FORMAT))
-    decoded: dict[str, Any] = dict(metadata)
-    for key in metadata:
-        if key in _JSON_FIELDS:
-            decoded[key] = _parse_json(path, metadata[key].encode("utf-8"),
-                                       f"{key!r} metadata", nan=True)
-        elif key in _INT_FIELDS:
-            decoded[key] = _decimal(path, metadata, key)
-    decoded["tensors"] = {e.name: {"dtype": str(e.dtype.newbyteorder("=")),
-                                   "shape": list(e.shape)} for e in entries}
+    raw, tensors = _read(path, formats=(MODEL_FORMAT, CHECKPOINT_FORMAT))
+    decoded = schema.validated(str(path), raw, ModelFileError).model_dump(exclude_unset=True)
+    decoded["checksum"] = raw["checksum"]
+    decoded["tensors"] = {name: {"dtype": str(array.dtype), "shape": list(array.shape)}
+                          for name, array in tensors.items()}
     return decoded
 
 
@@ -832,7 +682,7 @@ class Checkpoint:
     for `optimizer.load_state_dict`.  epoch, step: epochs and optimizer steps done.
     config: the training configuration.  rng_state: the random generators' states, as saved.
     scheduler_state, history: as saved, or None.  callbacks: each callback's state_dict(),
-    by name, as saved.  metadata: the raw string metadata.
+    by name, as saved.  metadata: the raw string metadata.  path: the file it was read from.
     """
 
     model: Sequential
@@ -845,6 +695,7 @@ class Checkpoint:
     history: dict[str, Any] | None
     metadata: dict[str, str]
     callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: Path | None = None
 
 
 def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int, step: int,
@@ -852,17 +703,21 @@ def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int
                     scheduler_state: Mapping[str, Any] | None = None,
                     history: Mapping[str, Any] | None = None,
                     metadata: Mapping[str, Any] | None = None,
-                    callbacks: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                    callbacks: Mapping[str, Mapping[str, Any]] | None = None,
+                    keep_previous: bool = False) -> None:
     """Save the state of a training run atomically, so that it can resume bit for bit.
 
     model: a Sequential of built-in layers.  optimizer: a chainrule optimizer (its
     `state_dict()` is stored).  epoch, step: epochs and optimizer steps completed.
-    config: the run's settings (JSON-able).  rng_state: JSON-able generator state, e.g.
-    {"shuffle": generator.bit_generator.state}.  scheduler_state: `scheduler.state_dict()`.
-    history: the metrics so far (JSON-able).  metadata: your own JSON-able facts, as for
-    `save_model` (so `chainrule predict` can use a checkpoint like a model file).
-    callbacks: each callback's state by name (no dots); an entry that is a non-empty dict of
-    NumPy arrays is stored as tensors, any other entry as JSON.
+    config: the run's settings (JSON-able).  rng_state: a NumPy generator state, or a dict of
+    them, e.g. {"shuffle": generator.bit_generator.state}.  scheduler_state:
+    `scheduler.state_dict()`.  history: the metrics so far (JSON-able; the keys `fit` writes
+    have its types).  metadata: your own JSON-able facts, as for `save_model` (so
+    `chainrule predict` can use a checkpoint like a model file).  callbacks: each callback's
+    state by name (no dots); an entry that is a non-empty dict of NumPy arrays is stored as
+    tensors, any other entry as JSON.  keep_previous: first keep the checkpoint now at `path`
+    as `previous_path(path)` — pass it only for a file known to be whole (fit does for one it
+    wrote or resumed from). Everything is checked as `load_checkpoint` checks it (ConfigError).
     """
     owner = "save_checkpoint"
     for key, value in (("epoch", epoch), ("step", step)):
@@ -894,6 +749,9 @@ def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int
             else:
                 callback_json[name][key] = value
     file_metadata["callbacks"] = _to_json(owner, "callbacks", callback_json)
+    _checked_for_saving(model, file_metadata, owner)
+    if keep_previous and os.path.isfile(path):
+        _keep_previous(Path(path))
     save_state(path, tensors, file_metadata)
 
 
@@ -904,117 +762,74 @@ def _dict_or_none(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def load_checkpoint(path: PathLike) -> Checkpoint:
     """The checkpoint in `path`, fully checked before anything is returned.
 
-    Besides the model and the optimizer's layout this checks that every generator state in
-    rng_state (itself, or any of its values that has a "bit_generator") is one NumPy accepts,
-    and that the history's epochs, step_losses, stop_reason and partial, where present, have
-    the types `fit` writes; so a resume from a file that loaded cannot fail halfway.
+    Besides the schema (Note [the metadata of a chainrule file]), the model and the optimizer's
+    layout, the optimizer state is tried on a fresh optimizer of its kind (one of
+    chainrule.optim's, over all of the model's parameters) and early stopping's best weights
+    are compared with the model's; so a resume from a file that loaded cannot fail halfway.
     """
-    metadata, tensors = _read(path, formats=(CHECKPOINT_FORMAT,))
+    raw, tensors = _read(path, formats=(CHECKPOINT_FORMAT,))
+    metadata = schema.validated(str(path), raw, ModelFileError)
+    assert isinstance(metadata, schema.CheckpointFile)
     groups: dict[str, dict[str, np.ndarray]] = {"model": {}, "optim": {}, "callback": {}}
     for name, array in tensors.items():
         group, _, key = name.partition(".")
         if group not in groups or not key:
-            raise ModelFileError(f"{path}: unexpected tensor {name!r}; a checkpoint holds only "
-                                 "'model.<name>', 'optim.<key>' and 'callback.<key>' tensors")
+            raise ModelFileError(f"{path}: unexpected tensor {name!r:.80}; a checkpoint holds "
+                                 "only 'model.<name>', 'optim.<key>' and 'callback.<key>' "
+                                 "tensors")
         groups[group][key] = array
-    optimizer_state = _optimizer_state(path, metadata, groups["optim"])
-    callbacks = _callbacks(path, metadata, groups["callback"])
-    none = type(None)
+    model = _rebuild(path, metadata, groups["model"])
+    optimizer_state = _optimizer_state(path, metadata.optimizer, groups["optim"], model)
+    values = metadata.model_dump(exclude_unset=True)
     return Checkpoint(
-        model=_rebuild(path, metadata, groups["model"]),
-        optimizer_state=optimizer_state,
-        epoch=_decimal(path, metadata, "epoch"),
-        step=_decimal(path, metadata, "step"),
-        config=_json_field(path, metadata, "config", (dict,)),
-        rng_state=_rng_state(path, metadata),
-        scheduler_state=_json_field(path, metadata, "scheduler_state", (dict, none)),
-        history=_history(path, metadata),
-        metadata=dict(metadata),
-        callbacks=callbacks,
+        model=model, optimizer_state=optimizer_state, epoch=metadata.epoch, step=metadata.step,
+        config=values["config"], rng_state=values["rng_state"],
+        scheduler_state=values["scheduler_state"], history=values["history"],
+        metadata=dict(raw), path=Path(path),
+        callbacks=_callback_states(path, values.get("callbacks", {}), groups["callback"], model,
+                                   np.dtype(metadata.dtype)),
     )
 
 
-def _callbacks(path: PathLike, metadata: Mapping[str, str],
-               arrays: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+def _callback_states(path: PathLike, states: dict[str, dict[str, Any]],
+                     arrays: dict[str, np.ndarray], model: Sequential, dtype: np.dtype
+                     ) -> dict[str, dict[str, Any]]:
     """The callbacks' states: the 'callbacks' JSON with the 'callback.' tensors put back."""
-    states = _json_field(path, metadata, "callbacks", (dict,)) if "callbacks" in metadata else {}
-    if not all(isinstance(state, dict) for state in states.values()):
-        raise ModelFileError(f"{path}: the 'callbacks' metadata must map names to dicts")
-    tensor_entries: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    entries: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for key, array in arrays.items():
         name, entry, tensor = (*key.split(".", 2), "", "")[:3]
         if name not in states or not entry or not tensor or entry in states[name]:
-            raise ModelFileError(f"{path}: tensor 'callback.{key}' is not "
+            raise ModelFileError(f"{path}: tensor 'callback.{key:.80}' is not "
                                  "'callback.<callback>.<entry>.<name>' of a saved callback")
-        tensor_entries.setdefault((name, entry), {})[tensor] = array
-    for (name, entry), tensors in tensor_entries.items():
+        entries.setdefault((name, entry), {})[tensor] = array
+    for (name, entry), tensors in entries.items():
         states[name][entry] = tensors
+        if name.partition("#")[0] == "EarlyStopping" and entry == "best_weights":
+            wanted = {key: param.shape for key, param in model.named_parameters()}
+            _compare_tensors(path, wanted, tensors, dtype, f"{name}'s best weights")
     return states
 
 
-def _optimizer_state(path: PathLike, metadata: Mapping[str, str],
-                     arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The optimizer's state_dict from the metadata's JSON and the 'optim.' tensors."""
-    info = _json_field(path, metadata, "optimizer", (dict,))
-    if set(info) != {"optimizer", "num_params", "hyper"} or not (
-            isinstance(info["optimizer"], str) and is_int(info["num_params"])
-            and isinstance(info["hyper"], dict)):
-        raise ModelFileError(f"{path}: the 'optimizer' metadata must be {{\"optimizer\": name, "
-                             "\"num_params\": int, \"hyper\": {...}}")
+def _optimizer_state(path: PathLike, info: schema.OptimizerState, arrays: dict[str, np.ndarray],
+                     model: Sequential) -> dict[str, Any]:
+    """The optimizer's state_dict from the metadata and the 'optim.' tensors, tried on a fresh
+    optimizer of its kind where it is one of chainrule's over all the model's parameters."""
     for key in arrays:
         index, _, buffer = key.partition(".")
-        if not (index.isascii() and index.isdigit() and int(index) < info["num_params"]
+        if not (index.isascii() and index.isdigit() and int(index) < info.num_params
                 and buffer):
-            raise ModelFileError(f"{path}: optimizer tensor 'optim.{key}' is not "
+            raise ModelFileError(f"{path}: optimizer tensor 'optim.{key:.80}' is not "
                                  f"'optim.<parameter index>.<name>' with an index below "
-                                 f"{info['num_params']}")
-    return {**info, "state": arrays}
-
-
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-
-
-def _rng_state(path: PathLike, metadata: Mapping[str, str]) -> dict[str, Any]:
-    """The 'rng_state' metadata, each generator state in it tried on a fresh NumPy generator."""
-    value = _json_field(path, metadata, "rng_state", (dict,))
-    states = [value] if "bit_generator" in value else [
-        state for state in value.values() if isinstance(state, dict) and "bit_generator" in state]
-    for state in states:
-        name = state["bit_generator"]
+                                 f"{info.num_params}")
+    state = {**info.model_dump(), "state": arrays}
+    kind = next((cls for cls in OPTIMIZERS.values() if cls.__name__ == info.optimizer), None)
+    params = list(model.parameters())
+    if kind is not None and info.num_params == len(params):
         try:
-            if name not in _BIT_GENERATORS:
-                raise ValueError(f"unknown bit generator {name!r}")
-            getattr(np.random, name)().state = state
-        except (ValueError, TypeError, KeyError, OverflowError) as error:
-            raise ModelFileError(f"{path}: the 'rng_state' metadata holds a random generator "
-                                 f"state that NumPy refuses ({error})") from None
-    return value
-
-
-def _history(path: PathLike, metadata: Mapping[str, str]) -> dict[str, Any] | None:
-    """The 'history' metadata: a dict or null whose entries that `fit` writes have its types."""
-    history = _json_field(path, metadata, "history", (dict, type(None)))
-    if history is None:
-        return None
-
-    def numbers(values: Any) -> bool:
-        return all(is_real(v) for v in values)
-
-    checks = {
-        "epochs": lambda v: isinstance(v, list) and all(
-            isinstance(row, dict) and numbers(row.values()) for row in v),
-        "step_losses": lambda v: isinstance(v, list) and numbers(v),
-        "stop_reason": lambda v: v is None or isinstance(v, str),
-        "partial": lambda v: v is None or (isinstance(v, dict) and numbers(v.values())),
-    }
-    bad = [key for key, check in checks.items() if key in history and not check(history[key])]
-    if bad:
-        raise ModelFileError(
-            f"{path}: the 'history' metadata has a malformed {', '.join(bad)}: epochs must be a "
-            "list of {name: number}, step_losses a list of numbers, stop_reason a string or "
-            "null, partial {name: number}"
-        )
-    return history
+            kind(params, lr=1.0).load_state_dict(state)
+        except ChainruleError as error:
+            raise ModelFileError(f"{path}: its optimizer state does not load: {error}") from None
+    return state
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

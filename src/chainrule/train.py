@@ -29,6 +29,7 @@ Note [divergence]
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -340,21 +341,23 @@ def fit(
         # clear error (Note [divergence]); NumPy's warnings about it would only add noise.
         with _ctrl_c_between_steps() as ctrl_c, np.errstate(over="ignore", invalid="ignore",
                                                             divide="ignore"):
-            last_save = time.monotonic()
+            last_save, saved_epoch = time.monotonic(), None
             while state.epoch < epochs and not state.stop:
                 _run_epoch(state, loss_fn, X, y, batch_size, shuffle, ctrl_c, callbacks)
                 _end_of_epoch(state, loss_fn, validation_data, scheduler, callbacks)
                 if checkpoint is not None and time.monotonic() - last_save >= checkpoint_every:
-                    _save_checkpoint(checkpoint, state, scheduler, checkpoint_config, callbacks)
-                    last_save = time.monotonic()
-            if checkpoint is not None:
-                _save_checkpoint(checkpoint, state, scheduler, checkpoint_config, callbacks)
+                    _save_checkpoint(checkpoint, state, scheduler, checkpoint_config, callbacks,
+                                     resume)
+                    last_save, saved_epoch = time.monotonic(), state.epoch
+            if checkpoint is not None and saved_epoch != state.epoch:  # not saved just now
+                _save_checkpoint(checkpoint, state, scheduler, checkpoint_config, callbacks,
+                                 resume)
         state.finished = True
     except KeyboardInterrupt:
         # A second Ctrl-C can land in the middle of an update: such a state is not saved, and
         # the checkpoint file keeps the last complete one, if any.
         if checkpoint is not None and state.consistent:
-            _save_checkpoint(checkpoint, state, scheduler, checkpoint_config, callbacks)
+            _save_checkpoint(checkpoint, state, scheduler, checkpoint_config, callbacks, resume)
         raise TrainingInterrupted(state, checkpoint) from None
     finally:
         for callback in callbacks:
@@ -641,7 +644,9 @@ def _callback_names(callbacks: list[Callback]) -> list[str]:
 
 
 def _save_checkpoint(path: str, state: TrainState, scheduler: LRScheduler | None,
-                     config: dict | None, callbacks: list[Callback]) -> None:
+                     config: dict | None, callbacks: list[Callback], resume: Any) -> None:
+    """Save the loop's state to `path`; the checkpoint there becomes the previous one
+    (io.previous_path) when it is known to be whole: this fit wrote it, or resumed from it."""
     from chainrule import io
 
     rng_state = state.epoch_rng_state or state.rng.bit_generator.state
@@ -652,8 +657,19 @@ def _save_checkpoint(path: str, state: TrainState, scheduler: LRScheduler | None
                        step=state.step, config=config or {}, rng_state=rng_state,
                        scheduler_state=scheduler.state_dict() if scheduler else None,
                        history=history,
-                       callbacks={name: s for name, s in states.items() if s is not None})
+                       callbacks={name: s for name, s in states.items() if s is not None},
+                       keep_previous=_whole(path, state, resume))
     state.checkpoint_saved = True
+
+
+def _whole(path: str, state: TrainState, resume: Any) -> bool:
+    """Whether the checkpoint at `path` is known to be whole: this fit wrote it, or resumed
+    from it (a damaged one, which a resume from the previous one leaves, is not kept)."""
+    source = getattr(resume, "path", None)
+    try:
+        return state.checkpoint_saved or (source is not None and os.path.samefile(source, path))
+    except OSError:
+        return False
 
 
 def _restore(state: TrainState, checkpoint: Any, scheduler: LRScheduler | None,
@@ -666,12 +682,22 @@ def _restore(state: TrainState, checkpoint: Any, scheduler: LRScheduler | None,
     history = dict(checkpoint.history or {})
     partial = dict(history.pop("partial", {}) or {})
     done = partial.get("count", 0)  # samples of this epoch already trained on
+    if done > n:
+        raise ConfigError(f"resume: the checkpoint was saved {done} samples into epoch "
+                          f"{checkpoint.epoch + 1}, but the training data has {n}; resume "
+                          "with the data it was trained on")
     if done % batch_size and done != n:
         raise ConfigError(
             f"resume: the checkpoint was saved {done} samples into epoch "
             f"{checkpoint.epoch + 1}, which is not a whole number of batches of {batch_size}; "
             "resume with the batch size it was saved with"
         )
+    kind = type(state.rng.bit_generator).__name__
+    if not (isinstance(checkpoint.rng_state, dict)
+            and checkpoint.rng_state.get("bit_generator") == kind):
+        raise ConfigError(f"resume: the checkpoint's rng_state is not the state of a {kind} "
+                          "generator, which fit shuffles with; resume from a checkpoint fit "
+                          "wrote")
     model_before, optimizer_before = state.model.state_dict(), state.optimizer.state_dict()
     scheduler_before = scheduler.state_dict() if scheduler is not None else None
     try:

@@ -231,5 +231,72 @@ def test_kill_9_while_saving_leaves_a_loadable_file(tmp_path):
     stray = _leftovers(tmp_path)
     assert stray, "no kill landed inside a save; the test proved nothing"
     assert all(TEMP_NAME.match(name) for name in stray), stray  # only hidden temporaries
-    io.save_model(candidates[0], path)  # and they do not hinder the next save
+    assert len(stray) == 1, stray  # each saver's first save removed those killed before it
+    io.save_model(candidates[0], path)  # and the next save removes the last one
     assert _same_weights(candidates[0], io.load(path))
+    assert _leftovers(tmp_path) == []
+
+
+# --- what killed saves leave behind is removed by the next save -----------------------------
+def _dead_pid():
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return gone.pid
+
+
+def _temporary(folder, target, tag, age=0.0, content=b"half a file"):
+    path = folder / f".{target}.{tag}.k2j4h5g6.tmp"
+    path.write_bytes(content)
+    if age:
+        os.utime(path, (time.time() - age, time.time() - age))
+    return path
+
+
+def _legacy(folder, random_part, age=0.0):
+    path = folder / f".model.crm.{random_part}.tmp"
+    path.write_bytes(b"x")
+    os.utime(path, (time.time() - age, time.time() - age))
+    return path
+
+
+def test_the_next_save_removes_stale_temporaries_of_its_file_only(saved):
+    path, model = saved
+    folder, old = path.parent, io.STALE_SECONDS + 60
+    dead = _temporary(folder, "model.crm", f"{io._HOST}-{_dead_pid()}")
+    ours_but_not_now = _temporary(folder, "model.crm", f"{io._HOST}-{os.getpid()}")
+    legacy_old = _legacy(folder, "abcd_123", age=old)  # chainrule 0.1's: no process id
+    kept = {
+        "alive": _temporary(folder, "model.crm", f"{io._HOST}-{os.getppid()}"),
+        "another machine's": _temporary(folder, "model.crm", f"abcdef-{_dead_pid()}"),
+        "legacy, recent": _legacy(folder, "abcd_124"),
+        "another file's": _temporary(folder, "other.crm", f"{io._HOST}-{_dead_pid()}",
+                                     age=old),
+        "not chainrule's": _temporary(folder, "model.crm", "notes", age=old),
+    }
+    folder_like = folder / f".model.crm.{io._HOST}-{_dead_pid()}.aaaaaaaa.tmp"
+    folder_like.mkdir()
+    kept["a folder"] = folder_like
+    io.save_model(model, path)
+    assert not dead.exists() and not ours_but_not_now.exists() and not legacy_old.exists()
+    assert {name for name, p in kept.items() if not p.exists()} == set()
+    assert _same_weights(model, io.load(path))
+
+
+def test_a_temporary_older_than_a_day_is_stale_whoever_wrote_it(saved):
+    path, _ = saved
+    alive = _temporary(path.parent, "model.crm", f"{io._HOST}-{os.getppid()}",
+                       age=io.STALE_SECONDS + 60)
+    elsewhere = _temporary(path.parent, "model.crm", "abcdef-12", age=io.STALE_SECONDS + 60)
+    assert sorted(io.remove_stale_temporaries(path.parent, ["model.crm"])) == sorted(
+        [alive, elsewhere])
+    assert not alive.exists() and not elsewhere.exists() and path.exists()
+
+
+def test_a_symlink_named_like_a_temporary_is_left_alone(saved, tmp_path):
+    path, model = saved
+    target = tmp_path / "precious"
+    target.write_bytes(b"keep me")
+    link = path.parent / f".model.crm.{io._HOST}-{_dead_pid()}.bbbbbbbb.tmp"
+    link.symlink_to(target)
+    io.save_model(model, path)
+    assert link.is_symlink() and target.read_bytes() == b"keep me"

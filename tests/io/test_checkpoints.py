@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -121,7 +122,7 @@ def test_optimizer_state_round_trips_bit_for_bit(tmp_path):
     saved, restored = run.opt.state_dict(), ckpt.optimizer_state
     assert {k: v for k, v in restored.items() if k != "state"} == \
         {k: v for k, v in saved.items() if k != "state"}
-    assert list(restored["state"]) == list(saved["state"])
+    assert sorted(restored["state"]) == sorted(saved["state"])
     for key, array in saved["state"].items():
         assert restored["state"][key].dtype == array.dtype, key
         assert restored["state"][key].shape == array.shape, key
@@ -174,8 +175,8 @@ def test_callback_states_round_trip_with_their_arrays(tmp_path):
     state = {"best": math.inf, "waited": 2, "best_weights": model.state_dict(), "empty": {}}
     io.save_checkpoint(tmp_path / "c.crc", model=model, optimizer=optim.SGD(
         model.parameters(), lr=0.1), epoch=0, step=0, config={}, rng_state={},
-        callbacks={"EarlyStopping": state})
-    loaded = io.load_checkpoint(tmp_path / "c.crc").callbacks["EarlyStopping"]
+        callbacks={"MyCallback": state})
+    loaded = io.load_checkpoint(tmp_path / "c.crc").callbacks["MyCallback"]
     assert loaded.keys() == state.keys() and loaded["best"] == math.inf
     assert loaded["waited"] == 2 and loaded["empty"] == {}
     for name, array in state["best_weights"].items():
@@ -219,31 +220,95 @@ def _damaged(tmp_path, change):
     return tmp_path / "ckpt.crc"
 
 
+def _json(key, change):
+    """Change the JSON metadata entry `key` in place (the file is re-signed afterwards)."""
+    def edit(tensors, metadata):
+        value = json.loads(metadata[key])
+        changed = change(value)
+        metadata[key] = json.dumps(value if changed is None else changed)
+    return edit
+
+
+MT19937 = {"bit_generator": "MT19937", "state": {"key": [5] * 624, "pos": 624}}
+STEP_LR = {"scheduler": "StepLR", "hyper": {"step_size": 2, "gamma": 0.5}, "base_lr": 0.05,
+           "epoch": 1, "last_lr": 0.05}
+
+
 @pytest.mark.parametrize("change, fragment", [
     (lambda t, m: t.update({"other.x": np.zeros(1)}), "unexpected tensor 'other.x'"),
     (lambda t, m: t.update({"optim.99.exp_avg": np.zeros(1)}), "index below 4"),
     (lambda t, m: t.update({"optim.x": np.zeros(1)}), "'optim.<parameter index>.<name>'"),
     (lambda t, m: t.pop("model.2.bias"), "tensors missing from the file: 2.bias"),
-    (lambda t, m: m.update(epoch="-1"), "'epoch' must be a non-negative decimal integer"),
-    (lambda t, m: m.update(step="1e3"), "'step' must be a non-negative decimal integer"),
-    (lambda t, m: m.update(config="[1, 2]"), "'config' metadata must be a JSON dict"),
-    (lambda t, m: m.update(history='"x"'), "'history' metadata must be a JSON dict or null"),
-    (lambda t, m: m.update(optimizer='{"optimizer": "Adam"}'), "'optimizer' metadata must be"),
-    (lambda t, m: m.pop("rng_state"), "has no 'rng_state' entry"),
+    (lambda t, m: m.update(epoch="-1"), "epoch: Input should be greater than or equal to 0"),
+    (lambda t, m: m.update(step="1e3"), "step: Input should be a valid integer"),
+    (lambda t, m: m.update(config="[1, 2]"), "config: Input should be a valid dictionary"),
+    (lambda t, m: m.update(history='"x"'), "history: Input should be a valid dictionary"),
+    (lambda t, m: m.update(optimizer='{"optimizer": "Adam"}'),
+     "optimizer.num_params: Field required"),
+    (lambda t, m: m.pop("rng_state"), "rng_state: Field required"),
+    (lambda t, m: m.update(user="[]"), "user: Input should be a valid dictionary"),
+    # a history with negative counts
+    (_json("history", lambda h: h.update(partial={"loss_sum": 1.0, "count": -3})),
+     "history.partial.count: Input should be greater than or equal to 0"),
+    (_json("history", lambda h: h.update(partial={"count": 8})),
+     "a partial epoch has loss_sum and count"),
+    (_json("history", lambda h: h.update(partial={"loss_sum": 1.0, "count": 4, "correct": 5})),
+     "correct ≤ count"),
+    (_json("history", lambda h: h.update(restored_epoch=-1)),
+     "history.restored_epoch: Input should be greater than or equal to 0"),
+    (_json("history", lambda h: h.update(epochs=[{"epoch": 0, "loss": 0.5}])),
+     "history.epochs[0].epoch: Input should be greater than or equal to 1"),
+    (lambda t, m: m.update(history='{"epochs": 3}'), "history.epochs: Input should be a valid "
+                                                     "list"),
+    (lambda t, m: m.update(history='{"epochs": [{"epoch": 1, "loss": "x"}]}'),
+     "history.epochs[0].loss: Input should be a valid number"),
+    (lambda t, m: m.update(history='{"step_losses": [true]}'), "history.step_losses[0]"),
+    (lambda t, m: m.update(history='{"stop_reason": 1}'), "history.stop_reason"),
+    # an optimizer step count below 0, or settings its optimizer refuses
+    (_json("optimizer", lambda o: o["hyper"].update(step_count=-1)),
+     "optimizer.hyper.step_count: Input should be greater than or equal to 0"),
+    (_json("optimizer", lambda o: o["hyper"].update(lr=None)), "optimizer.hyper.lr"),
+    (_json("optimizer", lambda o: o["hyper"].update(beta1=2.0)),
+     "its optimizer state does not load: Adam: betas[0] must be a number in [0, 1)"),
+    (_json("optimizer", lambda o: o.update(optimizer="os.system")),
+     "optimizer.optimizer: String should match pattern"),
+    (lambda t, m: t.update({"optim.0.step": np.array(-5)}),
+     "Adam.load_state_dict: state '0.step' counts steps, so it cannot be -5"),
+    (lambda t, m: t.update({"optim.0.exp_avg": np.zeros((2, 2))}),
+     "Adam.load_state_dict: state '0.exp_avg' has shape (2, 2)"),
+    # a generator state of the wrong kind or size
     (lambda t, m: m.update(rng_state=json.dumps({"shuffle": {
         "bit_generator": "PCG64", "state": {"state": "x", "inc": 1}, "has_uint32": 0,
-        "uinteger": 0}})), "holds a random generator state that NumPy refuses"),
+        "uinteger": 0}})), "rng_state.by name.shuffle.PCG64.state.state: Input should be a "
+                           "valid integer"),
     (lambda t, m: m.update(rng_state=json.dumps({"bit_generator": "PCG64", "state": {
-        "state": -1, "inc": 1}, "has_uint32": 0, "uinteger": 0})), "NumPy refuses"),
+        "state": -1, "inc": 1}, "has_uint32": 0, "uinteger": 0})), "greater than or equal to 0"),
+    (_json("rng_state", lambda r: r["shuffle"].update(has_uint32=5)),
+     "has_uint32: Input should be less than or equal to 1"),
     (lambda t, m: m.update(rng_state='{"g": {"bit_generator": "os.system"}}'),
-     "unknown bit generator 'os.system'"),
-    (lambda t, m: m.update(history='{"epochs": 3}'), "'history' metadata has a malformed epochs"),
-    (lambda t, m: m.update(history='{"epochs": [{"loss": "x"}], "step_losses": [true]}'),
-     "malformed epochs, step_losses"),
-    (lambda t, m: m.update(history='{"stop_reason": 1, "partial": []}'),
-     "malformed stop_reason, partial"),
+     "Input tag 'os.system' found using 'bit_generator' does not match"),
+    (lambda t, m: m.update(rng_state=json.dumps({**MT19937, "state": {"key": [1, 2, 3],
+                                                                      "pos": 0}})),
+     "MT19937.state.key: List should have at least 624 items"),
+    (lambda t, m: m.update(rng_state=json.dumps({**MT19937, "bit_generator": "PCG64"})),
+     "PCG64.state.state: Field required"),
+    # a schedule state with a null field
+    (lambda t, m: m.update(scheduler_state=json.dumps({**STEP_LR, "base_lr": None})),
+     "scheduler_state.base_lr: Input should be a valid number"),
+    (lambda t, m: m.update(scheduler_state=json.dumps(
+        {**STEP_LR, "hyper": {"step_size": None, "gamma": 0.5}})),
+     "scheduler_state.hyper.step_size"),
+    (lambda t, m: m.update(scheduler_state=json.dumps({**STEP_LR, "extra": 1})),
+     "scheduler_state.extra: Extra inputs are not permitted"),
+    # callbacks
     (lambda t, m: m.update(callbacks='{"EarlyStopping": 3}'),
-     "'callbacks' metadata must map names to dicts"),
+     "callbacks.EarlyStopping: Input should be a valid dictionary"),
+    (lambda t, m: m.update(callbacks='{"EarlyStopping": {"best": 1.0, "best_epoch": 1, '
+                                     '"waited": -1}}'), "callbacks: EarlyStopping: waited"),
+    (lambda t, m: m.update(callbacks='{"EarlyStopping": {"best": null, "best_epoch": 1, '
+                                     '"waited": 0}}'), "callbacks: EarlyStopping: best"),
+    (lambda t, m: m.update(callbacks='{"Early.Stopping": {}}'),
+     "a callback is named by its class"),
     (lambda t, m: t.update({"callback.EarlyStopping.best_weights.0.weight": np.zeros(1)}),
      "'callback.<callback>.<entry>.<name>' of a saved callback"),
 ])
@@ -254,14 +319,47 @@ def test_a_checkpoint_that_lies_is_refused(tmp_path, change, fragment):
     assert fragment in str(info.value)
 
 
-def test_optimizer_state_from_a_file_is_still_checked_by_the_optimizer(tmp_path):
+def test_optimizer_state_from_a_file_is_tried_on_a_fresh_optimizer(tmp_path):
+    """Only a state its optimizer takes loads; the optimizer itself still checks it too."""
     path = _damaged(tmp_path, lambda t, m: t.update({"optim.0.exp_avg": np.zeros((2, 2))}))
-    ckpt = io.load_checkpoint(path)
+    with pytest.raises(ModelFileError, match="its optimizer state does not load"):
+        io.load_checkpoint(path)
+    ckpt = io.load_checkpoint(_damaged(tmp_path, lambda t, m: None))
     opt = optim.Adam(ckpt.model.parameters(), lr=0.05)
     before = json.dumps(opt.state_dict(), default=str)
     with pytest.raises(ConfigError, match="has shape"):
-        opt.load_state_dict(ckpt.optimizer_state)
+        opt.load_state_dict({**ckpt.optimizer_state,
+                             "state": {**ckpt.optimizer_state["state"],
+                                       "0.exp_avg": np.zeros((2, 2))}})
     assert json.dumps(opt.state_dict(), default=str) == before
+
+
+def test_early_stopping_best_weights_must_fit_the_model(tmp_path):
+    model = mlp([2, 3, 2], rng=0)
+    weights = {**model.state_dict(), "0.weight": np.zeros((4, 4), np.float32)}
+    io.save_checkpoint(tmp_path / "c.crc", model=model, optimizer=optim.SGD(
+        model.parameters(), lr=0.1), epoch=0, step=0, config={}, rng_state={},
+        callbacks={"EarlyStopping": {"best": 0.5, "best_epoch": 1, "waited": 0,
+                                     "best_weights": weights}})
+    with pytest.raises(ModelFileError, match=re.escape(
+            "does not match EarlyStopping's best weights: tensor '0.weight' has shape (4, 4)")):
+        io.load_checkpoint(tmp_path / "c.crc")
+
+
+def test_save_checkpoint_refuses_what_load_checkpoint_would(tmp_path):
+    model = mlp([2, 2], rng=0)
+    arguments = {"model": model, "optimizer": optim.SGD(model.parameters(), lr=0.1),
+                 "epoch": 0, "step": 0, "config": {}, "rng_state": {}}
+    for changes, fragment in [
+        ({"history": {"partial": {"count": -1, "loss_sum": 0.0}}}, "history.partial.count"),
+        ({"rng_state": {"bit_generator": "PCG64"}}, "rng_state.generator.PCG64.state"),
+        ({"scheduler_state": {"scheduler": "StepLR"}}, "scheduler_state.hyper"),
+        ({"callbacks": {"EarlyStopping": {"best": 1.0}}}, "EarlyStopping: best_epoch"),
+        ({"metadata": {"note": "\ud800"}}, "strings of valid Unicode"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(fragment)):
+            io.save_checkpoint(tmp_path / "c.crc", **{**arguments, **changes})
+    assert not (tmp_path / "c.crc").exists()
 
 
 # --- config differences -------------------------------------------------------------------

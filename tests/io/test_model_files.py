@@ -173,7 +173,26 @@ def test_we_read_files_the_safetensors_library_writes(tmp_path):
     for name, array in arrays.items():
         assert tensors[name].dtype == array.dtype and tensors[name].shape == array.shape
         assert np.array_equal(tensors[name], array)
-        assert tensors[name].flags.writeable and tensors[name].flags.owndata
+        assert tensors[name].flags.writeable
+    before = path.read_bytes()
+    tensors["f32"][...] = 9  # the arrays are copies: writing to them leaves the file alone
+    assert path.read_bytes() == before and io.load_state(path)[0]["f32"][0, 0] == 0
+
+
+def test_save_state_round_trips_every_dtype_byte_order_and_layout(tmp_path):
+    """The library writes an array's memory as it lies: a transposed view or a big-endian array
+    is made C-ordered and little-endian first."""
+    arrays = {"bool": np.array([True, False]), "i8": np.array([-1, 2], np.int8),
+              "u64": np.array([2**64 - 1], np.uint64), "f16": np.array([[1.5]], np.float16),
+              "big-endian": np.array([1.0, 2.0], ">f8"),
+              "transposed": np.arange(6.0).reshape(2, 3).T,
+              "scalar": np.array(3, np.int64), "empty": np.zeros((0, 3), np.float32)}
+    io.save_state(tmp_path / "s.st", arrays, {"note": "ünïcode"})
+    tensors, meta = io.load_state(tmp_path / "s.st")
+    assert meta["note"] == "ünïcode" and set(tensors) == set(arrays)
+    for name, array in arrays.items():
+        assert tensors[name].shape == array.shape and np.array_equal(tensors[name], array), name
+        assert tensors[name].dtype == array.dtype.newbyteorder("="), name
 
 
 def test_a_model_file_written_by_the_safetensors_library_loads(tmp_path):

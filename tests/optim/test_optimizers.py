@@ -596,6 +596,10 @@ LOAD_ERRORS = [
         lambda: _edit(_adam_state(), state={"0.step": np.zeros((), dtype=np.float64)}),
         "Adam.load_state_dict: state '0.step' has dtype float64",
     ),
+    (  # a negative step count would make Adam's bias correction fail inside an update
+        lambda: _edit(_adam_state(), state={"0.step": np.array(-5, dtype=np.int64)}),
+        "Adam.load_state_dict: state '0.step' counts steps, so it cannot be -5",
+    ),
     (
         lambda: _edit(_adam_state(), hyper={"lr": 0.1, "step_count": 1}),
         "Adam.load_state_dict: hyperparameters ['lr', 'step_count'] do not match Adam's "

@@ -381,7 +381,36 @@ def test_checkpoints_are_written_at_most_every_checkpoint_every_seconds_and_at_t
     assert saves == [4]  # only the final state
     saves.clear()
     _spirals_run(checkpoint=str(tmp_path / "c.safetensors"), checkpoint_every=0)
-    assert saves == [1, 2, 3, 4, 4]  # after every epoch, and at the end
+    assert saves == [1, 2, 3, 4]  # after every epoch; the end's is the last one, not again
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: {"rng_state": np.random.MT19937(0).state},
+     "resume: the checkpoint's rng_state is not the state of a PCG64 generator"),
+    (lambda c: {"rng_state": {"shuffle": c.rng_state}}, "is not the state of a PCG64"),
+    (lambda c: {"history": {**c.history, "partial": {"loss_sum": 1.0, "count": 160}}},
+     "saved 160 samples into epoch 5, but the training data has 120"),
+])
+def test_resume_refuses_what_fit_cannot_continue_before_changing_anything(tmp_path, change,
+                                                                         message):
+    """A checkpoint saved from Python may hold any generator state; fit shuffles with PCG64."""
+    import dataclasses
+
+    from chainrule import io
+    from chainrule.errors import ConfigError
+
+    path = tmp_path / "c.safetensors"
+    _spirals_run(checkpoint=str(path))
+    checkpoint = io.load_checkpoint(path)
+    model = nn.mlp([2, 12, 2], "tanh", rng=5)
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    before, opt_before = model.state_dict(), opt.state_dict()
+    ds = cr.data.load("spirals", n_samples=120)
+    with pytest.raises(ConfigError, match=message):
+        fit(model, "cross_entropy", opt, ds.X, ds.y, epochs=6, batch_size=16,
+            resume=dataclasses.replace(checkpoint, **change(checkpoint)))
+    assert all(np.array_equal(model.state_dict()[k], v) for k, v in before.items())
+    assert opt.state_dict()["hyper"] == opt_before["hyper"]
 
 
 def test_resuming_with_another_batch_size(tmp_path):

@@ -250,6 +250,9 @@ class Optimizer:
                 )
             if array.dtype.kind not in kinds:
                 raise ConfigError(f"{where}: state {key!r} has dtype {array.dtype}")
+            if buffer in self._counter_names and array < 0:
+                raise ConfigError(f"{where}: state {key!r} counts steps, so it cannot be "
+                                  f"{array.item()}")
             per_param[i][buffer] = array.astype(dtype, copy=False)
         return per_param
 

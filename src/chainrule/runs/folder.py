@@ -4,6 +4,8 @@
       model.safetensors       the trained model (the last finite weights if the run diverged,
                               the last complete step if it was interrupted)
       checkpoint.safetensors  everything needed to resume bit for bit
+      checkpoint.prev.safetensors  the checkpoint before it, kept when a newer one is saved:
+                              what resume offers if the newest is damaged
       history.json            every epoch's metrics and every step's loss
       history.csv             the epochs as a table
       config.json             the settings the run was trained with
@@ -22,7 +24,9 @@ Note [one run per folder]
     so old and new files never mix) or `resume` (the run continues in its own folder). Two runs
     into one folder at once are refused too: the first holds `.chainrule.lock` (its process id
     inside) until it ends; a lock whose process is gone is stale and taken over. A run that
-    fails before it writes anything leaves no folder behind that it created.
+    fails before it writes anything leaves no folder behind that it created. Opening the folder
+    removes what saves killed midway left there (io.remove_stale_temporaries: only temporary
+    files of the run's own files, whose process is gone).
 """
 
 from __future__ import annotations
@@ -41,9 +45,11 @@ from chainrule.runs.model import TrainedModel
 
 MODEL_FILE = "model.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
+PREVIOUS_CHECKPOINT_FILE = io.previous_path(CHECKPOINT_FILE).name  # checkpoint.prev.safetensors
+CHECKPOINTS = (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE)
 RUN_FILES = (MODEL_FILE, "history.json", "history.csv", "config.json", "loss.png", "report.html",
              "training.gif", "run.json")
-"""What a run writes besides its checkpoint, in the order it writes them."""
+"""What a run writes besides its checkpoints, in the order it writes them."""
 LOCK_FILE = ".chainrule.lock"
 
 
@@ -87,9 +93,10 @@ class RunFolder:
             raise ConfigError(
                 f"{path} holds a previous run ({', '.join(previous)}); choose another --out "
                 "folder, or pass --overwrite to replace it")
-        check_output_folder(path, (*RUN_FILES, CHECKPOINT_FILE))
+        check_output_folder(path, (*RUN_FILES, *CHECKPOINTS))
         try:
             with _locked(path):
+                io.remove_stale_temporaries(path, (*RUN_FILES, *CHECKPOINTS))
                 if overwrite and not resume:
                     for name in previous:
                         (path / name).unlink()
@@ -141,7 +148,7 @@ class RunFolder:
 
 def holds_run(path: Path) -> list[str]:
     """The files of a run that `path` holds (none for a folder that does not exist)."""
-    return [name for name in (*RUN_FILES, CHECKPOINT_FILE) if (path / name).is_file()]
+    return [name for name in (*RUN_FILES, *CHECKPOINTS) if (path / name).is_file()]
 
 
 def check_output_folder(path: Path, files: tuple[str, ...] = ()) -> None:
