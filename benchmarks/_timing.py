@@ -1,8 +1,11 @@
-"""Shared timing helper for the benchmarks: interleaved rounds, median per-call time."""
+"""Shared helpers for the benchmarks: interleaved rounds and median per-call time, and runs in
+fresh processes."""
 
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -44,3 +47,10 @@ def print_table(title: str, rows: list[tuple[str, dict[str, float]]], baseline: 
         base = times[baseline]
         cells = "".join(f"{times[n] / base:>14.2f}" for n in names)
         print(f"{case:<40}{cells}{base * 1e6:>16.1f}")
+
+
+def fresh_runs(script: str, args: list[str], times: int) -> list[list[str]]:
+    """Run `python script *args` `times` times, each in a fresh process, and return the words
+    each printed (a child measures itself and prints its figures)."""
+    return [subprocess.run([sys.executable, script, *args], check=True, capture_output=True,
+                           text=True).stdout.split() for _ in range(times)]

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from _timing import fresh_runs
 
 CONTENDERS = ("np.loadtxt", "load_csv", "load_features")
 
@@ -85,12 +84,8 @@ def main() -> None:
         print(f"{rows} × {args.cols} CSV, {size_mb:.1f} MB; median of {args.repeats} runs")
         results = {}
         for name in CONTENDERS:
-            runs = []
-            for _ in range(args.repeats):
-                out = subprocess.run(
-                    [sys.executable, __file__, "--cols", str(args.cols), "--child", name,
-                     str(path)], check=True, capture_output=True, text=True).stdout.split()
-                runs.append((float(out[0]), int(out[1]), int(out[2])))
+            runs = [(float(out[0]), int(out[1]), int(out[2])) for out in fresh_runs(
+                __file__, ["--cols", str(args.cols), "--child", name, str(path)], args.repeats)]
             results[name] = (statistics.median(r[0] for r in runs),
                              statistics.median(r[1] for r in runs), runs[0][2])
     base_s = results["np.loadtxt"][0]

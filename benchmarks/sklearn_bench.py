@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import time
+
+from _timing import fresh_runs
 
 CONTENDERS = ("scikit-learn", "chainrule float32", "chainrule float64")
 
@@ -66,12 +66,8 @@ def main() -> None:
           f"{args.seeds} seeds, each in a fresh process")
     results = {}
     for name in CONTENDERS:
-        runs = []
-        for seed in range(args.seeds):
-            out = subprocess.run([sys.executable, __file__, "--epochs", str(args.epochs),
-                                  "--child", name, str(seed)],
-                                 check=True, capture_output=True, text=True).stdout.split()
-            runs.append((float(out[0]), float(out[1])))
+        runs = [(float(out[0]), float(out[1])) for seed in range(args.seeds) for out in fresh_runs(
+            __file__, ["--epochs", str(args.epochs), "--child", name, str(seed)], 1)]
         results[name] = (statistics.median(r[0] for r in runs),
                          statistics.mean(r[1] for r in runs))
     base = results["scikit-learn"][0]

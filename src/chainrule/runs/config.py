@@ -35,6 +35,7 @@ from chainrule import nn, optim
 from chainrule.configfile import load_toml
 from chainrule.data import DATASETS
 from chainrule.errors import ConfigError
+from chainrule.io import config_differences
 
 ACTIVATIONS = tuple(nn.HIDDEN_ACTIVATIONS)
 LOSSES = ("auto", *nn.LOSSES)
@@ -169,34 +170,6 @@ def _namer(info: ValidationInfo) -> Callable[[str], str]:
 def option_flag(key: str) -> str:
     """The command-line flag of a setting: batch_size → --batch-size."""
     return "--" + key.replace("_", "-")
-
-
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """The keys whose values differ between two configs, nested keys dotted, sorted.
-
-    A key present in only one of them counts as differing.
-
-    >>> config_differences({"lr": 0.1, "model": {"hidden": [4]}},
-    ...                    {"lr": 0.5, "model": {"hidden": [4]}, "seed": 1})
-    ['lr', 'seed']
-    """
-    found = []
-    for key in sorted(set(old) | set(new), key=str):
-        a, b = old.get(key, _MISSING), new.get(key, _MISSING)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            found += [f"{key}.{inner}" for inner in config_differences(a, b)]
-        elif not _same(a, b):
-            found.append(str(key))
-    return found
-
-
-_MISSING = object()
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return bool(a == b)
 
 
 def gather(config: str | Path | None, options: Mapping[str, Any]
