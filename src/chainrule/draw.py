@@ -232,18 +232,16 @@ def layout(diagram: Diagram) -> Layout:
         columns[col_of[node]].append(node)
 
     # Order each column: barycentre sweeps, keeping the order with the fewest crossings.
-    def ranks() -> dict[int, int]:
-        return {node: r for col in columns for r, node in enumerate(col)}
+    position = {node: r for col in columns for r, node in enumerate(col)}
 
     def all_crossings() -> int:
-        position = ranks()
         return sum(_crossings(columns[c], right, position) for c in range(count - 1))
 
     def sweep(order: range, neighbours: list[list[int]]) -> None:
         for c in order:
-            position = ranks()
             columns[c].sort(key=lambda node: (_mean([position[m] for m in neighbours[node]],
                                                     position[node]), position[node]))
+            position.update((node, r) for r, node in enumerate(columns[c]))
 
     best, fewest = [list(col) for col in columns], all_crossings()
     for _ in range(SWEEPS):

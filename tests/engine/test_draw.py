@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
@@ -348,3 +349,15 @@ def test_columns_are_ordered_so_that_edges_do_not_cross():
     for (s1, t1), (s2, t2) in itertools.combinations(edges, 2):
         if s1[0] == s2[0]:
             assert (rects[s1].y < rects[s2].y) == (rects[t1].y < rects[t2].y), (s1, t1, s2, t2)
+
+
+def test_the_example_of_docs_draw_runs_and_says_what_it_claims(tmp_path, monkeypatch):
+    page = Path(__file__).resolve().parents[2] / "docs" / "draw.md"
+    [block] = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, str(page), "exec"), namespace)
+    assert (tmp_path / "L.svg").read_text(encoding="utf-8") == namespace["svg"]
+    texts = [n["texts"] for n in parse(namespace["every"].svg)[0]]
+    assert ["a", "value = 2", "grad = 6"] in texts and ["mul", "value = -6", "grad = -2"] in texts
+    assert "grad = 6" in namespace["svg"] and namespace["a"].grad == 6
