@@ -87,10 +87,10 @@ class Diagram:
     name: str = "graph"  # DOT's graph name
 
     def __post_init__(self) -> None:
-        keys = [b.key for b in self.boxes]
-        if len(set(keys)) != len(keys):
+        keys = {b.key for b in self.boxes}
+        if len(keys) != len(self.boxes):
             raise ValueError("Diagram: two boxes share a key")
-        unknown = [k for edge in self.edges for k in edge if k not in set(keys)]
+        unknown = [k for edge in self.edges for k in edge if k not in keys]
         if unknown:
             raise ValueError(f"Diagram: an edge names the unknown box {unknown[0]!r}")
         bad = [b.kind for b in self.boxes if b.kind not in KINDS]
@@ -128,7 +128,6 @@ class Layout:
     paths: tuple[tuple[tuple[float, float], ...], ...]
     width: float
     height: float
-    top: float  # where the boxes begin (below the caption)
 
 
 def _columns(diagram: Diagram) -> list[int]:
@@ -322,13 +321,13 @@ def layout(diagram: Diagram) -> Layout:
         paths.append(tuple(points))
     width = max(x - COLUMN_GAP + MARGIN, 2 * MARGIN + _width(_clean(diagram.caption)) * CHAR)
     bottom = max((top[m] + height[m] for m in range(total)), default=float(caption + MARGIN))
-    return Layout(rects, tuple(paths), width, bottom + MARGIN, caption + MARGIN)
+    return Layout(rects, tuple(paths), width, bottom + MARGIN)
 
 
 # --- writers --------------------------------------------------------------------------------
 def _n(x: float) -> str:
     """A coordinate: rounded to 0.1 px, without a trailing .0."""
-    text = f"{round(x, 1):.1f}".removesuffix(".0")
+    text = f"{x:.1f}".removesuffix(".0")
     return "0" if text == "-0" else text
 
 
@@ -523,8 +522,8 @@ def _box(t: Tensor, key: str, root: Tensor, grad: np.ndarray | None,
         kind = "op"
     else:
         kind = "leaf" if t.requires_grad else "constant"
-    what = t.op or ("constant" if kind == "constant" else "leaf")
-    title = f"{name} = {t.op}" if name and t.op else name or what
+    title = (f"{name} = {t.op}" if name and t.op
+             else name or t.op or ("leaf" if t.requires_grad else "constant"))
     lines = [] if t.data.ndim == 0 else [f"shape {t.shape} {t.dtype}"]
     lines += _summary("value", t.data)
     if grad is not None:
