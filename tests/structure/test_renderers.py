@@ -18,9 +18,9 @@ def ex():
 
 def test_every_format_is_registered_by_its_renderer_module():
     assert explain_package.FORMATS == ("text", "markdown", "html", "json")
-    assert list(model.RENDERERS) == [*explain_package.FORMATS, "dot"]
+    assert list(model.RENDERERS) == [*explain_package.FORMATS, "dot", "svg"]
     for name, module in [("markdown", "render_markdown"), ("html", "render_html"),
-                         ("json", "render_json"), ("dot", "graph")]:
+                         ("json", "render_json"), ("dot", "graph"), ("svg", "graph")]:
         assert model.RENDERERS[name].__module__ == f"chainrule.explain.{module}"
 
 

@@ -38,7 +38,7 @@ def write_atomic(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-GRAPH_SUFFIXES = (".dot", ".gv", ".svg")
+GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg"}  # the renderer each one means
 
 
 def _check_outputs(graph: Path | None, out: Path | None) -> None:
@@ -48,34 +48,14 @@ def _check_outputs(graph: Path | None, out: Path | None) -> None:
     if graph.suffix.lower() not in GRAPH_SUFFIXES:
         raise ConfigError(f"--graph: {graph} should end in .dot or .gv (Graphviz DOT) or .svg "
                           f"(a drawing); the graph is written in one of those formats only")
-    drawing = graph.with_suffix(".svg")  # written beside a .dot file when Graphviz is installed
-    if out is not None and out.resolve() in (graph.resolve(), drawing.resolve()):
-        raise ConfigError(f"--out {out} is also where --graph writes"
-                          + ("" if out.resolve() == graph.resolve() else " its drawing")
-                          + "; give them different files")
+    if out is not None and out.resolve() == graph.resolve():
+        raise ConfigError(f"--out {out} is also where --graph writes; give them different files")
 
 
 def _write_graph(explanation: Any, path: Path) -> list[str]:
-    from chainrule.explain.graph import to_dot, to_svg
-
-    dot = to_dot(explanation)
-    if path.suffix.lower() == ".svg":
-        svg = to_svg(dot)
-        if svg is None:
-            raise ConfigError("--graph: drawing SVG needs Graphviz's dot program, which is not "
-                              "installed; write a .dot file instead")
-        write_atomic(path, svg)
-        return [f"wrote the graph to {path}"]
-    write_atomic(path, dot)
-    messages = [f"wrote the graph to {path}"]
-    svg = to_svg(dot)
-    if svg is None:
-        messages.append("(install Graphviz to get an SVG drawing of it too)")
-    else:
-        svg_path = path.with_suffix(".svg")
-        write_atomic(svg_path, svg)
-        messages.append(f"wrote its drawing to {svg_path}")
-    return messages
+    """The step's graph as DOT or as chainrule's own SVG drawing, by the file's extension."""
+    write_atomic(path, explanation.render(GRAPH_SUFFIXES[path.suffix.lower()]))
+    return [f"wrote the graph to {path}"]
 
 
 # the format each extension of --out means
@@ -133,8 +113,8 @@ def explain_command(
                           "copied write-up did (gives 0.291027924 instead of 0.291027774).",
                           "simultaneous"))] = None,
     graph: Annotated[Path | None, Option(
-        help="Write the step's computational graph to a .dot or .gv file as Graphviz DOT (and "
-             "SVG beside it when Graphviz is installed), or to a .svg file.")] = None,
+        help="Write the step's computational graph to a .svg file (a drawing) or to a .dot "
+             "or .gv file (Graphviz DOT).")] = None,
     seed: Annotated[int | None, Option(help=with_default(
         "Draw the weights, inputs and targets not given from this seed.",
         "the worked example's numbers where they fit, the rest drawn from seed 0"))] = None,

@@ -4,7 +4,7 @@
 >>> ex = cr.explain()                    # the notes' worked example, or explain(model, x, t, ...)
 >>> ex.gradient("w5").grad               # ∂E/∂w5, as the engine computed it
 0.08216704...
->>> print(ex.render("markdown"))         # also "text", "html", "json"; ex.to_dot() for the graph
+>>> print(ex.render("markdown"))         # also "text", "html", "json"; "svg" or "dot": the graph
 
 Every number is read off the same graph that trains the network (recorder.py); see build.py
 for where each one comes from, and docs/explain.md for the notation.
@@ -18,7 +18,7 @@ from chainrule.explain.build import explain
 from chainrule.explain.model import RENDERERS, Explanation, document_formats
 
 # The renderers register themselves in RENDERERS as they are imported, in this order, which is
-# the order of FORMATS: text, markdown, html, json (then the graph, dot).
+# the order of FORMATS: text, markdown, html, json (then the graph: dot, svg).
 # isort: off
 from chainrule.explain.render_text import render_text
 from chainrule.explain import render_markdown, render_html, render_json, graph  # noqa: F401

@@ -242,7 +242,8 @@ class Explanation:
         return _plain(dataclasses.asdict(self))
 
     def render(self, format: str = "text", **options: Any) -> str:
-        """The explanation as 'text', 'markdown', 'html' or 'json' (see chainrule.explain)."""
+        """The explanation as 'text', 'markdown', 'html' or 'json' (see chainrule.explain), or
+        its computational graph as 'dot' or 'svg'."""
         if format not in RENDERERS:
             raise ConfigError(f"explain: unknown format {format!r}; choose one of "
                               f"{', '.join(document_formats())}")
@@ -264,8 +265,8 @@ class Explanation:
 # --- renderers ---------------------------------------------------------------------------------
 #: format → function(explanation, **options) -> str. Each renderer module registers itself with
 #: `@renders("markdown")` when it is imported (chainrule.explain imports them all), so this
-#: module, which they import, imports none of them. "dot" is the graph (graph.py), the others
-#: are documents.
+#: module, which they import, imports none of them. "dot" and "svg" are the graph (graph.py),
+#: the others are documents.
 RENDERERS: dict[str, Callable[..., str]] = {}
 
 
@@ -278,9 +279,12 @@ def renders(format: str) -> Callable[[Callable[..., str]], Callable[..., str]]:
     return register
 
 
+GRAPH_FORMATS = ("dot", "svg")
+
+
 def document_formats() -> tuple[str, ...]:
-    """The registered formats of whole documents, in registration order (all but "dot")."""
-    return tuple(name for name in RENDERERS if name != "dot")
+    """The registered formats of whole documents, in registration order (all but the graph's)."""
+    return tuple(name for name in RENDERERS if name not in GRAPH_FORMATS)
 
 
 def _find(items: Any, attribute: str, name: str, what: str) -> Any:

@@ -24,17 +24,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from chainrule.draw import number
+
 DECOMPOSABLE_LOSSES = ("half_sse", "mse", "bce")  # E is a sum of one error per output
 
 
 # --- numbers ---------------------------------------------------------------------------------
-def fmt(x: float) -> str:
-    """A number as the notes print it: at most 9 significant digits (0.593269992, 0.4)."""
-    if x == 0:
-        return "0"
-    if not math.isfinite(x):
-        return str(x)
-    return f"{x:.9g}"
+#: A number as the notes print it: at most 9 significant digits (0.593269992, 0.4); the same
+#: format as the drawings of tensors (chainrule.draw).
+fmt = number
 
 
 def fmt_factor(x: float) -> str:
