@@ -17,12 +17,12 @@ def ex():
 
 
 def test_every_format_is_registered_by_its_renderer_module():
-    assert explain_package.FORMATS == ("text", "markdown", "html", "json")
+    assert explain_package.FORMATS == ("text", "markdown", "html", "json", "xlsx")
     assert list(model.RENDERERS) == [*explain_package.FORMATS, "dot"]
     for name, module in [("markdown", "render_markdown"), ("html", "render_html"),
-                         ("json", "render_json"), ("dot", "graph")]:
+                         ("json", "render_json"), ("xlsx", "render_xlsx"), ("dot", "graph")]:
         assert model.RENDERERS[name].__module__ == f"chainrule.explain.{module}"
-    assert model.BINARY_FORMATS == set()
+    assert model.BINARY_FORMATS == {"xlsx"}
 
 
 @pytest.mark.parametrize("format", ["text", "markdown", "html", "json"])
@@ -44,7 +44,7 @@ def test_a_newly_registered_format_renders(ex, monkeypatch):
 
 def test_an_unknown_format_names_the_document_formats(ex):
     with pytest.raises(ConfigError, match=r"unknown format 'pdf'; choose one of text, "
-                                          r"markdown, html, json$"):
+                                          r"markdown, html, json, xlsx$"):
         ex.render("pdf")
 
 
