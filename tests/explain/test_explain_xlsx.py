@@ -389,6 +389,16 @@ def test_an_explanation_of_several_samples_is_refused(tmp_path):
     assert not (tmp_path / "s.xlsx").exists()
 
 
+def test_a_parameter_a_cell_cannot_hold_is_refused(tmp_path):
+    pytest.importorskip("openpyxl")
+    model = worked_example_model()
+    model[2].weight.data[0, 1] = np.inf
+    ex = explain(model, [0.05, 0.1], [0.01, 0.99])
+    with pytest.raises(ConfigError, match=r"^explain: the xlsx format cannot hold w6 = inf: a "
+                                          r"spreadsheet cell holds finite numbers only$"):
+        ex.render("xlsx", tmp_path / "s.xlsx")
+
+
 # --- the command line -------------------------------------------------------------------------
 def test_the_command_writes_the_workbook(openpyxl, formulas, tmp_path):
     path = tmp_path / "step.xlsx"

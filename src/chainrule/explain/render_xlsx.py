@@ -114,7 +114,8 @@ def cell_name(symbol: str) -> str:
 def layout(ex: Explanation) -> list[Section]:
     """The step sheet's sections, top to bottom: every quantity of the step with its formula.
 
-    Refuses what a spreadsheet of one sample cannot hold (several samples).
+    Refuses what a spreadsheet of one sample cannot hold: several samples, an input or a
+    parameter that is inf or nan.
     """
     _check_one_sample(ex)
     net = ex.network
@@ -137,6 +138,10 @@ def layout(ex: Explanation) -> list[Section]:
         ("Update: w⁺ = w − η·∂E/∂w", _updates(ex, {r.label: r.name for r in seq})),
         ("After the step: the forward pass with w⁺", _forward(ex, "_new") + _error(ex, "_new")),
     ]
+    for row in (row for _, rows in sections[:2] for row in rows):
+        if isinstance(row.value, float) and not math.isfinite(row.value):
+            raise ConfigError(f"explain: the xlsx format cannot hold {row.label} = "
+                                  f"{row.value}: a spreadsheet cell holds finite numbers only")
     return sections
 
 
