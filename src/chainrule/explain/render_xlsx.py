@@ -135,13 +135,13 @@ def layout(ex: Explanation) -> list[Section]:
         sections.append(("Sequential variant: hidden δ through the updated weights above",
                          seq))
     sections += [
-        ("Update: w⁺ = w − η·∂E/∂w", _updates(ex, {r.label: r.name for r in seq})),
+        ("Update: w⁺ = w − η·∂E/∂w", _updates(ex, {row.name for row in seq})),
         ("After the step: the forward pass with w⁺", _forward(ex, "_new") + _error(ex, "_new")),
     ]
     for row in (row for _, rows in sections[:2] for row in rows):
         if isinstance(row.value, float) and not math.isfinite(row.value):
             raise ConfigError(f"explain: the xlsx format cannot hold {row.label} = "
-                                  f"{row.value}: a spreadsheet cell holds finite numbers only")
+                              f"{row.value}: a spreadsheet cell holds finite numbers only")
     return sections
 
 
@@ -217,6 +217,7 @@ def _forward(ex: Explanation, mark: str) -> list[Row]:
 
 
 def _alpha(u: Unit) -> str:
+    """The name of LeakyReLU's α of the unit's layer."""
     return f"alpha_{u.layer}"
 
 
@@ -294,10 +295,10 @@ def _backward(ex: Explanation) -> list[Row]:
     return rows
 
 
-def _gradients(ex: Explanation, seq: str = "") -> list[Row]:
+def _gradients(ex: Explanation) -> list[Row]:
     rows = []
     for g in ex.gradients:
-        delta = f"delta_{g.unit}{seq}"
+        delta = f"delta_{g.unit}"
         formula = delta if g.kind == "bias" else f"{delta}*{_source(g.source, '')}"
         chain = " × ".join(f.symbol for f in g.factors)
         short = f"δ_{g.unit}" + ("" if g.kind == "bias" else f" × {g.source}")
@@ -335,7 +336,8 @@ def _sequential(ex: Explanation) -> list[Row]:
     return rows
 
 
-def _updates(ex: Explanation, seq: dict[str, str]) -> list[Row]:
+def _updates(ex: Explanation, sequential: set[str]) -> list[Row]:
+    """w⁺ of every parameter, from the sequential variant's gradient where it has one."""
     rows = []
     for u in ex.updates:
         name = cell_name(u.param)
@@ -343,8 +345,9 @@ def _updates(ex: Explanation, seq: dict[str, str]) -> list[Row]:
             rows.append(Row(f"{u.param}⁺", f"{name}_new", f"={name}", u.param,
                             "fixed: not updated"))
             continue
-        grad = seq.get(f"∂E/∂{u.param} (sequential)", f"dE_d{name}")
-        text = f"∂E/∂{u.param}" + (" (sequential)" if grad.endswith("_seq") else "")
+        grad, text = f"dE_d{name}", f"∂E/∂{u.param}"
+        if f"{grad}_seq" in sequential:
+            grad, text = f"{grad}_seq", f"{text} (sequential)"
         rows.append(Row(f"{u.param}⁺", f"{name}_new", f"={name}-eta*{grad}",
                         f"{u.param} − η·{text}"))
     return rows
