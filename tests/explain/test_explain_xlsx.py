@@ -374,8 +374,8 @@ def test_without_openpyxl_the_error_names_the_extra(tmp_path, monkeypatch):
 
 def test_a_bad_sweep_length_is_refused(tmp_path):
     pytest.importorskip("openpyxl")
-    with pytest.raises(ConfigError, match=r"^explain: sweep_steps must be a whole number, 0 or "
-                                          r"more, got -1$"):
+    with pytest.raises(ConfigError, match=r"^explain: sweep_steps must be a non-negative "
+                                          r"integer, got -1$"):
         explain().render("xlsx", tmp_path / "s.xlsx", sweep_steps=-1)
 
 

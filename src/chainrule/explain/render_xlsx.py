@@ -39,6 +39,7 @@ from typing import Any
 from chainrule.errors import ConfigError
 from chainrule.explain import notation as nt
 from chainrule.explain.model import Explanation, Unit, renders
+from chainrule.validate import nonnegative_int
 
 INSTALL = "pip install 'chainrule[xlsx]'"
 SWEEP_RATES = (0.1, 0.2, 0.5, 0.8, 1.0, 2.0)  # the notes' learning rates
@@ -56,9 +57,7 @@ def render_xlsx(ex: Explanation, sweep_steps: int = SWEEP_STEPS) -> bytes:
     sweep_steps: how many steps the "learning rates" sheet runs for each η (0: no such sheet).
     """
     openpyxl = _openpyxl()
-    if not isinstance(sweep_steps, int) or isinstance(sweep_steps, bool) or sweep_steps < 0:
-        raise ConfigError(f"explain: sweep_steps must be a whole number, 0 or more, got "
-                          f"{sweep_steps!r}")
+    sweep_steps = nonnegative_int("explain", "sweep_steps", sweep_steps)
     rows = layout(ex)
     workbook = openpyxl.Workbook()
     _write_step(workbook, workbook.active, ex, rows)
