@@ -99,7 +99,7 @@ def test_toml_config(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--sizes", "2,x"], "--sizes: expected comma-separated whole numbers"),
     (["--sizes", "10,10,10"], "200 weights"),
-    (["--format", "pdf"], "--format: expected one of text, markdown, html, json"),
+    (["--format", "pdf"], "--format: expected one of text, markdown, html, json, xlsx, got"),
     (["--loss", "hinge", "--lr", "-1"], "2 problems"),
     (["--inputs", "1,2,3"], "inputs: expected 2 values"),
     (["--config", "missing.toml"], "does not exist"),

@@ -2,7 +2,8 @@
 
 With no options it explains the notes' worked example. A network of your own comes from a TOML
 file (--config, see chainrule.explain.config) and/or the options below, which override the
-file. Writes to the terminal, or to --out in any format; --graph writes the computational graph.
+file. Writes to the terminal, or to --out in any format (xlsx, a workbook, only to --out);
+--graph writes the computational graph.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def _write_graph(explanation: Any, path: Path) -> list[str]:
 
 # the format each extension of --out means
 SUFFIX_FORMATS = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
-                  ".html": "html", ".htm": "html", ".json": "json"}
+                  ".html": "html", ".htm": "html", ".json": "json", ".xlsx": "xlsx"}
 
 
 def output_format(format: str | None, out: Path | None) -> str:
@@ -82,6 +83,19 @@ def output_format(format: str | None, out: Path | None) -> str:
     return format
 
 
+def _check_workbook(out: Path | None) -> None:
+    """Refuse --format xlsx without --out, or without openpyxl, before any work is done."""
+    import importlib.util
+
+    from chainrule.explain.render_xlsx import INSTALL
+
+    if out is None:
+        raise ConfigError("--format xlsx writes a workbook, not text: give the file with "
+                          "--out, e.g. --out step.xlsx")
+    if importlib.util.find_spec("openpyxl") is None:
+        raise ConfigError(f"--format xlsx needs openpyxl: {INSTALL}")
+
+
 def _default(name: str, shown: str | None = None) -> str:
     from chainrule.explain.config import ExplainConfig
 
@@ -95,8 +109,10 @@ def explain_command(
                          "below override it.")] = None,
     format: Annotated[str | None, Option(
         "--format", "-f", help=with_default(
-            "text, markdown, html (self-contained) or json.",
-            "the one the extension of --out names (.txt, .md, .html, .json), else text"))]
+            "text, markdown, html (self-contained), json, or xlsx (a workbook of live "
+            "formulas; needs --out and the [xlsx] extra).",
+            "the one the extension of --out names (.txt, .md, .html, .json, .xlsx), else "
+            "text"))]
     = None,
     out: Annotated[Path | None, Option("--out", "-o", help=with_default(
         "Write to this file.", "the terminal"))] = None,
@@ -144,16 +160,18 @@ def explain_command(
 ) -> None:
     """Explain one training step: forward pass, every chain-rule product, check and update.
 
-    The output format follows the extension of --out (.txt, .md, .html or .json) unless
-    --format is given.
+    The output format follows the extension of --out (.txt, .md, .html, .json or .xlsx)
+    unless --format is given.
     """
-    from chainrule.explain import explain, render
+    from chainrule.explain import explain
     from chainrule.explain.config import build_network, load_config
 
     format = output_format(format, out)
-    if focus is not None and format == "json":
-        raise ConfigError("--focus: the json format holds every parameter; choose text, "
+    if focus is not None and format in ("json", "xlsx"):
+        raise ConfigError(f"--focus: the {format} format holds every parameter; choose text, "
                           "markdown or html")
+    if format == "xlsx":
+        _check_workbook(out)
     _check_outputs(graph, out)
     options = {} if focus is None else {"focus": focus}
     overrides = {
@@ -171,13 +189,13 @@ def explain_command(
 
     messages = _write_graph(result, graph) if graph is not None else []
     if out is not None:
-        write_atomic(out, render(result, format, **options))
+        result.render(format, out, **options)
         messages.insert(0, f"wrote the explanation ({format}) to {out}")
     elif format == "text":
         from chainrule.explain.render_text import print_text
 
         print_text(result, focus=focus)
     else:
-        sys.stdout.write(render(result, format, **options))
+        sys.stdout.write(result.render(format, **options))
     for message in messages:
         print(message, file=sys.stderr if out is None else sys.stdout)

@@ -8,9 +8,11 @@ Units, weights and biases are named as in Note [naming] (notation.py).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, overload
 
 from chainrule.errors import ConfigError
 
@@ -241,13 +243,34 @@ class Explanation:
         """Every value as JSON-ready Python data (dicts, lists, floats, strings)."""
         return _plain(dataclasses.asdict(self))
 
-    def render(self, format: str = "text", **options: Any) -> str:
+    @overload
+    def render(self, format: str = "text", path: None = None, **options: Any) -> str: ...
+
+    @overload
+    def render(self, format: str, path: str | os.PathLike[str], **options: Any) -> Path: ...
+
+    def render(self, format: str = "text", path: str | os.PathLike[str] | None = None,
+               **options: Any) -> str | Path:
         """The explanation as 'text', 'markdown', 'html' or 'json' (see chainrule.explain), or
-        its computational graph as 'dot' or 'svg'."""
+        its computational graph as 'dot' or 'svg'.
+
+        With `path`, the document is written there instead (atomically) and the path returned.
+        'xlsx', a workbook, is binary and needs a path: ex.render("xlsx", "step.xlsx").
+        """
         if format not in RENDERERS:
             raise ConfigError(f"explain: unknown format {format!r}; choose one of "
                               f"{', '.join(document_formats())}")
-        return RENDERERS[format](self, **options)
+        if path is None and format in BINARY_FORMATS:
+            raise ConfigError(f"explain: the {format} format is a file, not text: give the "
+                              f"file to write, ex.render({format!r}, path='step.{format}')")
+        document = RENDERERS[format](self, **options)
+        if path is None:
+            return document
+        from chainrule.io import atomic_write_bytes
+
+        data = document if isinstance(document, bytes) else document.encode("utf-8")
+        atomic_write_bytes(path, data)
+        return Path(path)
 
     def to_dot(self) -> str:
         """The step's computational graph in Graphviz DOT, with values and gradients."""
@@ -263,17 +286,25 @@ class Explanation:
 
 
 # --- renderers ---------------------------------------------------------------------------------
-#: format → function(explanation, **options) -> str. Each renderer module registers itself with
-#: `@renders("markdown")` when it is imported (chainrule.explain imports them all), so this
-#: module, which they import, imports none of them. "dot" and "svg" are the graph (graph.py),
-#: the others are documents.
-RENDERERS: dict[str, Callable[..., str]] = {}
+#: format → function(explanation, **options) -> str (bytes for a binary format). Each renderer
+#: module registers itself with `@renders("markdown")` when it is imported (chainrule.explain
+#: imports them all), so this module, which they import, imports none of them. "dot" and
+#: "svg" are the graph (graph.py), the others are documents.
+RENDERERS: dict[str, Callable[..., str | bytes]] = {}
+#: the formats whose renderer returns bytes, written only to a file (render(format, path))
+BINARY_FORMATS: set[str] = set()
 
 
-def renders(format: str) -> Callable[[Callable[..., str]], Callable[..., str]]:
-    """Decorator: register `function` as the renderer of `format`; returns it unchanged."""
-    def register(function: Callable[..., str]) -> Callable[..., str]:
+def renders(format: str, *, binary: bool = False
+            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register `function` as the renderer of `format`; returns it unchanged.
+
+    binary: the function returns bytes, which `Explanation.render` writes only to a path.
+    """
+    def register(function: Callable[..., Any]) -> Callable[..., Any]:
         RENDERERS[format] = function
+        if binary:
+            BINARY_FORMATS.add(format)
         return function
 
     return register
