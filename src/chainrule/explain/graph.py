@@ -22,13 +22,13 @@ def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _label(node: GraphNode, parents: list[str]) -> str:
+def _label(node: GraphNode, parents: list[str], error: str) -> str:
     head = node.title if not node.op else f"{node.title} = {node.op}({', '.join(parents)})"
     lines = [head]
     for name, value, grad in node.rows:
         row = f"{name} = {nt.fmt(value)}"
         if grad is not None:
-            row += f"    ∂E/∂{name} = {nt.fmt(grad)}" if name != "E" else "    ∂E/∂E = 1"
+            row += f"    ∂{error}/∂{name} = {nt.fmt(grad) if name != error else 1}"
         lines.append(row)
     return "\\l".join(_quote(line) for line in lines) + "\\l"
 
@@ -36,6 +36,7 @@ def _label(node: GraphNode, parents: list[str]) -> str:
 @renders("dot")
 def to_dot(ex: Explanation) -> str:
     """The step's graph in DOT: each node lists its elements' values and gradients."""
+    error = ex.naming.error  # E, or C₀ in the layer notation
     titles = {n.key: n.title for n in ex.graph.nodes}
     parents: dict[str, list[str]] = {n.key: [] for n in ex.graph.nodes}
     for source, target in ex.graph.edges:
@@ -47,11 +48,12 @@ def to_dot(ex: Explanation) -> str:
         '  node [shape=box, style="rounded,filled", fontname="DejaVu Sans Mono", '
         "fontsize=10];",
         '  edge [color="#57606a"];',
-        f'  label="{_quote(ex.network.description)}: E = {nt.fmt(ex.error)}"; labelloc=t;',
+        f'  label="{_quote(ex.network.description)}: {error} = {nt.fmt(ex.error)}"; '
+        "labelloc=t;",
     ]
     for node in ex.graph.nodes:
-        kind = "E" if node.title == "E" else "op" if node.op else "leaf"
-        lines.append(f'  {node.key} [label="{_label(node, parents[node.key])}", '
+        kind = "E" if node.title == error else "op" if node.op else "leaf"
+        lines.append(f'  {node.key} [label="{_label(node, parents[node.key], error)}", '
                      f'fillcolor="{_FILL[kind]}"];')
     lines += [f"  {source} -> {target};" for source, target in ex.graph.edges]
     lines.append("}")
