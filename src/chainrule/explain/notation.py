@@ -253,6 +253,23 @@ class Naming:
             return "hidden layer"
         return f"hidden layer {layer}"
 
+    def table(self) -> dict[str, object]:
+        """Every name's symbols, for programs (the JSON output): the error, each unit's net,
+        out and δ (an input's out, an output's target too), each parameter's symbol."""
+        units: dict[str, dict[str, str]] = {}
+        for k in range(self.layers + 1):
+            for unit in self.units(k):
+                units[unit] = {"out": self.out(unit)} if k == 0 else {
+                    "net": self.net(unit), "out": self.out(unit), "delta": self.delta(unit)}
+                if k == self.layers:
+                    units[unit]["target"] = self.target(unit)
+        layers = range(1, self.layers + 1)
+        params = [self.weight(k, j, c) for k in layers for j in range(self.sizes[k])
+                  for c in range(self.sizes[k - 1])]
+        params += [self.bias(k, j) for k in layers for j in range(self.sizes[k])]
+        return {"notation": self.notation, "error": self.error, "units": units,
+                "params": {name: self.symbol(name) for name in params}}
+
     def group(self, kind: str, layer: int) -> str:
         """A whole layer's tensor in the graph, kind "net", "out", "W" or "b": net[h], out[o],
         W1, b1; z⁽¹⁾, a⁽²⁾, W⁽¹⁾, b⁽¹⁾."""

@@ -28,7 +28,10 @@ def _finite(value: Any) -> Any:
 
 
 def to_json_data(ex: Explanation) -> dict[str, Any]:
-    return {"format": FORMAT, "version": VERSION, **_finite(ex.to_dict())}
+    """The explanation's fields, and `symbols`: how its notation writes each unit and
+    parameter named in them (network.notation says which notation)."""
+    return {"format": FORMAT, "version": VERSION, **_finite(ex.to_dict()),
+            "symbols": ex.naming.table()}
 
 
 @renders("json")
