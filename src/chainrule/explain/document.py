@@ -193,7 +193,7 @@ def _layer_legend(ex: Explanation, naming: nt.Naming) -> str:
     """The layer notation (Note [two notations]); the unit notation's name of one weight."""
     L, up = naming.layers, nt.superscript
     example = naming.weight(L, 0, 0)
-    if all(n == 1 for n in naming.sizes):
+    if naming.single_neurons:
         text = (
             f"Layers are counted from the input a⁽⁰⁾ to the output, layer L = {L}. The neuron "
             f"of layer L adds up its weighted input, z⁽ᴸ⁾ = w⁽ᴸ⁾a⁽ᴸ⁻¹⁾ + b⁽ᴸ⁾, and passes on "
@@ -219,9 +219,9 @@ def _layer_legend(ex: Explanation, naming: nt.Naming) -> str:
     if ex.network.loss == "half_sse":
         text += (
             f" The cost is the one training uses, half the sum of squared errors: "
-            f"{ex.network.loss_formula}. The "
-            f"notes' C₀ = {notes_cost} has no ½, so their ∂C₀/∂a{up(f'({L})')} is twice the "
-            f"one below; the ½ only scales the gradients, and every number here is the engine's."
+            f"{ex.network.loss_formula}. The notes' C₀ = {notes_cost} has no ½, so their "
+            f"∂C₀/∂a{up(f'({L})')} is twice the one below; the ½ only scales the gradients, and "
+            f"every number here is the engine's."
         )
     return text
 

@@ -66,11 +66,12 @@ def fmt_small(x: float) -> str:
     return "0" if x == 0 else f"{x:.1e}"
 
 
-# --- names ---------------------------------------------------------------------------------
+# --- names ----------------------------------------------------------------------------------
 NOTATIONS = ("unit", "layer")  # Note [two notations]
 
 _SUPERSCRIPT = str.maketrans("0123456789()−-L", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾⁻⁻ᴸ")
 _SUBSCRIPT = str.maketrans("0123456789jk", "₀₁₂₃₄₅₆₇₈₉ⱼₖ")
+_LAYER_LETTERS = {"net": "z", "out": "a", "t": "y"}  # the unit notation's word → the letter
 
 
 def superscript(text: str) -> str:
@@ -122,13 +123,16 @@ class Naming:
     def bias(self, layer: int, row: int) -> str:
         return f"b_{self.unit(layer, row)}"
 
-    def weight_count(self) -> int:
-        return sum(a * b for a, b in zip(self.sizes, self.sizes[1:], strict=False))
-
     # symbols --------------------------------------------------------------------------------
     @property
     def layered(self) -> bool:
         return self.notation == "layer"
+
+    @property
+    def single_neurons(self) -> bool:
+        """A chain of single neurons, every layer one unit: the layer notation needs no
+        subscripts."""
+        return all(n == 1 for n in self.sizes)
 
     @cached_property
     def _places(self) -> dict[str, tuple[int, tuple[int, ...]]]:
@@ -148,15 +152,14 @@ class Naming:
         neurons, and separated by commas once some layer has 10 units or more."""
         k, indices = self._places[name]
         text = letter + superscript(f"({k})")
-        if all(n == 1 for n in self.sizes):
+        if self.single_neurons:
             return text
         joiner = "," if max(self.sizes) >= 10 else ""
         return text + joiner.join(subscript(str(i + 1)) for i in indices)
 
     def _output_index(self, unit: str) -> str:
         """The subscript j of an output's y_j and p_j ('' for a chain of single neurons)."""
-        return "" if all(n == 1 for n in self.sizes) else \
-            subscript(str(self._places[unit][1][0] + 1))
+        return "" if self.single_neurons else subscript(str(self._places[unit][1][0] + 1))
 
     def net(self, unit: str) -> str:
         """What flows into a unit: net_h1, z⁽¹⁾₁."""
@@ -213,7 +216,7 @@ class Naming:
         """Any output's symbol, kind "net", "out", "t" or "p": net_o, t_o; z⁽²⁾ⱼ, yⱼ."""
         if not self.layered:
             return f"{kind}_o"
-        letter = {"net": "z", "out": "a", "t": "y"}.get(kind, kind)
+        letter = _LAYER_LETTERS.get(kind, kind)
         layer = superscript(f"({self.layers})") if kind in ("net", "out") else ""
         return f"{letter}{layer}ⱼ"
 
@@ -253,6 +256,9 @@ class Naming:
             return "hidden layer"
         return f"hidden layer {layer}"
 
+    def weight_count(self) -> int:
+        return sum(a * b for a, b in zip(self.sizes, self.sizes[1:], strict=False))
+
     def table(self) -> dict[str, object]:
         """Every name's symbols, for programs (the JSON output): the error, each unit's net,
         out and δ (an input's out, an output's target too), each parameter's symbol."""
@@ -274,8 +280,7 @@ class Naming:
         """A whole layer's tensor in the graph, kind "net", "out", "W" or "b": net[h], out[o],
         W1, b1; z⁽¹⁾, a⁽²⁾, W⁽¹⁾, b⁽¹⁾."""
         if self.layered:
-            letter = {"net": "z", "out": "a"}.get(kind, kind)
-            return letter + superscript(f"({layer})")
+            return _LAYER_LETTERS.get(kind, kind) + superscript(f"({layer})")
         if kind in ("W", "b"):
             return f"{kind}{layer}"
         group = "o" if layer == self.layers else "h" if self.layers == 2 else f"h{layer}"
@@ -410,9 +415,8 @@ def loss_formula(loss: str, scale: float, naming: Naming | None = None) -> str:
 
 
 def _layer_loss_formula(loss: str, scale: float, naming: Naming) -> str:
-    chain = all(n == 1 for n in naming.sizes)  # one output: no Σ and no subscript j
-    L = superscript(f"({naming.layers})")
-    a, y, sigma = (f"a{L}", "y", "") if chain else (f"a{L}ⱼ", "yⱼ", "Σⱼ ")
+    L = superscript(f"({naming.layers})")  # one output, single neurons: no Σ, no subscript j
+    a, y, sigma = (f"a{L}", "y", "") if naming.single_neurons else (f"a{L}ⱼ", "yⱼ", "Σⱼ ")
     if loss == "half_sse":
         return f"C₀ = ½{' ' if sigma else ''}{sigma}({a} − {y})²"
     if loss == "mse":

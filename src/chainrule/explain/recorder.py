@@ -17,7 +17,7 @@ import numpy as np
 from chainrule import autograd
 from chainrule.explain.model import Graph, GraphNode
 from chainrule.explain.network import Layer
-from chainrule.explain.notation import Naming, superscript
+from chainrule.explain.notation import Naming
 from chainrule.tensor import Tensor
 
 
@@ -115,10 +115,9 @@ def _roles(layers: list[Layer], steps: list[tuple[Tensor, Tensor, Tensor]], inpu
     """A title and element names for each tensor we know: 'W2', [w5, w6, w7, w8]; in the
     layer notation 'W⁽²⁾', [w⁽²⁾₁₁, ...]."""
     n, L = naming, naming.layers
-    inputs_title, target_title = ("a" + superscript("(0)"), "y") if n.layered else ("i", "t")
     roles: dict[int, tuple[str, list[str]]] = {
-        id(inputs): (inputs_title, [n.out(u) for u in n.units(0)]),
-        id(target): (target_title, [n.target(u) for u in n.units(L)]
+        id(inputs): (n.group("out", 0) if n.layered else "i", [n.out(u) for u in n.units(0)]),
+        id(target): (n.target_letter, [n.target(u) for u in n.units(L)]
                      if target.data.dtype.kind == "f" else ["class"]),
         id(E): (n.error, [n.error]),
     }
