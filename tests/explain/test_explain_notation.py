@@ -218,7 +218,7 @@ def test_a_deeper_network_uses_the_notes_indices():
     # w⁽ᴸ⁾ⱼₖ: from unit k of layer L−1 into unit j of layer L, row j and column k of the weight
     g = ex.gradient("w6")  # the unit notation's sixth weight: layer 1, row 2 (j = 2), col 3
     assert (g.layer, g.unit, g.source) == (1, "h1_2", "a⁽⁰⁾₃")
-    assert ex.naming.symbol("w6") == "w⁽¹⁾₂₃"
+    assert Naming.of(ex.network).symbol("w6") == "w⁽¹⁾₂₃"
 
 
 def test_indices_are_separated_once_a_layer_has_ten_units():

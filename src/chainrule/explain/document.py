@@ -123,7 +123,7 @@ def build_document(ex: Explanation, focus: str | None = None) -> Document:
     """The whole step, or with `focus` (a parameter's name: "w5", "b_h1") only what that
     parameter's derivation needs: the values it reads, the δ's it reuses, its chain-rule
     product and check, and its update."""
-    net, naming = ex.network, ex.naming
+    net, naming = ex.network, nt.Naming.of(ex.network)
     sample = ", ".join(f"{n} = {nt.fmt(v)}" for n, v in net.inputs)
     values = ", ".join(f"{n} = {nt.fmt(v)}" for n, v in net.targets)
     targets = f"targets {values}"
@@ -160,7 +160,7 @@ def _biases(ex: Explanation) -> str:
 
 
 def _notation(ex: Explanation) -> Section:
-    naming = ex.naming
+    naming = nt.Naming.of(ex.network)
     text = _layer_legend(ex, naming) if naming.layered else _unit_legend(naming)
     return Section("Notation", [Para(segs(text))])
 
@@ -229,7 +229,7 @@ def _layer_legend(ex: Explanation, naming: nt.Naming) -> str:
 def _forward(ex: Explanation) -> Section:
     section = Section("1. Forward pass")
     fused = ex.network.loss == "cross_entropy"
-    naming = ex.naming
+    naming = nt.Naming.of(ex.network)
     net, out = naming.generic
     for k, units in enumerate(ex.forward, start=1):
         act = units[0].activation
@@ -248,7 +248,7 @@ def _forward(ex: Explanation) -> Section:
 def _unit_lines(ex: Explanation, k: int, unit: Unit) -> tuple[Eq, ...]:
     """net of a unit of layer k, and its out unless softmax (inside the loss) or an identity
     output (out is net) makes that line say nothing."""
-    act, naming = unit.activation, ex.naming
+    act, naming = unit.activation, nt.Naming.of(ex.network)
     net, out = naming.net(unit.name), naming.out(unit.name)
     lines = [_net_eq(unit, net)]
     if act == "identity" and k < len(ex.forward):
@@ -267,7 +267,7 @@ def _alpha(ex: Explanation, k: int) -> float:
 
 
 def _layer_title(ex: Explanation, k: int) -> str:
-    title = ex.naming.layer_title(k)
+    title = nt.Naming.of(ex.network).layer_title(k)
     return title[0].upper() + title[1:]
 
 
@@ -288,7 +288,7 @@ def _net_eq(unit: Unit, net: str) -> Eq:
 
 def _error_lines(ex: Explanation) -> tuple[Eq, ...]:
     scale = nt.loss_scale(ex.network.loss, ex.network.reduction, len(ex.errors))
-    naming, loss = ex.naming, ex.network.loss
+    naming, loss = nt.Naming.of(ex.network), ex.network.loss
     if naming.layered:  # one line: C₀ is the sum, and the notes name no share of it
         formulas = [nt.output_error_formula(loss, naming.out(e.unit), naming.target(e.unit),
                                             scale, target_first=False) for e in ex.errors]
@@ -321,7 +321,7 @@ def _softmax_lines(ex: Explanation) -> tuple[Eq, ...]:
         total = math.fsum(math.exp(v) for v in nets)
     except OverflowError:
         total = math.inf
-    lines, n = [], ex.naming
+    lines, n = [], nt.Naming.of(ex.network)
     for u, e in zip(ex.outputs, ex.errors, strict=True):
         steps = [segs(f"e^{n.net(u.name)} / {n.over_outputs} e^{n.any_output('net')}")]
         if math.isfinite(total):
@@ -340,7 +340,7 @@ def _softmax_lines(ex: Explanation) -> tuple[Eq, ...]:
 # --- backward -------------------------------------------------------------------------------
 def _backward(ex: Explanation) -> Section:
     section = Section("2. Backward pass")
-    n = ex.naming
+    n = nt.Naming.of(ex.network)
     E, (net, out) = n.error, n.generic
     section.blocks.append(Para(segs(
         "Backpropagation walks from the error back to every weight, one chain-rule link at a "
@@ -428,7 +428,8 @@ def _gradient_eq(n: nt.Naming, g: Gradient) -> Eq:
 # --- check, update, steps --------------------------------------------------------------------
 def _check(ex: Explanation) -> Section:
     section = Section("3. Check from first principles")
-    n, E = ex.naming, ex.naming.error
+    n = nt.Naming.of(ex.network)
+    E = n.error
     section.blocks.append(Para(segs(
         f"The derivative is the slope of {E} when one parameter moves and nothing else does. "
         f"The central difference ({E}(w + h) − {E}(w − h)) / 2h with h = {nt.fmt(ex.eps)} "
@@ -451,7 +452,7 @@ def _check(ex: Explanation) -> Section:
 
 
 def _update(ex: Explanation) -> Section:
-    net, n = ex.network, ex.naming
+    net, n = ex.network, nt.Naming.of(ex.network)
     E = n.error
     section = Section("4. Update")
     section.blocks.append(Para(segs(
@@ -515,7 +516,7 @@ def _update_eq(n: nt.Naming, u: Update, lr: float) -> Eq:
 def _error_after(ex: Explanation) -> list[Sub | Eqs]:
     change = ex.error_after - ex.error
     return [Sub("Error after the step"),
-            Eqs((Eq(segs(sym(ex.naming.total)), (segs(res(ex.error_after)),),
+            Eqs((Eq(segs(sym(nt.Naming.of(ex.network).total)), (segs(res(ex.error_after)),),
                     segs(Seg(f"before: {nt.fmt(ex.error)}, change {change:+.9g}", "note"))),))]
 
 
@@ -527,7 +528,7 @@ def _focus(ex: Explanation, param: str) -> Section:
     except KeyError as error:
         raise ConfigError(f"explain: {error.args[0]}") from None
     delta = ex.delta(g.unit)
-    n = ex.naming
+    n = nt.Naming.of(ex.network)
     E, P, unit = n.error, n.symbol(param), n.label(g.unit)
     source = f" reads {g.source} and" if g.kind == "weight" else ""
     section = Section(f"{n.d(E, P)}: {P}{source} feeds {unit}")
@@ -588,8 +589,8 @@ def _steps(ex: Explanation) -> Section:
         (segs(Seg(str(r.step))), segs(Seg(nt.fmt(r.error), "res")),
          *(segs(Seg(f"{r.params[n]:.7g}")) for n in names))
         for r in rows)
-    section.blocks.append(Table(("step", ex.naming.total, *map(ex.naming.symbol, names)),
-                                table_rows,
+    naming = nt.Naming.of(ex.network)
+    section.blocks.append(Table(("step", naming.total, *map(naming.symbol, names)), table_rows,
                                 (True,) * (2 + len(names))))
     return section
 

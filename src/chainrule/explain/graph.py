@@ -36,7 +36,7 @@ def _label(node: GraphNode, parents: list[str], error: str) -> str:
 @renders("dot")
 def to_dot(ex: Explanation) -> str:
     """The step's graph in DOT: each node lists its elements' values and gradients."""
-    error = ex.naming.error  # E, or C₀ in the layer notation
+    error = nt.Naming.of(ex.network).error  # E, or C₀ in the layer notation
     titles = {n.key: n.title for n in ex.graph.nodes}
     parents: dict[str, list[str]] = {n.key: [] for n in ex.graph.nodes}
     for source, target in ex.graph.edges:

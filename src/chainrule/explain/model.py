@@ -5,8 +5,8 @@ engine recorded; the renderers only format it. `Explanation.to_dict()` gives JSO
 Units, weights and biases are named as in Note [naming] (notation.py). Fields that identify
 something — a unit's `name`, `unit` and `via`, a parameter's `param`, the keys of
 `StepRow.params` — hold those names ("h1", "w5") in either notation; every other string (a
-symbol, a formula, a term) is written in the explanation's notation, and `Explanation.naming`
-turns a name into its symbol (Note [two notations]).
+symbol, a formula, a term) is written in the explanation's notation, and
+`Naming.of(explanation.network)` turns a name into its symbol (Note [two notations]).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chainrule.errors import ConfigError
-from chainrule.explain.notation import Naming
 
 
 @dataclass(frozen=True)
@@ -233,11 +232,6 @@ class Explanation:
 
     def update(self, param: str) -> Update:
         return _find(self.updates, "param", param, "parameter")
-
-    @property
-    def naming(self) -> Naming:
-        """The names and symbols of this explanation's network, in its notation."""
-        return Naming(self.network.sizes, self.network.notation)
 
     @property
     def outputs(self) -> tuple[Unit, ...]:

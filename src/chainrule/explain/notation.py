@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 DECOMPOSABLE_LOSSES = ("half_sse", "mse", "bce")  # E is a sum of one error per output
 
@@ -95,6 +96,11 @@ class Naming:
 
     sizes: tuple[int, ...]
     notation: str = "unit"
+
+    @classmethod
+    def of(cls, network: Any) -> Naming:
+        """The naming of an explanation's `network` (its sizes, in its notation)."""
+        return cls(tuple(network.sizes), network.notation)
 
     @property
     def layers(self) -> int:

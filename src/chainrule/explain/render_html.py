@@ -124,7 +124,7 @@ def _one_table(table: Table) -> str:
 
 def _diagram(ex: Explanation) -> str:
     """The network as an inline SVG: units with their out values, weights on the edges."""
-    sizes, naming = ex.network.sizes, ex.naming
+    sizes, naming = ex.network.sizes, nt.Naming.of(ex.network)
     column, row, radius, top = 240, 110, 25, 40
     tallest = max(sizes)
     width = column * (len(sizes) - 1) + 160

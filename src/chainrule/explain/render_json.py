@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from chainrule.explain.model import Explanation, renders
+from chainrule.explain.notation import Naming
 
 FORMAT = "chainrule-explain"
 VERSION = 1
@@ -31,7 +32,7 @@ def to_json_data(ex: Explanation) -> dict[str, Any]:
     """The explanation's fields, and `symbols`: how its notation writes each unit and
     parameter named in them (network.notation says which notation)."""
     return {"format": FORMAT, "version": VERSION, **_finite(ex.to_dict()),
-            "symbols": ex.naming.table()}
+            "symbols": Naming.of(ex.network).table()}
 
 
 @renders("json")

@@ -354,7 +354,7 @@ class Session:
         p = self.prepared
         ex = explain(self.model, p.X_train[sample], p.y_train[sample], loss=p.loss,
                      lr=self.config.lr, max_weights=MAX_WEIGHTS, notation=notation)
-        gradient, update, naming = ex.gradient(param), ex.update(param), ex.naming
+        gradient, update, naming = ex.gradient(param), ex.update(param), Naming.of(ex.network)
         return {"type": "explanation", "param": param, "sample": sample,
                 "notation": notation, "symbol": naming.symbol(param),
                 "error_symbol": naming.error,
