@@ -157,6 +157,10 @@ def explain_command(
     focus: Annotated[str | None, Option(help=with_default(
         "Only this parameter's derivation, e.g. w5 or b_h1: the values it reads, the δ's it "
         "reuses, its chain-rule product, check and update.", "every parameter"))] = None,
+    notation: Annotated[str | None, Option(help=with_default(
+        "unit (net_h1, out_o1, w5: the worked example's) or layer (z⁽ᴸ⁾, a⁽ᴸ⁾, w⁽ᴸ⁾ⱼₖ, C₀: "
+        "indexed by layer); --focus still takes the unit names.", _default("notation")))]
+    = None,
 ) -> None:
     """Explain one training step: forward pass, every chain-rule product, check and update.
 
@@ -180,12 +184,13 @@ def explain_command(
         "output_activation": output_activation, "loss": loss, "lr": lr,
         "inputs": _numbers("--inputs", inputs, float),
         "targets": _numbers("--targets", targets, float), "max_weights": max_weights,
+        "notation": notation,
     }
     spec = load_config(config, overrides)
     model, x, target = build_network(spec)
     result = explain(model, x, target, spec.loss, spec.lr, update_biases=spec.update_biases,
                      sequential=spec.sequential, steps=spec.steps,
-                     max_weights=spec.max_weights)
+                     max_weights=spec.max_weights, notation=spec.notation)
 
     messages = _write_graph(result, graph) if graph is not None else []
     if out is not None:

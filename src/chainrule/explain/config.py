@@ -16,6 +16,7 @@ ConfigError. Every key is optional; with none, it is the notes' worked example.
     update_biases = false
     sequential = false
     steps = 1
+    notation = "unit"                # or "layer": z⁽ᴸ⁾, a⁽ᴸ⁾, C₀ (Note [two notations])
 
     [[layers]]                       # one table per Linear layer, inputs first
     weight = [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9]]   # row j: weights into unit j
@@ -46,6 +47,7 @@ from chainrule import nn
 from chainrule.configfile import load_toml
 from chainrule.errors import ConfigError
 from chainrule.explain.build import LOSSES, MAX_WEIGHTS
+from chainrule.explain.notation import NOTATIONS
 from chainrule.nn.init import set_values_
 
 HIDDEN = tuple(nn.HIDDEN_ACTIVATIONS)
@@ -80,6 +82,7 @@ class ExplainConfig(BaseModel):
     sequential: bool = False
     steps: int = Field(1, ge=1, le=100_000)
     max_weights: int = Field(MAX_WEIGHTS, ge=1)
+    notation: Literal[NOTATIONS] = "unit"  # type: ignore[valid-type]
 
     @property
     def output(self) -> str:

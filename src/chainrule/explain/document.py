@@ -108,17 +108,27 @@ def symbols(names: list[str], joiner: str = " × ") -> Segs:
     return tuple(out)
 
 
+def chain_symbols(naming: nt.Naming, names: list[str]) -> Segs:
+    """Symbols of a chain-rule product, in the notation's order and with its sign."""
+    return symbols(naming.chain(names), naming.times)
+
+
+def chain_product(naming: nt.Naming, values: list[float]) -> Segs:
+    """The numbers of a chain-rule product, in the same order as chain_symbols."""
+    return product(naming.chain(values))
+
+
 # --- the document ---------------------------------------------------------------------------
 def build_document(ex: Explanation, focus: str | None = None) -> Document:
     """The whole step, or with `focus` (a parameter's name: "w5", "b_h1") only what that
     parameter's derivation needs: the values it reads, the δ's it reuses, its chain-rule
     product and check, and its update."""
-    net = ex.network
+    net, naming = ex.network, nt.Naming.of(ex.network)
     sample = ", ".join(f"{n} = {nt.fmt(v)}" for n, v in net.inputs)
     values = ", ".join(f"{n} = {nt.fmt(v)}" for n, v in net.targets)
     targets = f"targets {values}"
     if net.target_class is not None:  # class k is output unit k + 1: class 0 is o1
-        unit = ex.outputs[net.target_class].name
+        unit = naming.label(ex.outputs[net.target_class].name)
         targets = f"target class {net.target_class} ({unit}), one-hot {values}"
     summary = (
         ("network", net.description),
@@ -130,8 +140,9 @@ def build_document(ex: Explanation, focus: str | None = None) -> Document:
                    + _biases(ex)),
     )
     if focus is not None:
-        return Document(f"chainrule explain: ∂E/∂{focus}, one training step", summary,
-                        (_focus(ex, focus),))
+        section = _focus(ex, focus)  # first: it refuses a name the network does not have
+        title = naming.d(naming.error, naming.symbol(focus))
+        return Document(f"chainrule explain: {title}, one training step", summary, (section,))
     sections = [_notation(ex), _forward(ex), _backward(ex), _check(ex), _update(ex)]
     if ex.steps:
         sections.append(_steps(ex))
@@ -149,43 +160,87 @@ def _biases(ex: Explanation) -> str:
 
 
 def _notation(ex: Explanation) -> Section:
-    sizes = ex.network.sizes
-    layers = len(sizes) - 1
+    naming = nt.Naming.of(ex.network)
+    text = _layer_legend(ex, naming) if naming.layered else _unit_legend(naming)
+    return Section("Notation", [Para(segs(text))])
+
+
+def _unit_legend(naming: nt.Naming) -> str:
+    sizes, layers = naming.sizes, naming.layers
     first_w = 1
     ranges = []
     for k in range(1, layers + 1):
         count = sizes[k - 1] * sizes[k]
-        title = "the outputs" if k == layers else ("the hidden layer" if layers == 2
-                                                    else f"hidden layer {k}")
-        ranges.append(f"w{first_w}..w{first_w + count - 1} feed {title}")
+        title = ("the outputs" if sizes[k] > 1 else "the output") if k == layers else (
+            "the hidden layer" if layers == 2 else f"hidden layer {k}")
+        ranges.append(f"w{first_w} feeds {title}" if count == 1
+                      else f"w{first_w}..w{first_w + count - 1} feed {title}")
         first_w += count
     units = "Inputs i, hidden units h, outputs o." if layers > 1 else \
         "Inputs i, outputs o."
     if layers > 2:
         units += " Hidden unit j of layer k is hk_j (h1_2 = layer 1, unit 2)."
-    naming = nt.Naming(sizes)
     biases = ", ".join(naming.bias(k, 0) for k in range(1, layers + 1))
-    text = (
+    return (
         f"{units} Each unit adds up its weighted inputs, "
         f"net = Σ w·x + b, and passes on out = f(net). Weights are numbered layer by layer, "
         f"and within a layer unit by unit: {'; '.join(ranges)}. Each unit has its own bias "
         f"({biases}, ...). The error term of unit u is δ_u = ∂E/∂net_u."
     )
-    return Section("Notation", [Para(segs(text))])
+
+
+def _layer_legend(ex: Explanation, naming: nt.Naming) -> str:
+    """The layer notation (Note [two notations]); the unit notation's name of one weight."""
+    L, up = naming.layers, nt.superscript
+    example = naming.weight(L, 0, 0)
+    if naming.single_neurons:
+        text = (
+            f"Layers are counted from the input a⁽⁰⁾ to the output, layer L = {L}. The neuron "
+            f"of layer L adds up its weighted input, z⁽ᴸ⁾ = w⁽ᴸ⁾a⁽ᴸ⁻¹⁾ + b⁽ᴸ⁾, and passes on "
+            f"a⁽ᴸ⁾ = f(z⁽ᴸ⁾): w⁽ᴸ⁾ and b⁽ᴸ⁾ are layer L's weight and bias ({example} of the "
+            f"unit notation is {naming.symbol(example)}). C₀ is the cost of this sample, y its "
+            f"target. The error term of layer L is δ⁽ᴸ⁾ = ∂C₀/∂z⁽ᴸ⁾. Each chain is written from "
+            f"the parameter up, as the notes do: ∂C₀/∂w⁽ᴸ⁾ = ∂z⁽ᴸ⁾/∂w⁽ᴸ⁾ · ∂a⁽ᴸ⁾/∂z⁽ᴸ⁾ · "
+            f"∂C₀/∂a⁽ᴸ⁾."
+        )
+        notes_cost = "(a⁽ᴸ⁾ − y)²"
+    else:
+        text = (
+            f"Layers are counted from the inputs a⁽⁰⁾ₖ (layer 0) to the outputs, layer L = {L}. "
+            f"Unit j of layer L adds up its weighted inputs, z⁽ᴸ⁾ⱼ = Σₖ w⁽ᴸ⁾ⱼₖ a⁽ᴸ⁻¹⁾ₖ + "
+            f"b⁽ᴸ⁾ⱼ, and passes on a⁽ᴸ⁾ⱼ = f(z⁽ᴸ⁾ⱼ): w⁽ᴸ⁾ⱼₖ is the weight from unit k of "
+            f"layer L−1 into unit j of layer L ({example} of the unit notation is "
+            f"{naming.symbol(example)}), b⁽ᴸ⁾ⱼ the unit's bias. C₀ is the cost of this sample, "
+            f"yⱼ its targets. The error term of unit j of layer L is δ⁽ᴸ⁾ⱼ = ∂C₀/∂z⁽ᴸ⁾ⱼ. Each "
+            f"chain is written from the parameter up, as the notes do: ∂C₀/∂w⁽ᴸ⁾ⱼₖ = "
+            f"∂z⁽ᴸ⁾ⱼ/∂w⁽ᴸ⁾ⱼₖ · ∂a⁽ᴸ⁾ⱼ/∂z⁽ᴸ⁾ⱼ · ∂C₀/∂a⁽ᴸ⁾ⱼ."
+        )
+        notes_cost = "Σⱼ (a⁽ᴸ⁾ⱼ − yⱼ)²"
+    if ex.network.loss == "half_sse":
+        text += (
+            f" The cost is the one training uses, half the sum of squared errors: "
+            f"{ex.network.loss_formula}. The notes' C₀ = {notes_cost} has no ½, so their "
+            f"∂C₀/∂a{up(f'({L})')} is twice the one below; the ½ only scales the gradients, and "
+            f"every number here is the engine's."
+        )
+    return text
 
 
 def _forward(ex: Explanation) -> Section:
     section = Section("1. Forward pass")
     fused = ex.network.loss == "cross_entropy"
+    naming = nt.Naming.of(ex.network)
+    net, out = naming.generic
     for k, units in enumerate(ex.forward, start=1):
         act = units[0].activation
-        rule = nt.ACTIVATION_RULES[act][0]
+        rule = nt.ACTIVATION_RULES[act][0].replace("net", net)  # the legend in z, a
         title = _layer_title(ex, k)
-        section.blocks.append(Sub(f"{title}: out = {rule}" if act != "softmax"
-                                  else f"{title}: out = net (softmax is inside the loss)"))
+        section.blocks.append(Sub(f"{title}: {out} = {rule}" if act != "softmax"
+                                  else f"{title}: {out} = {net} (softmax is inside the loss)"))
         section.blocks.append(Eqs(tuple(line for unit in units
                                         for line in _unit_lines(ex, k, unit))))
-    section.blocks.append(Sub(f"Error: {ex.network.loss_formula}"))
+    error = "Cost" if naming.layered else "Error"
+    section.blocks.append(Sub(f"{error}: {ex.network.loss_formula}"))
     section.blocks.append(Eqs(_error_lines(ex) if not fused else _softmax_lines(ex)))
     return section
 
@@ -193,14 +248,14 @@ def _forward(ex: Explanation) -> Section:
 def _unit_lines(ex: Explanation, k: int, unit: Unit) -> tuple[Eq, ...]:
     """net of a unit of layer k, and its out unless softmax (inside the loss) or an identity
     output (out is net) makes that line say nothing."""
-    act = unit.activation
-    lines = [_net_eq(unit)]
+    act, naming = unit.activation, nt.Naming.of(ex.network)
+    net, out = naming.net(unit.name), naming.out(unit.name)
+    lines = [_net_eq(unit, net)]
     if act == "identity" and k < len(ex.forward):
-        lines.append(Eq(segs(sym(f"out_{unit.name}")), (
-            segs(sym(f"net_{unit.name}")), segs(res(unit.out)))))
+        lines.append(Eq(segs(sym(out)), (segs(sym(net)), segs(res(unit.out)))))
     elif act not in ("softmax", "identity"):
-        lines.append(Eq(segs(sym(f"out_{unit.name}")), (
-            segs(nt.out_formula(act, f"net_{unit.name}", _alpha(ex, k))),
+        lines.append(Eq(segs(sym(out)), (
+            segs(nt.out_formula(act, net, _alpha(ex, k))),
             segs(nt.out_numbers(act, unit.net, _alpha(ex, k))),
             segs(res(unit.out)))))
     return tuple(lines)
@@ -212,13 +267,11 @@ def _alpha(ex: Explanation, k: int) -> float:
 
 
 def _layer_title(ex: Explanation, k: int) -> str:
-    layers = len(ex.network.sizes) - 1
-    if k == layers:
-        return "Output layer"
-    return "Hidden layer" if layers == 2 else f"Hidden layer {k}"
+    title = nt.Naming.of(ex.network).layer_title(k)
+    return title[0].upper() + title[1:]
 
 
-def _net_eq(unit: Unit) -> Eq:
+def _net_eq(unit: Unit, net: str) -> Eq:
     names: list[Seg] = []
     values: list[Seg] = []
     for i, term in enumerate(unit.terms):
@@ -230,24 +283,35 @@ def _net_eq(unit: Unit) -> Eq:
     if unit.bias is not None:
         names += [Seg(" + "), sym(unit.bias)]
         values += [Seg(" + "), num(unit.bias_value)]
-    return Eq(segs(sym(f"net_{unit.name}")), (tuple(names), tuple(values), segs(res(unit.net))))
+    return Eq(segs(sym(net)), (tuple(names), tuple(values), segs(res(unit.net))))
 
 
 def _error_lines(ex: Explanation) -> tuple[Eq, ...]:
     scale = nt.loss_scale(ex.network.loss, ex.network.reduction, len(ex.errors))
+    naming, loss = nt.Naming.of(ex.network), ex.network.loss
+    if naming.layered:  # one line: C₀ is the sum, and the notes name no share of it
+        formulas = [nt.output_error_formula(loss, naming.out(e.unit), naming.target(e.unit),
+                                            scale, target_first=False) for e in ex.errors]
+        numbers = [nt.output_error_numbers(loss, e.out, e.target, scale, target_first=False)
+                   for e in ex.errors]
+        shares = tuple(s for i, e in enumerate(ex.errors)
+                       for s in ((Seg(" + "),) if i else ()) + (num(e.error),))
+        steps = (segs(" + ".join(formulas)), segs(" + ".join(numbers)),
+                 *((shares,) if len(ex.errors) > 1 else ()), segs(res(ex.error)))
+        return (Eq(segs(sym(naming.total)), steps),)
     lines = []
     for e in ex.errors:
-        lines.append(Eq(segs(sym(f"E_{e.unit}")), (
-            segs(nt.output_error_formula(ex.network.loss, f"out_{e.unit}", f"t_{e.unit}",
+        lines.append(Eq(segs(sym(naming.share(e.unit))), (
+            segs(nt.output_error_formula(loss, naming.out(e.unit), naming.target(e.unit),
                                          scale)),
-            segs(nt.output_error_numbers(ex.network.loss, e.out, e.target, scale)),
+            segs(nt.output_error_numbers(loss, e.out, e.target, scale)),
             segs(res(e.error)))))
-    names = symbols([f"E_{e.unit}" for e in ex.errors], " + ")
+    names = symbols([naming.share(e.unit) for e in ex.errors], " + ")
     values = tuple(s for i, e in enumerate(ex.errors)
                    for s in ((Seg(" + "),) if i else ()) + (num(e.error),))
     steps = (names, values, segs(res(ex.error))) if len(ex.errors) > 1 else \
         (names, segs(res(ex.error)))
-    lines.append(Eq(segs(sym("E_total")), steps))
+    lines.append(Eq(segs(sym(naming.total)), steps))
     return tuple(lines)
 
 
@@ -257,44 +321,47 @@ def _softmax_lines(ex: Explanation) -> tuple[Eq, ...]:
         total = math.fsum(math.exp(v) for v in nets)
     except OverflowError:
         total = math.inf
-    lines = []
+    lines, n = [], nt.Naming.of(ex.network)
     for u, e in zip(ex.outputs, ex.errors, strict=True):
-        steps = [segs(f"e^net_{u.name} / Σ_o e^net_o")]
+        steps = [segs(f"e^{n.net(u.name)} / {n.over_outputs} e^{n.any_output('net')}")]
         if math.isfinite(total):
             steps.append(segs(f"e^{nt.fmt_factor(u.net)} / {nt.fmt(total)}"))
         steps.append(segs(res(e.probability)))
-        lines.append(Eq(segs(sym(f"p_{u.name}")), tuple(steps)))
+        lines.append(Eq(segs(sym(n.probability(u.name))), tuple(steps)))
     k = ex.network.target_class
-    label = ex.outputs[k].name
+    target = ex.outputs[k].name
     p = ex.errors[k].probability
-    lines.append(Eq(segs(sym("E_total")), (
-        segs(f"−ln(p_{label})"), segs(f"−ln({nt.fmt(p)})"), segs(res(ex.error))),
-        segs(Seg(f"the target class is {label}", "note"))))
+    lines.append(Eq(segs(sym(n.total)), (
+        segs(f"−ln({n.probability(target)})"), segs(f"−ln({nt.fmt(p)})"), segs(res(ex.error))),
+        segs(Seg(f"the target class is {n.label(target)}", "note"))))
     return tuple(lines)
 
 
 # --- backward -------------------------------------------------------------------------------
 def _backward(ex: Explanation) -> Section:
     section = Section("2. Backward pass")
+    n = nt.Naming.of(ex.network)
+    E, (net, out) = n.error, n.generic
     section.blocks.append(Para(segs(
         "Backpropagation walks from the error back to every weight, one chain-rule link at a "
-        "time. Each unit's error term δ = ∂E/∂net is computed once (memoized) and then reused "
-        "by every weight and bias feeding that unit, and by the layer below.")))
-    layers = len(ex.network.sizes) - 1
+        f"time. Each unit's error term δ = ∂{E}/∂{net} is computed once (memoized) and then "
+        "reused by every weight and bias feeding that unit, and by the layer below.")))
     for index, deltas in enumerate(ex.deltas):
-        k = layers - index
-        units = ", ".join(d.unit for d in deltas)
+        k = n.layers - index
+        units = ", ".join(n.label(d.unit) for d in deltas)
         section.blocks.append(Sub(f"{_layer_title(ex, k)} ({units}): error terms δ"))
         if deltas[0].fused is not None:
+            dE_dnet = n.d(E, n.any_output("net"))
             section.blocks.append(Para(segs(
                 "Softmax and cross-entropy are one op, and its derivative is short: "
-                "∂E/∂net_o = p_o − t_o, with t the one-hot target. So an output unit's δ "
-                "needs no separate ∂E/∂out × ∂out/∂net.")))
+                f"{dE_dnet} = {n.any_output('p')} − {n.any_output('t')}, with {n.target_letter} "
+                f"the one-hot target. So an output unit's δ needs no separate "
+                f"{n.product([n.d(E, out), n.d(out, net)])}.")))
         for delta in deltas:
-            section.blocks.append(Eqs(_delta_lines(delta)))
-        section.blocks.append(Sub(f"{_layer_title(ex, k)}: ∂E/∂w for each weight and bias"))
+            section.blocks.append(Eqs(_delta_lines(n, delta)))
+        section.blocks.append(Sub(f"{_layer_title(ex, k)}: ∂{E}/∂w for each weight and bias"))
         grads = [g for g in ex.gradients if g.layer == k]
-        section.blocks.append(Eqs(tuple(_gradient_eq(g) for g in grads)))
+        section.blocks.append(Eqs(tuple(_gradient_eq(n, g) for g in grads)))
     return section
 
 
@@ -307,29 +374,30 @@ def _factor_eq(f: Factor, indent: int) -> Eq:
               indent=indent)
 
 
-def _delta_lines(d: Delta) -> tuple[Eq, ...]:
+def _delta_lines(n: nt.Naming, d: Delta) -> tuple[Eq, ...]:
     lines = []
     memo = segs(Seg(f"computed once; reused by {', '.join(d.used_by)}", "memo"))
+    delta = n.delta(d.unit)
     if d.fused is not None:
-        lines.append(Eq(segs(sym(f"δ_{d.unit}")), (
+        lines.append(Eq(segs(sym(delta)), (
             segs(sym(d.fused.symbol)), segs(d.fused.formula),
             segs(d.fused.numbers), segs(res(d.value))), memo))
         return tuple(lines)
     assert d.dE_dout is not None and d.dout_dnet is not None
-    lines.append(Eq(segs(sym(f"δ_{d.unit}")), (
-        segs(sym(f"∂E/∂net_{d.unit}")),
-        symbols([d.dE_dout.symbol, d.dout_dnet.symbol]))))
+    lines.append(Eq(segs(sym(delta)), (
+        segs(sym(n.d(n.error, n.net(d.unit)))),
+        chain_symbols(n, [d.dE_dout.symbol, d.dout_dnet.symbol]))))
     if d.paths:
-        vias = ", ".join(p.via for p in d.paths)
+        vias = ", ".join(n.label(p.via) for p in d.paths)
         lines.append(Eq(segs(sym(d.dE_dout.symbol)),
                         (symbols([p.symbol for p in d.paths], " + "),),
-                        segs(Seg(f"{d.unit} feeds {vias}: one term per path", "note")),
+                        segs(Seg(f"{n.label(d.unit)} feeds {vias}: one term per path", "note")),
                         indent=1))
         for p in d.paths:
-            steps = (symbols([p.delta, p.weight]),) if p.symbol != f"{p.delta} × {p.weight}" \
-                else ()
-            lines.append(Eq(symbols([p.delta, p.weight]) if not steps else segs(sym(p.symbol)),
-                            (*steps, product([p.delta_value, p.weight_value]),
+            named = p.symbol != n.product([p.delta, p.weight])  # ∂E_o1/∂out_h1
+            steps = (chain_symbols(n, [p.delta, p.weight]),) if named else ()
+            lines.append(Eq(segs(sym(p.symbol)) if named else chain_symbols(n, [p.delta, p.weight]),
+                            (*steps, chain_product(n, [p.delta_value, p.weight_value]),
                              segs(res(p.value))),
                             segs(Seg(f"{p.delta} reused", "memo")), indent=2))
         total: list[Seg] = []
@@ -342,34 +410,37 @@ def _delta_lines(d: Delta) -> tuple[Eq, ...]:
     else:
         lines.append(_factor_eq(d.dE_dout, 1))
     lines.append(_factor_eq(d.dout_dnet, 1))
-    lines.append(Eq(segs(sym(f"δ_{d.unit}")), (
-        product([d.dE_dout.value, d.dout_dnet.value]), segs(res(d.value))), memo, indent=1))
+    lines.append(Eq(segs(sym(delta)), (
+        chain_product(n, [d.dE_dout.value, d.dout_dnet.value]), segs(res(d.value))), memo,
+        indent=1))
     return tuple(lines)
 
 
-def _gradient_eq(g: Gradient) -> Eq:
+def _gradient_eq(n: nt.Naming, g: Gradient) -> Eq:
     link = g.factors[-1]
-    short = f"{g.delta} × {link.formula}" if g.kind == "weight" else g.delta
-    return Eq(segs(sym(f"∂E/∂{g.param}")), (
-        symbols([f.symbol for f in g.factors]),
-        product([f.value for f in g.factors]),
+    short = n.product([g.delta, link.formula]) if g.kind == "weight" else g.delta
+    return Eq(segs(sym(n.d(n.error, n.symbol(g.param)))), (
+        chain_symbols(n, [f.symbol for f in g.factors]),
+        chain_product(n, [f.value for f in g.factors]),
         segs(res(g.grad))), segs(Seg(f"= {short} ({g.delta} reused)", "memo")), chain=True)
 
 
 # --- check, update, steps --------------------------------------------------------------------
 def _check(ex: Explanation) -> Section:
     section = Section("3. Check from first principles")
+    n = nt.Naming.of(ex.network)
+    E = n.error
     section.blocks.append(Para(segs(
-        f"The derivative is the slope of E when one parameter moves and nothing else does. "
-        f"The central difference (E(w + h) − E(w − h)) / 2h with h = {nt.fmt(ex.eps)} "
+        f"The derivative is the slope of {E} when one parameter moves and nothing else does. "
+        f"The central difference ({E}(w + h) − {E}(w − h)) / 2h with h = {nt.fmt(ex.eps)} "
         f"estimates it with two forward passes per parameter; backpropagation got every one "
         f"from a single backward pass. Differences around 1e-10 are the estimate's own error "
         f"(of order h², plus rounding).")))
     rows = tuple(
-        (segs(sym(g.param)), segs(Seg(nt.fmt(g.grad), "num")), segs(Seg(nt.fmt(g.numeric))),
-         segs(Seg(nt.fmt_small(g.difference), "note")))
+        (segs(sym(n.symbol(g.param))), segs(Seg(nt.fmt(g.grad), "num")),
+         segs(Seg(nt.fmt(g.numeric))), segs(Seg(nt.fmt_small(g.difference), "note")))
         for g in ex.gradients)
-    section.blocks.append(Table(("param", "backprop ∂E/∂w", "central difference",
+    section.blocks.append(Table(("param", f"backprop ∂{E}/∂w", "central difference",
                                  "difference"), rows, (False, True, True, True)))
     agreement = ("exactly" if ex.max_product_error == 0
                  else f"to within {ex.max_product_error:.1e} (rounding)")
@@ -381,11 +452,12 @@ def _check(ex: Explanation) -> Section:
 
 
 def _update(ex: Explanation) -> Section:
-    net = ex.network
+    net, n = ex.network, nt.Naming.of(ex.network)
+    E = n.error
     section = Section("4. Update")
     section.blocks.append(Para(segs(
-        f"Gradient descent moves every parameter against its slope: w⁺ = w − η·∂E/∂w, with "
-        f"η = {nt.fmt(net.lr)}. A positive slope (E grows with w) lowers the weight; a "
+        f"Gradient descent moves every parameter against its slope: w⁺ = w − η·∂{E}/∂w, with "
+        f"η = {nt.fmt(net.lr)}. A positive slope ({E} grows with w) lowers the weight; a "
         f"negative one raises it.")))
     if ex.sequential_deltas:
         section.blocks.append(Sub("Sequential variant: hidden δ through the updated weights"))
@@ -398,43 +470,45 @@ def _update(ex: Explanation) -> Section:
                 lines = []
                 for p in d.paths:
                     lines.append(Eq(segs(sym(p.symbol)), (
-                        symbols([p.delta, p.weight + "⁺"]),
-                        product([p.delta_value, p.weight_value]), segs(res(p.value)))))
+                        chain_symbols(n, [p.delta, p.weight + "⁺"]),
+                        chain_product(n, [p.delta_value, p.weight_value]),
+                        segs(res(p.value)))))
                 total: list[Seg] = []
                 for i, p in enumerate(d.paths):
                     total += [Seg(" + ")] if i else []
                     total.append(num(p.value))
-                lines.append(Eq(segs(sym(f"∂E/∂out_{d.unit}")), (
+                lines.append(Eq(segs(sym(n.d(E, n.out(d.unit)))), (
                     tuple(total), segs(res(d.dE_dout)))))
-                lines.append(Eq(segs(sym(f"δ_{d.unit}")), (
-                    product([d.dE_dout, d.dout_dnet]), segs(res(d.value))),
+                lines.append(Eq(segs(sym(n.delta(d.unit))), (
+                    chain_product(n, [d.dE_dout, d.dout_dnet]), segs(res(d.value))),
                     segs(Seg(f"was {nt.fmt(ex.delta(d.unit).value)}", "note"))))
                 for u in ex.updates:
                     g = ex.gradient(u.param)
                     if g.unit == d.unit:
                         link = g.factors[-1]
-                        steps = ((symbols([f"δ_{d.unit}", link.formula]),
-                                  product([d.value, link.value])) if g.kind == "weight"
-                                 else (symbols([f"δ_{d.unit}"]),))
-                        lines.append(Eq(segs(sym(f"∂E/∂{g.param}")),
+                        steps = ((chain_symbols(n, [n.delta(d.unit), link.formula]),
+                                  chain_product(n, [d.value, link.value]))
+                                 if g.kind == "weight" else (segs(sym(n.delta(d.unit))),))
+                        lines.append(Eq(segs(sym(n.d(E, n.symbol(g.param)))),
                                         (*steps, segs(res(u.grad))),
                                         segs(Seg(f"was {nt.fmt(g.grad)}", "note"))))
                 section.blocks.append(Eqs(tuple(lines)))
     section.blocks.append(Sub("New weights"))
-    section.blocks.append(Eqs(tuple(_update_eq(u, net.lr) for u in ex.updates)))
+    section.blocks.append(Eqs(tuple(_update_eq(n, u, net.lr) for u in ex.updates)))
     section.blocks += _error_after(ex)
     for note in ex.notes:
         section.blocks.append(Para(segs(Seg(note, "note"))))
     return section
 
 
-def _update_eq(u: Update, lr: float) -> Eq:
+def _update_eq(n: nt.Naming, u: Update, lr: float) -> Eq:
+    param = n.symbol(u.param)
     if not u.learns:
-        return Eq(segs(sym(u.param)), (segs(Seg(nt.fmt(u.before), "num")),),
+        return Eq(segs(sym(param)), (segs(Seg(nt.fmt(u.before), "num")),),
                   segs(Seg("fixed", "note")))
     arrow = {"down": "↓ lowered: positive slope", "up": "↑ raised: negative slope",
              "none": "unchanged: zero slope"}[u.direction]
-    return Eq(segs(sym(u.param + "⁺")), (
+    return Eq(segs(sym(param + "⁺")), (
         segs(Seg(nt.fmt(u.before), "num"), Seg(" − "), num(lr), Seg(" × "), num(u.grad)),
         segs(res(u.after))), segs(Seg(arrow, "note")))
 
@@ -442,7 +516,7 @@ def _update_eq(u: Update, lr: float) -> Eq:
 def _error_after(ex: Explanation) -> list[Sub | Eqs]:
     change = ex.error_after - ex.error
     return [Sub("Error after the step"),
-            Eqs((Eq(segs(sym("E_total")), (segs(res(ex.error_after)),),
+            Eqs((Eq(segs(sym(nt.Naming.of(ex.network).total)), (segs(res(ex.error_after)),),
                     segs(Seg(f"before: {nt.fmt(ex.error)}, change {change:+.9g}", "note"))),))]
 
 
@@ -454,25 +528,27 @@ def _focus(ex: Explanation, param: str) -> Section:
     except KeyError as error:
         raise ConfigError(f"explain: {error.args[0]}") from None
     delta = ex.delta(g.unit)
+    n = nt.Naming.of(ex.network)
+    E, P, unit = n.error, n.symbol(param), n.label(g.unit)
     source = f" reads {g.source} and" if g.kind == "weight" else ""
-    section = Section(f"∂E/∂{param}: {param}{source} feeds {g.unit}")
-    section.blocks.append(Sub(f"Forward pass: {g.unit}"))
+    section = Section(f"{n.d(E, P)}: {P}{source} feeds {unit}")
+    section.blocks.append(Sub(f"Forward pass: {unit}"))
     section.blocks.append(Eqs(_unit_lines(ex, g.layer, ex.unit(g.unit))))
-    section.blocks.append(Sub(f"The error term it reuses: δ_{g.unit}"))
-    section.blocks.append(Eqs(_delta_lines(delta)))
+    section.blocks.append(Sub(f"The error term it reuses: {g.delta}"))
+    section.blocks.append(Eqs(_delta_lines(n, delta)))
     above = _deltas_above(ex, delta)
     if above:
         section.blocks.append(Sub("The error terms above it, each computed once"))
         section.blocks.append(Eqs(tuple(
-            Eq(segs(sym(f"δ_{d.unit}")), (segs(res(d.value)),),
+            Eq(segs(sym(n.delta(d.unit))), (segs(res(d.value)),),
                segs(Seg(f"reused by {', '.join(d.used_by)}", "memo"))) for d in above)))
-    section.blocks.append(Sub(f"The chain rule for ∂E/∂{param}"))
-    section.blocks.append(Eqs((_gradient_eq(g),)))
+    section.blocks.append(Sub(f"The chain rule for {n.d(E, P)}"))
+    section.blocks.append(Eqs((_gradient_eq(n, g),)))
     section.blocks.append(Para(segs(Seg(
-        f"Check from first principles: (E({param} + h) − E({param} − h)) / 2h = "
+        f"Check from first principles: ({E}({P} + h) − {E}({P} − h)) / 2h = "
         f"{nt.fmt(g.numeric)}, difference {nt.fmt_small(g.difference)}", "note"))))
-    section.blocks.append(Sub("Update: w⁺ = w − η·∂E/∂w"))
-    section.blocks.append(Eqs((_update_eq(ex.update(param), ex.network.lr),)))
+    section.blocks.append(Sub(f"Update: w⁺ = w − η·∂{E}/∂w"))
+    section.blocks.append(Eqs((_update_eq(n, ex.update(param), ex.network.lr),)))
     section.blocks += _error_after(ex)
     return section
 
@@ -513,7 +589,8 @@ def _steps(ex: Explanation) -> Section:
         (segs(Seg(str(r.step))), segs(Seg(nt.fmt(r.error), "res")),
          *(segs(Seg(f"{r.params[n]:.7g}")) for n in names))
         for r in rows)
-    section.blocks.append(Table(("step", "E_total", *names), table_rows,
+    naming = nt.Naming.of(ex.network)
+    section.blocks.append(Table(("step", naming.total, *map(naming.symbol, names)), table_rows,
                                 (True,) * (2 + len(names))))
     return section
 

@@ -13,15 +13,15 @@ from chainrule.explain import notation as nt
 from chainrule.explain.model import Explanation, GraphNode, renders
 
 
-def _box(node: GraphNode, parents: list[str]) -> Box:
+def _box(node: GraphNode, parents: list[str], error: str) -> Box:
     title = node.title if not node.op else f"{node.title} = {node.op}({', '.join(parents)})"
     lines = []
     for name, value, grad in node.rows:
         row = f"{name} = {nt.fmt(value)}"
         if grad is not None:
-            row += f"    ∂E/∂{name} = {nt.fmt(grad)}" if name != "E" else "    ∂E/∂E = 1"
+            row += f"    ∂{error}/∂{name} = {nt.fmt(grad) if name != error else 1}"
         lines.append(row)
-    if node.title == "E":
+    if node.title == error:
         kind = "output"
     elif node.op:
         kind = "op"
@@ -32,12 +32,14 @@ def _box(node: GraphNode, parents: list[str]) -> Box:
 
 def diagram(ex: Explanation) -> Diagram:
     """The step's graph as a diagram: each node lists its elements' values and gradients."""
+    error = nt.Naming.of(ex.network).error  # E, or C₀ in the layer notation
     titles = {n.key: n.title for n in ex.graph.nodes}
     parents: dict[str, list[str]] = {n.key: [] for n in ex.graph.nodes}
     for source, target in ex.graph.edges:
         parents[target].append(titles[source])
-    return Diagram(tuple(_box(n, parents[n.key]) for n in ex.graph.nodes), ex.graph.edges,
-                        caption=f"{ex.network.description}: E = {nt.fmt(ex.error)}", name="step")
+    caption = f"{ex.network.description}: {error} = {nt.fmt(ex.error)}"
+    return Diagram(tuple(_box(n, parents[n.key], error) for n in ex.graph.nodes),
+                   ex.graph.edges, caption=caption, name="step")
 
 
 @renders("dot")

@@ -2,7 +2,11 @@
 
 Everything here is plain data (floats, strings, tuples), built once by build.py from what the
 engine recorded; the renderers only format it. `Explanation.to_dict()` gives JSON-ready values.
-Units, weights and biases are named as in Note [naming] (notation.py).
+Units, weights and biases are named as in Note [naming] (notation.py). Fields that identify
+something — a unit's `name`, `unit` and `via`, a parameter's `param`, the keys of
+`StepRow.params` — hold those names ("h1", "w5") in either notation; every other string (a
+symbol, a formula, a term) is written in the explanation's notation, and
+`Naming.of(explanation.network)` turns a name into its symbol (Note [two notations]).
 """
 
 from __future__ import annotations
@@ -188,6 +192,7 @@ class Network:
     target_class: int | None = None  # cross-entropy
     description: str = ""
     alphas: tuple[float, ...] = ()  # LeakyReLU's negative slope, per layer
+    notation: str = "unit"  # how the strings are written: "unit" or "layer"
 
 
 @dataclass(frozen=True)
