@@ -104,10 +104,12 @@ class History:
         parts = [f"<p><b>History</b>: {epochs:,} epoch{'' if epochs == 1 else 's'}, "
                  f"{updates:,} update{'' if updates == 1 else 's'}</p>"]
         if len(self.epochs) >= 2:
-            series = [("training loss", self["epoch"], self["loss"])]
-            if self["val_loss"]:
-                series.append(("validation loss", self["epoch"], self["val_loss"]))
-            parts.append(line_chart(series, x_label="epoch", y_label="loss"))
+            series = [(label, [row["epoch"] for row in self.epochs if key in row],
+                       [row[key] for row in self.epochs if key in row])
+                      for label, key in (("training loss", "loss"),
+                                         ("validation loss", "val_loss"))]
+            parts.append(line_chart([s for s in series if s[1]], x_label="epoch",
+                                    y_label="loss"))
         elif len(self.step_losses) >= 2:
             parts.append(line_chart([("training loss", range(1, len(self.step_losses) + 1),
                                       self.step_losses)], x_label="update", y_label="loss"))

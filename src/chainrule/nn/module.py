@@ -93,7 +93,7 @@ class ModelSummary(NamedTuple):
 
     rows: the modules that own parameters or have no sub-modules, in `named_modules` order.
     total / trainable: the model's numbers (`num_parameters`; a shared parameter counts once).
-    str() is a text table; in a notebook it shows itself as an HTML table.
+    str() and repr() are a text table; in a notebook it shows itself as an HTML table.
     """
 
     model: str
@@ -101,36 +101,40 @@ class ModelSummary(NamedTuple):
     total: int
     trainable: int
 
-    def _cells(self) -> list[list[str]]:
-        return [[row.name, row.kind, _shape_text(row.features),
-                 ", ".join(f"{name} {shape}" + ("" if learns else " frozen")
-                           for name, shape, learns in row.parameters),
-                 f"{row.count:,}", f"{row.trainable:,}"] for row in self.rows]
-
     def __str__(self) -> str:
-        header = ["layer", "type", "output", "holds", "parameters", "trainable"]
-        rows = self._cells()
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        rows = [[row.name, row.kind, _shape_text(row.features), _holds(row), f"{row.count:,}",
+                 f"{row.trainable:,}"] for row in self.rows]
+        widths = [max(len(r[i]) for r in [SUMMARY_HEADER, *rows])
+                  for i in range(len(SUMMARY_HEADER))]
         lines = ["  ".join(text.rjust(w) if i >= 4 else text.ljust(w)
                            for i, (text, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-                 for r in [header, *rows]]
+                 for r in [SUMMARY_HEADER, *rows]]
         return "\n".join([self.model, *lines, self._totals()])
+
+    __repr__ = __str__
 
     def _totals(self) -> str:
         frozen = self.total - self.trainable
-        return (f"{self.total:,} parameters: {self.trainable:,} trainable, {frozen:,} frozen")
+        return f"{self.total:,} parameters: {self.trainable:,} trainable, {frozen:,} frozen"
 
     def _repr_html_(self) -> str:
         from chainrule.display import Html, escape, fragment, table
 
-        rows: list[list[Any]] = [[row.name, row.kind, _shape_text(row.features),
-                                  cells[3], row.count, row.trainable]
-                                 for row, cells in zip(self.rows, self._cells(), strict=True)]
+        rows: list[list[Any]] = [[row.name, row.kind, _shape_text(row.features), _holds(row),
+                                  row.count, row.trainable] for row in self.rows]
         rows.append([Html("<b>total</b>"), "", "", "", self.total, self.trainable])
-        body = table(["layer", "type", "output", "holds", "parameters", "trainable"], rows,
-                     row_classes=[""] * len(self.rows) + ["total"])
+        body = table(SUMMARY_HEADER, rows, row_classes=[""] * len(self.rows) + ["total"])
         return fragment(f"<p><b>{escape(self.model)}</b></p>\n{body}\n"
                         f'<p class="note">{escape(self._totals())}</p>', "chainrule-model")
+
+
+SUMMARY_HEADER = ["layer", "type", "output", "holds", "parameters", "trainable"]
+
+
+def _holds(row: SummaryRow) -> str:
+    """'weight (2, 2), bias (2,) frozen'."""
+    return ", ".join(f"{name} {shape}" + ("" if learns else " frozen")
+                     for name, shape, learns in row.parameters)
 
 
 def _shape_text(features: int | None) -> str:
