@@ -58,7 +58,9 @@ def test_a_notebook_is_stored_as_nbformat_writes_it(path):
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
-    """A kernel spec named KERNEL that starts this interpreter, found first on JUPYTER_PATH."""
+    """A kernel spec named KERNEL that starts this interpreter, found first on JUPYTER_PATH;
+    Jupyter's and IPython's own folders in the temporary folder too, so that no configuration
+    of this machine's user enters and nothing is left in their home."""
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     folder = tmp_path_factory.mktemp("jupyter")
@@ -69,6 +71,9 @@ def kernel(tmp_path_factory):
         "display_name": "chainrule tests", "language": "python"}), encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JUPYTER_PATH", str(folder))
+        for variable in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+            patch.setenv(variable, str(folder / variable.lower()))
+        # as in any Jupyter kernel (ipykernel sets it unless the environment names a backend)
         patch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         yield KERNEL
 
@@ -122,7 +127,9 @@ def test_the_worked_example_notebook_runs(run):
     assert "0.0821670406" in _html(explanation)  # ∂E/∂w5, as the explanation writes it
     assert "text/markdown" in explanation[0]["data"]
     assert "E = 0.298371109" in _text(_outputs(nb, "worked-example-06"))
-    assert "∂E/∂w5 = 0.082167041" in _text(_outputs(nb, "worked-example-10"))
+    chain = _text(_outputs(nb, "worked-example-10"))
+    assert "∂E/∂w5 = ∂E/∂out_o1 × ∂out_o1/∂net_o1 × ∂net_o1/∂w5 = 0.082167041" in chain
+    assert "the central difference gives 0.082167041" in chain
     assert "∂E/∂w5 = 0.082167041, ∂E/∂w1 = 0.000438568" in \
         _text(_outputs(nb, "worked-example-14"))
     assert "E before the step 0.298371109, after it 0.291027774" in \
