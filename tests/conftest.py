@@ -9,6 +9,7 @@ so the run fails, naming each skipped test and why.
 """
 
 import os
+import re
 import shutil
 
 import pytest
@@ -70,3 +71,32 @@ def driver(tmp_path):
         yield browser
     finally:
         browser.quit()
+
+
+EXTERNAL = ('src="http', "src='http", 'href="http', "href='http", "@import", "url(http",
+            "<script", "<link")
+
+
+def _check_notebook_output(html: str, cls: str) -> str:
+    head = f'<div class="{cls}">\n<style>\n'
+    assert html.startswith(head) and html.endswith("\n</div>")
+    body = html[len(head):-len("\n</div>")].split("\n</style>\n", 1)[1]
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", html, re.DOTALL)
+    rules = [rule for css in styles for rule in re.findall(r"([^{}]+)\{[^{}]*\}", css)]
+    assert rules and len(styles) == html.count("<style")
+    for selectors in rules:  # the fragment's own style and any inside it (an SVG's)
+        for selector in selectors.split(","):
+            selector = selector.strip()
+            assert selector == f".{cls}" or selector.startswith(f".{cls} "), selector
+    assert body.strip()
+    assert not re.search(r"<(!doctype|html|head|body|main)\b", html, re.IGNORECASE)
+    assert not any(marker in html for marker in EXTERNAL)
+    return body
+
+
+@pytest.fixture
+def notebook_output():
+    """check(html, cls) -> body: `html` is one notebook output (chainrule.display.fragment): a
+    <div class="cls"> holding a <style> whose every selector is scoped to it, then the body;
+    no page skeleton, no script, nothing fetched. Returns the body."""
+    return _check_notebook_output

@@ -87,6 +87,53 @@ class History:
         return cls(list(d.get("epochs", [])), list(d.get("step_losses", [])),
                    d.get("stop_reason"), d.get("restored_epoch"))
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the loss curve and a table of the epochs (the first and last
+        `HTML_ROWS` // 2 of a long run)."""
+        from chainrule.display import Html, escape, fragment, line_chart, table
+
+        keys = [k for k in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr",
+                            "seconds") if any(k in row for row in self.epochs)]
+        shown: list[dict[str, float] | None] = list(self.epochs)
+        if len(shown) > HTML_ROWS:
+            shown = [*shown[:HTML_ROWS // 2], None, *shown[-(HTML_ROWS // 2):]]
+        gap = [Html("…")] * len(keys)
+        rows = [gap if row is None else [_history_cell(k, row.get(k)) for k in keys]
+                for row in shown]
+        epochs, updates = len(self.epochs), len(self.step_losses)
+        parts = [f"<p><b>History</b>: {epochs:,} epoch{'' if epochs == 1 else 's'}, "
+                 f"{updates:,} update{'' if updates == 1 else 's'}</p>"]
+        if len(self.epochs) >= 2:
+            series = [(label, [row["epoch"] for row in self.epochs if key in row],
+                       [row[key] for row in self.epochs if key in row])
+                      for label, key in (("training loss", "loss"),
+                                         ("validation loss", "val_loss"))]
+            parts.append(line_chart([s for s in series if s[1]], x_label="epoch",
+                                    y_label="loss"))
+        elif len(self.step_losses) >= 2:
+            parts.append(line_chart([("training loss", range(1, len(self.step_losses) + 1),
+                                      self.step_losses)], x_label="update", y_label="loss"))
+        if rows:
+            parts.append(table(keys, rows))
+        if self.stop_reason:
+            parts.append(f'<p class="note">stopped early: {escape(self.stop_reason)}</p>')
+        if self.restored_epoch is not None:
+            parts.append(f'<p class="note">the model has the weights of epoch '
+                         f"{self.restored_epoch} (the best)</p>")
+        return fragment("\n".join(parts), "chainrule-history")
+
+
+HTML_ROWS = 10
+"""At most this many epochs are rows of a History's table in a notebook."""
+
+
+def _history_cell(key: str, value: float | None) -> Any:
+    if value is None:
+        return ""
+    if key == "epoch":
+        return int(value)
+    return float(f"{value:.3g}") if key in ("lr", "seconds") else float(value)
+
 
 class TrainingInterrupted(Exception):
     """Ctrl-C during `fit`: carries where training stopped and the checkpoint to resume from.

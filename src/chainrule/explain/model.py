@@ -284,6 +284,13 @@ class Explanation:
     def __str__(self) -> str:
         return self.render("text")
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the HTML page's content, its style scoped to the output."""
+        return self.render("html", notebook=True)
+
+    def _repr_markdown_(self) -> str:
+        return self.render("markdown")
+
     def __repr__(self) -> str:
         sizes = " → ".join(str(n) for n in self.network.sizes)
         return (f"Explanation({sizes}, loss={self.network.loss!r}, E={self.error:.9g}, "

@@ -1,6 +1,7 @@
 """The explanation as one self-contained HTML page: inline CSS and SVG, no scripts, no links.
 
-The page renders offline in any browser (nothing is fetched: no CDN, fonts or images). It
+The page renders offline in any browser (nothing is fetched: no CDN, fonts or images); in a
+notebook the same content is a fragment whose style is scoped to it (`notebook=True`). It
 shows a drawing of the network with its weights and every unit's out value, then the same
 sections as the terminal; symbols get real subscripts (net_h1 → net<sub>h1</sub>) and long
 equations wrap with their steps aligned.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 
+from chainrule.display import fragment
 from chainrule.explain import notation as nt
 from chainrule.explain.document import (
     Eq,
@@ -178,7 +180,10 @@ def _diagram(ex: Explanation) -> str:
 
 
 @renders("html")
-def render_html(ex: Explanation, focus: str | None = None) -> str:
+def render_html(ex: Explanation, focus: str | None = None, notebook: bool = False) -> str:
+    """The page; with `notebook`, the same content as a notebook's output: a fragment of the
+    notebook's page with the style scoped to it (`display.fragment`), as
+    `Explanation._repr_html_` shows it."""
     doc = build_document(ex, focus)
     body = [f"<h1>{html.escape(doc.title)}</h1>", '<dl class="summary">']
     body += [f"<dt>{html.escape(k)}</dt><dd>{_sub(v)}</dd>" for k, v in doc.summary]
@@ -203,6 +208,8 @@ def render_html(ex: Explanation, focus: str | None = None) -> str:
         body.append("</section>")
     body.append("<footer>Written by chainrule explain. Every number above was read off the "
                 "graph that trains the network.</footer>")
+    if notebook:
+        return fragment("\n".join(body), "chainrule-explain", CSS)
     title = html.escape(f"chainrule explain: {ex.network.description}")
     return ("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"

@@ -15,7 +15,7 @@ import numpy as np
 
 from chainrule.errors import ConfigError, DTypeError, ShapeError
 from chainrule.nn import init
-from chainrule.nn.module import Module, Parameter
+from chainrule.nn.module import Module, Parameter, SummaryRow
 from chainrule.ops import activation
 from chainrule.ops.linalg import linear
 from chainrule.tensor import Tensor, get_default_dtype
@@ -119,6 +119,9 @@ class Linear(Module):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
 
+    def output_features(self, in_features: int | None) -> int | None:
+        return self.out_features
+
 
 # --- activations: parameter-free, applied element by element (softmax along one axis) -------
 class _Activation(Module):
@@ -127,6 +130,9 @@ class _Activation(Module):
     #: True when each output depends on its own input alone, so the activation can follow a
     #: hidden layer; False for softmax and log-softmax, which mix the features of a sample.
     elementwise: ClassVar[bool] = True
+
+    def output_features(self, in_features: int | None) -> int | None:
+        return in_features
 
 
 class Sigmoid(_Activation):
@@ -284,6 +290,24 @@ class Sequential(Module):
         for module in self:
             x = module(x)
         return x
+
+    def output_features(self, in_features: int | None) -> int | None:
+        for module in self:
+            in_features = module.output_features(in_features)
+        return in_features
+
+    def _summary_rows(self, path: str, features: int | None
+                      ) -> tuple[list[SummaryRow], int | None]:
+        """Each module in turn, each given the features of the one before it; the input's
+        are the first layer's in_features when only activations come before it."""
+        sizes = next((s for s in map(_features, self) if s is not True), None)
+        if features is None and isinstance(sizes, tuple):
+            features = sizes[0]
+        rows: list[SummaryRow] = []
+        for name, module in self._modules.items():
+            more, features = module._summary_rows(f"{path}.{name}" if path else name, features)
+            rows += more
+        return rows, features
 
     def append(self, module: Module) -> Sequential:
         """Add `module` at the end (named by the current length); returns self."""

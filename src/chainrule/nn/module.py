@@ -26,6 +26,7 @@ Note [frozen parameters]
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -67,6 +68,77 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+class SummaryRow(NamedTuple):
+    """One module of `Module.summary()`: its dotted path and type, the number of features of
+    its output (None where it is not known), and the parameters it owns itself."""
+
+    name: str
+    kind: str
+    features: int | None
+    parameters: tuple[tuple[str, tuple[int, ...], bool], ...]  # (name, shape, trainable)
+
+    @property
+    def count(self) -> int:
+        return sum(math.prod(shape) for _, shape, _ in self.parameters)
+
+    @property
+    def trainable(self) -> int:
+        return sum(math.prod(shape) for _, shape, learns in self.parameters if learns)
+
+
+class ModelSummary(NamedTuple):
+    """A model's layers, output shapes and parameter counts: `Module.summary()`.
+
+    rows: the modules that own parameters or have no sub-modules, in `named_modules` order.
+    total / trainable: the model's numbers (`num_parameters`; a shared parameter counts once).
+    str() and repr() are a text table; in a notebook it shows itself as an HTML table.
+    """
+
+    model: str
+    rows: tuple[SummaryRow, ...]
+    total: int
+    trainable: int
+
+    def __str__(self) -> str:
+        rows = [[row.name, row.kind, _shape_text(row.features), _holds(row), f"{row.count:,}",
+                 f"{row.trainable:,}"] for row in self.rows]
+        widths = [max(len(r[i]) for r in [SUMMARY_HEADER, *rows])
+                  for i in range(len(SUMMARY_HEADER))]
+        lines = ["  ".join(text.rjust(w) if i >= 4 else text.ljust(w)
+                           for i, (text, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+                 for r in [SUMMARY_HEADER, *rows]]
+        return "\n".join([self.model, *lines, self._totals()])
+
+    __repr__ = __str__
+
+    def _totals(self) -> str:
+        frozen = self.total - self.trainable
+        return f"{self.total:,} parameters: {self.trainable:,} trainable, {frozen:,} frozen"
+
+    def _repr_html_(self) -> str:
+        from chainrule.display import Html, escape, fragment, table
+
+        rows: list[list[Any]] = [[row.name, row.kind, _shape_text(row.features), _holds(row),
+                                  row.count, row.trainable] for row in self.rows]
+        rows.append([Html("<b>total</b>"), "", "", "", self.total, self.trainable])
+        body = table(SUMMARY_HEADER, rows, row_classes=[""] * len(self.rows) + ["total"])
+        return fragment(f"<p><b>{escape(self.model)}</b></p>\n{body}\n"
+                        f'<p class="note">{escape(self._totals())}</p>', "chainrule-model")
+
+
+SUMMARY_HEADER = ["layer", "type", "output", "holds", "parameters", "trainable"]
+
+
+def _holds(row: SummaryRow) -> str:
+    """'weight (2, 2), bias (2,) frozen'."""
+    return ", ".join(f"{name} {shape}" + ("" if learns else " frozen")
+                     for name, shape, learns in row.parameters)
+
+
+def _shape_text(features: int | None) -> str:
+    return "?" if features is None else f"(batch, {features})"
 
 
 class LoadResult(NamedTuple):
@@ -299,6 +371,43 @@ class Module:
         return LoadResult(missing, unexpected)
 
     # --- printing --------------------------------------------------------------------------
+    def summary(self) -> ModelSummary:
+        """Every layer with its output shape (where it is known) and the parameters it holds,
+        and the totals: trainable and frozen (Note [frozen parameters]).
+
+        >>> from chainrule.nn import Linear, Sequential, Sigmoid
+        >>> Sequential(Linear(2, 2), Sigmoid(), Linear(2, 2), Sigmoid()).summary().total
+        12
+        """
+        rows, _ = self._summary_rows("", None)
+        return ModelSummary(type(self).__name__, tuple(rows), self.num_parameters(),
+                            self.num_parameters(trainable_only=True))
+
+    def output_features(self, in_features: int | None) -> int | None:
+        """The number of features of this module's output, given that of its input (None:
+        not known); `summary` shows it. A module of its own returns None unless it says."""
+        return None
+
+    def _summary_rows(self, path: str, features: int | None
+                      ) -> tuple[list[SummaryRow], int | None]:
+        """The rows of this module and those below it, given the features of its input, and
+        the features of its output. Sub-modules of a plain Module may run in any order, so
+        each is summarised without knowing its input (Sequential knows better)."""
+        out = self.output_features(features)
+        rows = []
+        own = tuple((name, tuple(p.shape), p.requires_grad)
+                    for name, p in self._parameters.items() if p is not None)
+        if own or not self._modules:
+            rows.append(SummaryRow(path or "(model)", type(self).__name__, out, own))
+        for name, child in self._modules.items():
+            if child is not None:
+                rows += child._summary_rows(f"{path}.{name}" if path else name, None)[0]
+        return rows, out
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the summary as a table."""
+        return self.summary()._repr_html_()
+
     def extra_repr(self) -> str:
         """The settings printed inside the parentheses, e.g. 'in_features=2, out_features=2'."""
         return ""

@@ -135,6 +135,14 @@ class DiagnosticReport:
             "history": self.history.to_dict(),
         }
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the warnings, the figure and the tables of report.html."""
+        from chainrule.runs.plots import figure_svg
+        from chainrule.runs.report import diagnose_report
+
+        return diagnose_report(self, figure_svg(diagnostics_figure(self), close=True),
+                               notebook=True)
+
 
 def check(monitor: GradientMonitor, *, vanishing_ratio: float = VANISHING_RATIO,
           exploding_step: float = EXPLODING_STEP,

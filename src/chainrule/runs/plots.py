@@ -12,6 +12,7 @@ figure (class and feature names) go through `plain`, so dollar signs are not rea
 from __future__ import annotations
 
 import io as _io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,14 @@ SVG_METADATA = {"Date": None, "Creator": None}
 
 
 def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no window), or in a Jupyter kernel on its inline
+    backend, which draws with Agg too: switching it would stop the notebook's own plots from
+    showing. chainrule closes every figure it draws, so none of them shows in a notebook
+    uninvited."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "inline" not in os.environ.get("MPLBACKEND", ""):  # ipykernel sets it in its kernels
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.hashsalt"] = "chainrule"

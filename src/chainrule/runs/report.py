@@ -13,12 +13,13 @@ file names, labels, error messages — is HTML-escaped where it is written (`esc
 a class named `<script>` is shown as that text.
 
 All three pages are one skeleton (`page`) of sections (`section`) holding tables (`table`)
-and figures (`figure`).
+and figures (`figure`). A sweep and a diagnosis also show themselves in a notebook
+(`_repr_html_`) as the same content in a fragment of the notebook's page (`page(...,
+notebook=True)`, display.py).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.display import Html, cell, escape, fragment, table
 from chainrule.runs.monitor import GradientNorms, report_epochs
 
 STYLE = """
@@ -57,50 +59,6 @@ code { background: #f0f2f5; padding: 0 4px; border-radius: 3px; }
 """
 
 
-class Html(str):
-    """Markup that `cell` and `section` take as it is (everything else is escaped)."""
-
-
-def escape(value: Any) -> str:
-    """`value` as HTML text: & < > " ' escaped."""
-    return html.escape(str(value), quote=True)
-
-
-def cell(value: Any) -> str:
-    """A table cell's or paragraph's content: Html as it is, a number formatted, else escaped."""
-    if isinstance(value, Html):
-        return value
-    if isinstance(value, float):
-        return number(value)
-    return escape(value)
-
-
-def number(value: float | int | None, digits: int = 4) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}g}" if math.isfinite(value) else str(value)
-
-
-def table(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], *, cls: str = "",
-          row_classes: Sequence[str] | None = None) -> Html:
-    """An HTML table (without a header row if `header` is None); numbers are right-aligned,
-    every other cell escaped (unless Html)."""
-    head = "" if header is None else \
-        "<thead><tr>" + "".join(f"<th>{cell(h)}</th>" for h in header) + "</tr></thead>"
-    lines = []
-    for i, row in enumerate(rows):
-        row_cls = row_classes[i] if row_classes and row_classes[i] else ""
-        cells = "".join(
-            f'<td class="num">{cell(v)}</td>' if isinstance(v, int | float) and
-            not isinstance(v, bool) else f"<td>{cell(v)}</td>" for v in row)
-        lines.append(f'<tr class="{row_cls}">{cells}</tr>' if row_cls else f"<tr>{cells}</tr>")
-    attr = f' class="{cls}"' if cls else ""
-    return Html(f"<table{attr}>{head}<tbody>\n"
-                + "\n".join(lines) + "\n</tbody></table>")
-
-
 def figure(svg: str, caption: str = "") -> Html:
     """An SVG document (plots.figure_svg) inlined: its XML prolog and doctype dropped."""
     start = svg.find("<svg")
@@ -121,14 +79,21 @@ def section(heading: str, *parts: Any, anchor: str = "") -> Html:
     return Html(f"<section{attr}>\n<h2>{escape(heading)}</h2>\n{body}\n</section>")
 
 
-def page(title: str, header: Sequence[Any], sections: Iterable[str]) -> str:
-    """The one skeleton of every report: a title, a header (Html or text) and sections."""
+def page(title: str, header: Sequence[Any], sections: Iterable[str], *,
+         notebook: bool = False) -> str:
+    """The one skeleton of every report: a title, a header (Html or text) and sections.
+
+    notebook: the same content as a notebook's output instead of a page, a fragment whose
+    style is scoped to it (`display.fragment`)."""
     top = "\n".join(cell(p) for p in header if p)
     body = "\n".join(s for s in sections if s)
+    content = f"<h1>{escape(title)}</h1>\n{top}\n{body}"
+    if notebook:
+        return fragment(content, "chainrule-report", STYLE)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n"
-            f"<h1>{escape(title)}</h1>\n{top}\n{body}\n</main>\n</body>\n</html>\n")
+            f"{content}\n</main>\n</body>\n</html>\n")
 
 
 def status_badge(status: str, text: str = "") -> Html:
@@ -437,9 +402,10 @@ def _boundary_section(result: Any) -> str:
 
 # --- a sweep ----------------------------------------------------------------------------------
 
-def sweep_report(result: Any, loss_svg: str) -> str:
+def sweep_report(result: Any, loss_svg: str, *, notebook: bool = False) -> str:
     """The page of a sweep (a `SweepResult` of sweep.py): the trials in a table, the best one
-    marked, and every trial's loss curve (`loss_svg`, the figure of loss.svg)."""
+    marked, and every trial's loss curve (`loss_svg`, the figure of loss.svg); with
+    `notebook`, as a notebook's output (`page`)."""
     results = result.results
     keys = [key for key in ("optimizer", "batch_size", "hidden", "lr")
             if any(key in r.params for r in results)]
@@ -473,7 +439,7 @@ def sweep_report(result: Any, loss_svg: str) -> str:
         section("Trials", table(header, rows, row_classes=classes)),
         section("Loss curves", figure(loss_svg, "every trial's training loss; ★ the best, ✕ "
                                                 "where a run diverged"), anchor="curves"),
-    ])
+    ], notebook=notebook)
 
 
 def _param(key: str, value: Any) -> Any:
@@ -488,10 +454,10 @@ def _param(key: str, value: Any) -> Any:
 
 # --- a diagnosis ------------------------------------------------------------------------------
 
-def diagnose_report(report: Any, svg: str) -> str:
+def diagnose_report(report: Any, svg: str, *, notebook: bool = False) -> str:
     """The page of `chainrule diagnose` (a `DiagnosticReport` of diagnostics.py): the
     warnings, the gradient norms and unit statistics (`svg`, the figure of gradients.svg),
-    and tables of both."""
+    and tables of both; with `notebook`, as a notebook's output (`page`)."""
     if report.warnings:
         warnings = Html('<ul class="warnings">' + "".join(
             f"<li>{escape(w)}</li>" for w in report.warnings) + "</ul>")
@@ -536,4 +502,4 @@ def diagnose_report(report: Any, svg: str) -> str:
         section("Activation statistics", activations,
                 paragraph("epoch 0 is the initial weights; the first and the last measurement.",
                           cls="note")),
-    ])
+    ], notebook=notebook)

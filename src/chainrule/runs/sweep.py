@@ -257,6 +257,13 @@ class SweepResult:
                 "best": None if self.best is None else self.best.label,
                 "trials": [r.to_dict() for r in self.results]}
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the table and the curves of report.html (`sweep_report`)."""
+        from chainrule.runs.plots import figure_svg
+        from chainrule.runs.report import sweep_report
+
+        return sweep_report(self, figure_svg(sweep_figure(self), close=True), notebook=True)
+
 
 # --- building trials -------------------------------------------------------------------------
 
