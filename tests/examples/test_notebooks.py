@@ -132,6 +132,12 @@ def test_the_worked_example_notebook_runs(run):
     assert "the central difference gives 0.082167041" in chain
     assert "∂E/∂w5 = 0.082167041, ∂E/∂w1 = 0.000438568" in \
         _text(_outputs(nb, "worked-example-14"))
+    drawing = _outputs(nb, "worked-example-14-draw")[0]["data"]["image/svg+xml"]
+    assert ">W1<" in drawing and ">W2<" in drawing  # the weights, by the names given
+    assert "grad min 0.000438567734" in drawing  # ∂E/∂w1 is W1's smallest gradient
+    assert "value = 0.298371109" in drawing  # E, the output
+    step = _outputs(nb, "worked-example-14-step-svg")[0]["data"]["image/svg+xml"]
+    assert "w5 = 0.4    ∂E/∂w5 = 0.0821670406" in step
     assert "E before the step 0.298371109, after it 0.291027774" in \
         _text(_outputs(nb, "worked-example-16"))
     history = _html(_outputs(nb, "worked-example-18"))
