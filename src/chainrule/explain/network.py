@@ -18,6 +18,7 @@ import numpy as np
 
 from chainrule import nn
 from chainrule.errors import ConfigError
+from chainrule.explain.notation import Naming
 from chainrule.nn.init import set_values_
 
 if TYPE_CHECKING:
@@ -128,17 +129,18 @@ def model_of(ex: Explanation) -> nn.Sequential:
     frozen (requires_grad=False), so that `explain(model_of(ex), x, t, ...)` with the same
     sample and settings explains the same step again.
     """
+    naming = Naming.of(ex.network)
     modules: list[nn.Module] = []
-    for units, act, alpha in zip(ex.forward, ex.network.activations, ex.network.alphas,
-                                 strict=True):
+    for k, (units, act, alpha) in enumerate(
+            zip(ex.forward, ex.network.activations, ex.network.alphas, strict=True), start=1):
         first = units[0]
         linear = nn.Linear(len(first.terms), len(units), bias=first.bias is not None,
                            dtype="float64", rng=0)
         set_values_(linear.weight, [[t.weight_value for t in u.terms] for u in units])
-        linear.weight.requires_grad = ex.update(first.terms[0].weight).learns
+        linear.weight.requires_grad = ex.update(naming.weight(k, 0, 0)).learns
         if first.bias is not None:
             set_values_(linear.bias, [u.bias_value for u in units])
-            linear.bias.requires_grad = ex.update(first.bias).learns
+            linear.bias.requires_grad = ex.update(naming.bias(k, 0)).learns
         modules.append(linear)
         if act == "leaky_relu":
             modules.append(nn.LeakyReLU(alpha))

@@ -151,10 +151,15 @@ class Naming:
                         places[self.weight(k, j, c)] = (k, (j, c))
         return places
 
+    def place(self, name: str) -> tuple[int, tuple[int, ...]]:
+        """A name's layer and 0-based indices: h1 → (1, (0,)), w5 → (2, (0, 0)), b_o1 → (2,
+        (0,))."""
+        return self._places[name]
+
     def _indexed(self, letter: str, name: str) -> str:
         """letter⁽layer⁾ with the name's indices as subscripts; none for a chain of single
         neurons, and separated by commas once some layer has 10 units or more."""
-        k, indices = self._places[name]
+        k, indices = self.place(name)
         text = letter + superscript(f"({k})")
         if self.single_neurons:
             return text
@@ -163,7 +168,7 @@ class Naming:
 
     def _output_index(self, unit: str) -> str:
         """The subscript j of an output's y_j and p_j ('' for a chain of single neurons)."""
-        return "" if self.single_neurons else subscript(str(self._places[unit][1][0] + 1))
+        return "" if self.single_neurons else subscript(str(self.place(unit)[1][0] + 1))
 
     def net(self, unit: str) -> str:
         """What flows into a unit: net_h1, z⁽¹⁾₁."""

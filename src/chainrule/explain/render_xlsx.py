@@ -5,12 +5,17 @@ weights, biases and η (and LeakyReLU's α) are plain input cells, yellow; every
 a formula over the cells it comes from: net and out of every unit, E, ∂E/∂out, ∂out/∂net and δ,
 ∂E/∂w of every parameter, w⁺ = w − η·∂E/∂w, and the forward pass and E after the update.
 Change w5 in the sheet and the whole step recomputes. Column A is the explanation's notation
-(w5, net_h1, δ_o1, ∂E/∂w5), B the value, C the textbook formula, D a remark.
+(w5, net_h1, δ_o1, ∂E/∂w5; in layer notation w⁽²⁾₁₁, z⁽¹⁾₁, δ⁽²⁾₁, ∂C₀/∂w⁽²⁾₁₁), B the value,
+C the textbook formula, D a remark. Labels come from the network's Naming (the _Spelling
+class); the explanation's identifying names (h1, w5) are only looked up, never shown.
 
 Every value cell has a defined name, so the formulas read like the notation:
-out_h1 = 1/(1+EXP(-net_h1)), ∂E/∂w5 = delta_o1*out_h1. A symbol that a spreadsheet would read
-as a cell reference gets an underscore (`cell_name`: w5 → w_5, i1 → i_1); Greek letters and
-marks are spelled out (δ_o1 → delta_o1, w5⁺ → w_5_new, ∂E/∂w5 → dE_dw_5, η → eta).
+out_h1 = 1/(1+EXP(-net_h1)), ∂E/∂w5 = delta_o1*out_h1. The name is the label in ASCII
+(`defined_name`): Greek letters and marks are spelled out (δ_o1 → delta_o1, w5⁺ → w_5_new,
+∂E/∂w5 → dE_dw_5, η → eta), a layer symbol's raised layer and lowered indices become digits
+(w⁽²⁾₁₁ → w2_11, a⁽⁰⁾₁ → a0_1, ∂C₀/∂w⁽²⁾₁₁ → dC0_dw2_11), and a name that a spreadsheet would
+read as a cell reference gets an underscore (`cell_name`: w5 → w_5, i1 → i_1, y1 → y_1,
+C0 → C_0).
 
 Sheet "steps" (when the explanation ran several steps) and sheet "learning rates" (E per step
 for η = 0.1, 0.2, 0.5, 0.8, 1, 2 and the explanation's own η, with a line chart) hold plain
@@ -64,7 +69,8 @@ def render_xlsx(ex: Explanation, sweep_steps: int = SWEEP_STEPS) -> bytes:
     if ex.steps:
         _write_steps(workbook, ex)
     if sweep_steps:
-        _write_sweep(workbook, learning_rate_sweep(ex, steps=sweep_steps))
+        _write_sweep(workbook, learning_rate_sweep(ex, steps=sweep_steps),
+                     nt.Naming.of(ex.network).total)
     workbook.properties.creator = "chainrule"
     workbook.properties.title = "chainrule explain: one training step"
     workbook.properties.created = workbook.properties.modified = FIXED_TIME
@@ -101,6 +107,8 @@ class Row:
 Section = tuple[str, list[Row]]
 
 _CELL_LIKE = re.compile(r"([A-Za-z]{1,3})([0-9]+)")
+#: a layer-notation symbol's raised and lowered digits as plain ones: w⁽²⁾₁₁ → w2_11
+_PLAIN_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉,", "01234567890123456789_", "⁽⁾")
 
 
 def cell_name(symbol: str) -> str:
@@ -110,6 +118,79 @@ def cell_name(symbol: str) -> str:
     return f"{match[1]}_{match[2]}" if match else symbol
 
 
+def plain(symbol: str) -> str:
+    """A symbol in ASCII: δ_o1 → delta_o1; in layer notation the layer, then after an
+    underscore the indices: w⁽²⁾₁₁ → w2_11, δ⁽¹⁾₂ → delta1_2, z⁽¹⁾ → z1, y₁ → y1, C₀ → C0."""
+    symbol = re.sub("⁾(?=[₀-₉])", "⁾_", symbol.replace("δ", "delta"))
+    return symbol.translate(_PLAIN_DIGITS)
+
+
+def defined_name(symbol: str) -> str:
+    """The defined name of a symbol: its plain spelling, with an underscore where a
+    spreadsheet would read it as a cell (w5 → w_5, z⁽¹⁾ → z_1, C₀ → C_0)."""
+    return cell_name(plain(symbol))
+
+
+class _Spelling:
+    """The label (the explanation's notation, ⁺ after the update) and the defined name
+    (ASCII, _new after the update) of each quantity of the sheet, from the network's Naming:
+    the one place where identifying names (h1, w5) become what the sheet shows."""
+
+    def __init__(self, ex: Explanation) -> None:
+        self.n = nt.Naming.of(ex.network)
+
+    @staticmethod
+    def _of(symbol: str, mark: str) -> tuple[str, str]:
+        return symbol + ("⁺" if mark else ""), defined_name(symbol) + mark
+
+    def net(self, unit: str, mark: str = "") -> tuple[str, str]:
+        return self._of(self.n.net(unit), mark)
+
+    def out(self, unit: str, mark: str = "") -> tuple[str, str]:
+        """A unit's out; an input's value, which the update leaves as it is."""
+        return self._of(self.n.out(unit), "" if self.n.place(unit)[0] == 0 else mark)
+
+    def target(self, unit: str) -> tuple[str, str]:
+        return self._of(self.n.target(unit), "")
+
+    def probability(self, unit: str, mark: str = "") -> tuple[str, str]:
+        return self._of(self.n.probability(unit), mark)
+
+    def share(self, unit: str, mark: str = "") -> tuple[str, str] | None:
+        share = self.n.share(unit)
+        return None if share is None else self._of(share, mark)
+
+    def total(self, mark: str = "") -> tuple[str, str]:
+        return self._of(self.n.total, mark)
+
+    def param(self, name: str, mark: str = "") -> tuple[str, str]:
+        return self._of(self.n.symbol(name), mark)
+
+    def delta(self, unit: str) -> tuple[str, str]:
+        return self._of(self.n.delta(unit), "")
+
+    def _d(self, of: str, by: str) -> tuple[str, str]:
+        return self.n.d(of, by), f"d{plain(of)}_d{defined_name(by)}"
+
+    def dE_dout(self, unit: str) -> tuple[str, str]:
+        """∂E/∂out_h1, dE_dout_h1; ∂C₀/∂a⁽¹⁾₁, dC0_da1_1."""
+        return self._d(self.n.error, self.n.out(unit))
+
+    def dout_dnet(self, unit: str) -> tuple[str, str]:
+        """∂out_h1/∂net_h1, dout_dnet_h1; ∂a⁽¹⁾₁/∂z⁽¹⁾₁, da1_1_dz1_1."""
+        label, name = self._d(self.n.out(unit), self.n.net(unit))
+        return label, name if self.n.layered else f"dout_dnet_{unit}"
+
+    def grad(self, param: str) -> tuple[str, str]:
+        """∂E/∂w5, dE_dw_5; ∂C₀/∂w⁽²⁾₁₁, dC0_dw2_11."""
+        return self._d(self.n.error, self.n.symbol(param))
+
+    def source(self, param: str) -> str:
+        """The unit a weight reads from: w5 → h1."""
+        k, (_, c) = self.n.place(param)
+        return self.n.unit(k - 1, c)
+
+
 def layout(ex: Explanation) -> list[Section]:
     """The step sheet's sections, top to bottom: every quantity of the step with its formula.
 
@@ -117,25 +198,31 @@ def layout(ex: Explanation) -> list[Section]:
     parameter that is inf or nan.
     """
     _check_one_sample(ex)
-    net = ex.network
-    seq = _sequential(ex)
+    s, net = _Spelling(ex), ex.network
+    n = s.n
+    z, a = n.generic
+    x, E = a if n.layered else "x", n.error
+    seq = _sequential(ex, s)
+    inputs = [Row(*s.out(unit), value, "input")
+              for unit, (_, value) in zip(n.units(0), net.inputs, strict=True)]
+    targets = [Row(*s.target(unit), value, "target", _target_note(ex, n))
+               for unit, (_, value) in zip(n.units(n.layers), net.targets, strict=True)]
     sections: list[Section] = [
-        ("Inputs and targets", [Row(name, cell_name(name), value, "input")
-                                for name, value in net.inputs]
-         + [Row(name, name, value, "target", _target_note(ex)) for name, value in net.targets]),
-        ("Weights, biases and settings", _parameters(ex)),
-        ("Forward pass: net = Σ w·x + b, out = f(net)", _forward(ex, "")),
-        ("Error", _error(ex, "")),
-        ("Backward pass: δ = ∂E/∂net = ∂E/∂out × ∂out/∂net, output layer first",
-         _backward(ex)),
-        ("Gradients: ∂E/∂w = δ × ∂net/∂w", _gradients(ex)),
+        ("Inputs and targets", inputs + targets),
+        ("Weights, biases and settings", _parameters(ex, s)),
+        (f"Forward pass: {z} = Σ w·{x} + b, {a} = f({z})", _forward(ex, s, "")),
+        ("Error", _error(ex, s, "")),
+        (f"Backward pass: δ = {n.d(E, z)} = {n.product([n.d(E, a), n.d(a, z)])}, output layer "
+         "first", _backward(ex, s)),
+        (f"Gradients: {n.d(E, 'w')} = {n.product(['δ', n.d(z, 'w')])}", _gradients(ex, s)),
     ]
     if seq:
         sections.append(("Sequential variant: hidden δ through the updated weights above",
                          seq))
     sections += [
-        ("Update: w⁺ = w − η·∂E/∂w", _updates(ex, {row.name for row in seq})),
-        ("After the step: the forward pass with w⁺", _forward(ex, "_new") + _error(ex, "_new")),
+        (f"Update: w⁺ = w − η·{n.d(E, 'w')}", _updates(ex, s, {row.name for row in seq})),
+        ("After the step: the forward pass with w⁺",
+         _forward(ex, s, "_new") + _error(ex, s, "_new")),
     ]
     for row in (row for _, rows in sections[:2] for row in rows):
         if isinstance(row.value, float) and not math.isfinite(row.value):
@@ -151,25 +238,22 @@ def _check_one_sample(ex: Explanation) -> None:
                           "holds several samples (explain one sample at a time)")
 
 
-def _target_note(ex: Explanation) -> str:
+def _target_note(ex: Explanation, n: nt.Naming) -> str:
     k = ex.network.target_class
-    return "" if k is None else f"one-hot: the target class is {k} (o{k + 1})"
+    return "" if k is None else \
+        f"one-hot: the target class is {k} ({n.label(n.unit(n.layers, k))})"
 
 
-def _parameters(ex: Explanation) -> list[Row]:
-    rows = [Row(u.param, cell_name(u.param), u.before, "weight" if u.param[0] == "w" else "bias",
+def _parameters(ex: Explanation, s: _Spelling) -> list[Row]:
+    rows = [Row(*s.param(u.param), u.before, "weight" if u.param[0] == "w" else "bias",
                 "" if u.learns else "fixed: not updated") for u in ex.updates]
     rows.append(Row("η", "eta", ex.network.lr, "learning rate"))
-    rows += [Row(f"α (layer {k})", f"alpha_{k}", alpha, "LeakyReLU's slope for net ≤ 0")
+    rows += [Row(f"α (layer {k})", f"alpha_{k}", alpha,
+                 f"LeakyReLU's slope for {s.n.generic[0]} ≤ 0")
              for k, (act, alpha) in enumerate(
                  zip(ex.network.activations, ex.network.alphas, strict=True), start=1)
              if act == "leaky_relu"]
     return rows
-
-
-def _source(symbol: str, mark: str) -> str:
-    """A term's source as a name: an input (i1 → i_1) or a unit's out (out_h1 + mark)."""
-    return cell_name(symbol) if symbol.startswith("i") else symbol + mark
 
 
 # out = f(net) and ∂out/∂net as spreadsheet formulas, over the names of net, out and α
@@ -191,27 +275,26 @@ _SLOPE: dict[str, Callable[[str, str, str], str]] = {
 }
 
 
-def _forward(ex: Explanation, mark: str) -> list[Row]:
+def _forward(ex: Explanation, s: _Spelling, mark: str) -> list[Row]:
     """net and out of every unit; mark '' for the step's own weights, '_new' for w⁺."""
-    plus = "⁺" if mark else ""
-    rows = []
+    n, rows = s.n, []
     for units in ex.forward:
-        for u in units:
-            terms = [(cell_name(t.weight) + mark, _source(t.source, mark)) for t in u.terms]
-            text = [f"{t.weight}{plus}·{t.source}{plus if t.source[0] != 'i' else ''}"
-                    for t in u.terms]
+        for j, u in enumerate(units):
+            pairs = [(s.param(n.weight(u.layer, j, c), mark), s.out(source, mark))
+                     for c, source in enumerate(n.units(u.layer - 1))]
+            formula = [f"{w}*{x}" for (_, w), (_, x) in pairs]
+            text = [f"{w}·{x}" for (w, _), (x, _) in pairs]
             if u.bias is not None:
-                terms.append((cell_name(u.bias) + mark, ""))
-                text.append(u.bias + plus)
-            formula = "+".join(f"{w}*{x}" if x else w for w, x in terms)
-            rows.append(Row(f"net_{u.name}{plus}", f"net_{u.name}{mark}", "=" + formula,
-                            " + ".join(text)))
+                b_label, b_name = s.param(n.bias(u.layer, j), mark)
+                formula.append(b_name)
+                text.append(b_label)
+            net_label, net_name = s.net(u.name, mark)
+            rows.append(Row(net_label, net_name, "=" + "+".join(formula), " + ".join(text)))
             if u.activation != "softmax":
-                rows.append(Row(
-                    f"out_{u.name}{plus}", f"out_{u.name}{mark}",
-                    "=" + _OUT[u.activation](f"net_{u.name}{mark}", _alpha(u)),
-                    nt.out_formula(u.activation, f"net_{u.name}{plus}",
-                                   ex.network.alphas[u.layer - 1])))
+                rows.append(Row(*s.out(u.name, mark),
+                                "=" + _OUT[u.activation](net_name, _alpha(u)),
+                                nt.out_formula(u.activation, net_label,
+                                               ex.network.alphas[u.layer - 1])))
     return rows
 
 
@@ -227,31 +310,38 @@ def _n(ex: Explanation) -> str:
     return "" if scale == 1 else f"/{round(1 / scale)}"
 
 
-def _error(ex: Explanation, mark: str) -> list[Row]:
-    """E_o of every output (p_o for cross-entropy) and E_total."""
-    plus = "⁺" if mark else ""
-    net, outputs = ex.network, ex.outputs
+def _error(ex: Explanation, s: _Spelling, mark: str) -> list[Row]:
+    """E_o of every output (p_o for cross-entropy) and E_total; in layer notation, which
+    names no share of the error, C₀ as one sum."""
+    net, n, outputs = ex.network, s.n, [u.name for u in ex.outputs]
+    total_label, total_name = s.total(mark)
     if net.loss == "cross_entropy":
-        nets = [f"net_{u.name}{mark}" for u in outputs]
+        nets = [s.net(unit, mark)[1] for unit in outputs]
         top = f"MAX({','.join(nets)})"
-        total = "+".join(f"EXP({n}-{top})" for n in nets)
-        rows = [Row(f"p_{u.name}{plus}", f"p_{u.name}{mark}", f"=EXP({n}-{top})/({total})",
-                    f"e^net_{u.name} / Σ_o e^net_o (softmax)")
-                for u, n in zip(outputs, nets, strict=True)]
-        picked = "+".join(f"t_{u.name}*p_{u.name}{mark}" for u in outputs)
-        rows.append(Row(f"E_total{plus}", f"E_total{mark}", f"=-LN({picked})",
-                        net.loss_formula.removeprefix("E = ")))
+        total = "+".join(f"EXP({name}-{top})" for name in nets)
+        rows = [Row(*s.probability(unit, mark), f"=EXP({name}-{top})/({total})",
+                    f"e^{n.net(unit)} / {n.over_outputs} e^{n.any_output('net')} (softmax)")
+                for unit, name in zip(outputs, nets, strict=True)]
+        picked = "+".join(f"{s.target(unit)[1]}*{s.probability(unit, mark)[1]}"
+                          for unit in outputs)
+        rows.append(Row(total_label, total_name, f"=-LN({picked})",
+                        net.loss_formula.removeprefix(f"{n.error} = ")))
         return rows
     scale = nt.loss_scale(net.loss, net.reduction, net.sizes[-1])
-    rows = []
-    for u in outputs:
-        out, t = f"out_{u.name}{mark}", f"t_{u.name}"
-        rows.append(Row(f"E_{u.name}{plus}", f"E_{u.name}{mark}",
-                        "=" + _error_formula(net.loss, out, t) + _n(ex),
-                        nt.output_error_formula(net.loss, f"out_{u.name}{plus}", t, scale)))
-    rows.append(Row(f"E_total{plus}", f"E_total{mark}",
-                    "=" + "+".join(f"E_{u.name}{mark}" for u in outputs),
-                    " + ".join(f"E_{u.name}{plus}" for u in outputs)))
+    rows, terms = [], []
+    for unit in outputs:
+        (out_label, out), (t_label, t) = s.out(unit, mark), s.target(unit)
+        formula = _error_formula(net.loss, out, t) + _n(ex)
+        text = nt.output_error_formula(net.loss, out_label, t_label, scale,
+                                       target_first=not n.layered)
+        share = s.share(unit, mark)
+        if share is None:
+            terms.append((formula, text))
+        else:
+            rows.append(Row(*share, "=" + formula, text))
+            terms.append(share[::-1])
+    rows.append(Row(total_label, total_name, "=" + "+".join(f for f, _ in terms),
+                    " + ".join(text for _, text in terms)))
     return rows
 
 
@@ -265,90 +355,104 @@ def _dE_dout_formula(loss: str, out: str, t: str) -> str:
             "bce": f"({out}-{t})/({out}*(1-{out}))"}[loss]
 
 
-def _backward(ex: Explanation) -> list[Row]:
+def _through(s: _Spelling, unit: str, via: str, delta: str, mark: str = "") -> str:
+    """δ_via × the weight from `unit` into `via`, as a formula over the names."""
+    k, (j,) = s.n.place(unit)
+    return f"{delta}*{s.param(s.n.weight(k + 1, s.n.place(via)[1][0], j), mark)[1]}"
+
+
+def _backward(ex: Explanation, s: _Spelling) -> list[Row]:
     rows = []
     for deltas in ex.deltas:
         for d in deltas:
             unit = d.unit
+            delta = s.delta(unit)
             if d.fused is not None:  # softmax and cross-entropy: δ = p − t
-                rows.append(Row(f"δ_{unit}", f"delta_{unit}", f"=p_{unit}-t_{unit}",
-                                d.fused.formula, "∂E/∂net of softmax and cross-entropy"))
+                rows.append(Row(*delta, f"={s.probability(unit)[1]}-{s.target(unit)[1]}",
+                                d.fused.formula,
+                                f"{s.n.d(s.n.error, s.n.generic[0])} of softmax and "
+                                "cross-entropy"))
                 continue
             assert d.dE_dout is not None and d.dout_dnet is not None
+            out, net = s.out(unit)[1], s.net(unit)[1]
             if d.paths:
-                dE_dout = "+".join(f"delta_{p.via}*{cell_name(p.weight)}" for p in d.paths)
+                dE_dout = "+".join(_through(s, unit, p.via, s.delta(p.via)[1])
+                                   for p in d.paths)
             else:
-                dE_dout = _dE_dout_formula(ex.network.loss, f"out_{unit}", f"t_{unit}") \
-                    + _n(ex)
+                dE_dout = _dE_dout_formula(ex.network.loss, out, s.target(unit)[1]) + _n(ex)
+            (dE_label, dE_name), (slope_label, slope_name) = s.dE_dout(unit), s.dout_dnet(unit)
             unit_ = ex.unit(unit)
             rows += [
-                Row(f"∂E/∂out_{unit}", f"dE_dout_{unit}", "=" + dE_dout, d.dE_dout.formula),
-                Row(f"∂out_{unit}/∂net_{unit}", f"dout_dnet_{unit}",
-                    "=" + _SLOPE[unit_.activation](f"out_{unit}", f"net_{unit}",
-                                                   _alpha(unit_)),
+                Row(dE_label, dE_name, "=" + dE_dout, d.dE_dout.formula),
+                Row(slope_label, slope_name,
+                    "=" + _SLOPE[unit_.activation](out, net, _alpha(unit_)),
                     d.dout_dnet.formula),
-                Row(f"δ_{unit}", f"delta_{unit}", f"=dE_dout_{unit}*dout_dnet_{unit}",
-                    f"∂E/∂out_{unit} × ∂out_{unit}/∂net_{unit}",
+                Row(*delta, f"={dE_name}*{slope_name}", s.n.product([dE_label, slope_label]),
                     "computed once; reused by " + ", ".join(d.used_by)),
             ]
     return rows
 
 
-def _gradients(ex: Explanation) -> list[Row]:
+def _gradients(ex: Explanation, s: _Spelling) -> list[Row]:
     rows = []
     for g in ex.gradients:
-        delta = f"delta_{g.unit}"
-        formula = delta if g.kind == "bias" else f"{delta}*{_source(g.source, '')}"
-        chain = " × ".join(f.symbol for f in g.factors)
-        short = f"δ_{g.unit}" + ("" if g.kind == "bias" else f" × {g.source}")
-        rows.append(Row(f"∂E/∂{g.param}", f"dE_d{cell_name(g.param)}", "=" + formula,
-                        f"{chain} = {short}"))
+        delta_label, delta = s.delta(g.unit)
+        factors, short = [delta], [delta_label]
+        if g.kind == "weight":
+            source_label, source = s.out(s.source(g.param))
+            factors.append(source)
+            short.append(source_label)
+        chain = s.n.product([f.symbol for f in g.factors])
+        rows.append(Row(*s.grad(g.param), "=" + "*".join(factors),
+                        f"{chain} = {s.n.product(short)}"))
     return rows
 
 
-def _sequential(ex: Explanation) -> list[Row]:
+def _sequential(ex: Explanation, s: _Spelling) -> list[Row]:
     """The sequential variant's hidden δ and gradients (Note [simultaneous vs sequential] in
     update.py): the same δ of the layer above, back through the weights just updated."""
-    top = len(ex.network.sizes) - 1
+    top, n = len(ex.network.sizes) - 1, s.n
     rows = []
     for deltas in ex.sequential_deltas:
         for d in deltas:
             unit, above = d.unit, "" if d.layer + 1 == top else "_seq"
+            (dE_label, dE_name), (slope_label, slope_name) = s.dE_dout(unit), s.dout_dnet(unit)
+            delta_label, delta = s.delta(unit)
             rows += [
-                Row(f"∂E/∂out_{unit} (through w⁺)", f"dE_dout_{unit}_seq",
-                    "=" + "+".join(f"delta_{p.via}{above}*{cell_name(p.weight)}_new"
+                Row(f"{dE_label} (through w⁺)", f"{dE_name}_seq",
+                    "=" + "+".join(_through(s, unit, p.via, s.delta(p.via)[1] + above, "_new")
                                    for p in d.paths),
-                    " + ".join(f"{p.delta} × {p.weight}⁺" for p in d.paths)),
-                Row(f"δ_{unit} (sequential)", f"delta_{unit}_seq",
-                    f"=dE_dout_{unit}_seq*dout_dnet_{unit}",
-                    f"∂E/∂out_{unit} (through w⁺) × ∂out_{unit}/∂net_{unit}"),
+                    " + ".join(n.product([p.delta, f"{p.weight}⁺"]) for p in d.paths)),
+                Row(f"{delta_label} (sequential)", f"{delta}_seq",
+                    f"={dE_name}_seq*{slope_name}",
+                    n.product([f"{dE_label} (through w⁺)", slope_label])),
             ]
             for g in ex.gradients:
                 if g.unit == unit:
-                    source = "" if g.kind == "bias" else f"*{_source(g.source, '')}"
-                    rows.append(Row(f"∂E/∂{g.param} (sequential)",
-                                    f"dE_d{cell_name(g.param)}_seq",
-                                    f"=delta_{unit}_seq{source}",
-                                    f"δ_{unit} (sequential)"
-                                    + ("" if g.kind == "bias" else f" × {g.source}"),
+                    factors, short = [f"{delta}_seq"], [f"{delta_label} (sequential)"]
+                    if g.kind == "weight":
+                        source_label, source = s.out(s.source(g.param))
+                        factors.append(source)
+                        short.append(source_label)
+                    grad_label, grad = s.grad(g.param)
+                    rows.append(Row(f"{grad_label} (sequential)", f"{grad}_seq",
+                                    "=" + "*".join(factors), n.product(short),
                                     "the gradient this variant's update uses"))
     return rows
 
 
-def _updates(ex: Explanation, sequential: set[str]) -> list[Row]:
+def _updates(ex: Explanation, s: _Spelling, sequential: set[str]) -> list[Row]:
     """w⁺ of every parameter, from the sequential variant's gradient where it has one."""
     rows = []
     for u in ex.updates:
-        name = cell_name(u.param)
+        (label, name), after = s.param(u.param), s.param(u.param, "_new")
         if not u.learns:
-            rows.append(Row(f"{u.param}⁺", f"{name}_new", f"={name}", u.param,
-                            "fixed: not updated"))
+            rows.append(Row(*after, f"={name}", label, "fixed: not updated"))
             continue
-        grad, text = f"dE_d{name}", f"∂E/∂{u.param}"
+        text, grad = s.grad(u.param)
         if f"{grad}_seq" in sequential:
             grad, text = f"{grad}_seq", f"{text} (sequential)"
-        rows.append(Row(f"{u.param}⁺", f"{name}_new", f"={name}-eta*{grad}",
-                        f"{u.param} − η·{text}"))
+        rows.append(Row(*after, f"={name}-eta*{grad}", f"{label} − η·{text}"))
     return rows
 
 
@@ -375,8 +479,8 @@ def _write_step(workbook: Any, sheet: Any, ex: Explanation, sections: list[Secti
     _text(sheet["A1"], "chainrule explain: one training step").font = Font(bold=True, size=14)
     _text(sheet["A2"], ex.network.description)
     _text(sheet["A3"], "Yellow cells are inputs: change one (a weight, an input, η) and every "
-                       "formula recomputes. Each value is named after its label: w5 is w_5, "
-                       "δ_o1 is delta_o1, w5⁺ is w_5_new.")
+                       "formula recomputes. Each value is named after its label: "
+                       + _example(_Spelling(ex)) + ".")
     for column, header in zip("ABCD", ("quantity", "value", "formula", "note"), strict=True):
         _text(sheet[f"{column}5"], header).font = bold
     for column, width in zip("ABCD", (30, 22, 60, 60), strict=True):
@@ -402,6 +506,15 @@ def _write_step(workbook: Any, sheet: Any, ex: Explanation, sections: list[Secti
                 row.name, attr_text=f"{STEP_SHEET}!$B${r}")
 
 
+def _example(s: _Spelling) -> str:
+    """How labels become names, on the last layer's first weight and output unit."""
+    if not s.n.layered:
+        return "w5 is w_5, δ_o1 is delta_o1, w5⁺ is w_5_new"
+    weight, output = s.n.weight(s.n.layers, 0, 0), s.n.unit(s.n.layers, 0)
+    (w, w_name), (d, d_name) = s.param(weight), s.delta(output)
+    return f"{w} is {w_name}, {d} is {d_name}, {w}⁺ is {w_name}_new"
+
+
 def _number(value: float) -> float | None:
     """A value for a cell of numbers: a cell cannot hold inf or nan, so those stay empty."""
     return value if math.isfinite(value) else None
@@ -411,11 +524,12 @@ def _write_steps(workbook: Any, ex: Explanation) -> None:
     from openpyxl.styles import Font
 
     sheet = workbook.create_sheet(STEPS_SHEET)
-    _text(sheet["A1"], "E_total and the learned parameters after each step (step 0: before "
+    n = nt.Naming.of(ex.network)
+    _text(sheet["A1"], f"{n.total} and the learned parameters after each step (step 0: before "
                        "any update), computed by chainrule: plain numbers, which do not follow "
                        "changes made in the 'step' sheet. An empty cell: inf or nan (diverged).")
     names = list(ex.steps[0].params)
-    for c, header in enumerate(("step", "E_total", *names), start=1):
+    for c, header in enumerate(("step", n.total, *map(n.symbol, names)), start=1):
         _text(sheet.cell(3, c), header).font = Font(bold=True)
     for r, row in enumerate(ex.steps, start=4):
         sheet.cell(r, 1, row.step)
@@ -450,12 +564,13 @@ def learning_rate_sweep(ex: Explanation, rates: tuple[float, ...] = SWEEP_RATES,
     return sweep
 
 
-def _write_sweep(workbook: Any, sweep: dict[float, tuple[float, ...]]) -> None:
+def _write_sweep(workbook: Any, sweep: dict[float, tuple[float, ...]], total: str) -> None:
+    """The sweep's sheet and chart; `total` is the error's symbol (E_total, C₀)."""
     from openpyxl.chart import LineChart, Reference
     from openpyxl.styles import Font
 
     sheet = workbook.create_sheet(SWEEP_SHEET)
-    _text(sheet["A1"], "E_total per step for each learning rate η, computed by chainrule on "
+    _text(sheet["A1"], f"{total} per step for each learning rate η, computed by chainrule on "
                        "this network and sample: plain numbers, which do not follow changes "
                        "made in the 'step' sheet. An empty cell: inf or nan (diverged).")
     for c, header in enumerate(("step", *(f"η = {nt.fmt(lr)}" for lr in sweep)), start=1):
@@ -467,8 +582,8 @@ def _write_sweep(workbook: Any, sweep: dict[float, tuple[float, ...]]) -> None:
         for step, error in enumerate(errors):
             sheet.cell(4 + step, c, _number(error))
     chart = LineChart()
-    chart.title = "E_total per step, by learning rate η"
-    chart.x_axis.title, chart.y_axis.title = "step", "E_total"
+    chart.title = f"{total} per step, by learning rate η"
+    chart.x_axis.title, chart.y_axis.title = "step", total
     chart.x_axis.delete = chart.y_axis.delete = False  # show the axes
     chart.height, chart.width = 10, 18
     chart.add_data(Reference(sheet, min_col=2, max_col=1 + len(sweep), min_row=3,
