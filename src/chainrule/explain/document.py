@@ -120,10 +120,14 @@ def build_document(ex: Explanation, focus: str | None = None) -> Document:
     if net.target_class is not None:  # class k is output unit k + 1: class 0 is o1
         unit = ex.outputs[net.target_class].name
         targets = f"target class {net.target_class} ({unit}), one-hot {values}"
+    error, sample = net.loss_formula, f"{sample}; {targets}"
+    if ex.samples:
+        error = f"E = {_over(ex)}Σ_k E[k] over the samples k, each E[k]{error[1:]}"
+        sample = f"{net.samples} samples; sample {ex.shown} in full: {sample}"
     summary = (
         ("network", net.description),
-        ("error", net.loss_formula),
-        ("sample", f"{sample}; {targets}"),
+        ("error", error),
+        ("sample", sample),
         ("update", f"η = {nt.fmt(net.lr)}; "
                    + ("sequential variant (output layer first)" if net.sequential
                       else "simultaneous (every gradient first, then every weight)")
@@ -177,6 +181,11 @@ def _notation(ex: Explanation) -> Section:
 def _forward(ex: Explanation) -> Section:
     section = Section("1. Forward pass")
     fused = ex.network.loss == "cross_entropy"
+    if ex.samples:
+        section.blocks.append(Para(segs(
+            f"Every sample goes through the same network. Sample {ex.shown} is written out in "
+            f"full, its error E[{ex.shown}] as E_total of one sample; every sample's values "
+            f"follow in a table.")))
     for k, units in enumerate(ex.forward, start=1):
         act = units[0].activation
         rule = nt.ACTIVATION_RULES[act][0]
@@ -186,8 +195,93 @@ def _forward(ex: Explanation) -> Section:
         section.blocks.append(Eqs(tuple(line for unit in units
                                         for line in _unit_lines(ex, k, unit))))
     section.blocks.append(Sub(f"Error: {ex.network.loss_formula}"))
-    section.blocks.append(Eqs(_error_lines(ex) if not fused else _softmax_lines(ex)))
+    total = f"E[{ex.shown}]" if ex.samples else "E_total"
+    section.blocks.append(Eqs(_error_lines(ex, total) if not fused
+                              else _softmax_lines(ex, total)))
+    if ex.samples:
+        section.blocks += _samples_table(ex)
     return section
+
+
+# --- a batch ---------------------------------------------------------------------------------
+def _over(ex: Explanation) -> str:
+    """The reduction's factor r of E = r·Σ_k E[k]: '(1/4) ' for a mean, '' for a sum."""
+    return f"(1/{ex.batch_size}) " if ex.network.reduction == "mean" else ""
+
+
+def _listed(ex: Explanation) -> list[int]:
+    """The samples a document lists: the first max_samples, and the one shown in full."""
+    listed = list(range(min(ex.batch_size, ex.max_samples)))
+    return listed if ex.shown in listed else [*listed, ex.shown]
+
+
+def _batch_sum(ex: Explanation, symbol: str, values: tuple[float, ...]) -> tuple[Segs, Segs]:
+    """r·Σ_k symbol[k] in symbols and in numbers, the numbers of the first max_samples and
+    how many more: (1/4) Σ_k ∂E[k]/∂w5 and (1/4) × (0.08 + 0.03 + 0.06 + (-0.02))."""
+    shown = values[:ex.max_samples]
+    numbers: list[Seg] = []
+    for i, v in enumerate(shown):
+        numbers += [Seg(" + ")] if i else []
+        numbers.append(num(v))
+    if len(values) > len(shown):
+        numbers.append(Seg(f" + … ({len(values) - len(shown)} more)"))
+    over = _over(ex)
+    if over:  # the bracket closes on its last number, so a line never starts with it
+        numbers = [Seg(f"{over.strip()} × ("), *numbers[:-1],
+                   Seg(numbers[-1].text + ")", numbers[-1].role)]
+    return segs(over + "Σ_k ", sym(symbol)), tuple(numbers)
+
+
+def _samples_table(ex: Explanation) -> list[Para | Sub | Eqs | Table]:
+    """Every sample's inputs, targets, outputs and error, then the batch's error."""
+    net, fused = ex.network, ex.network.loss == "cross_entropy"
+    first = ex.samples[0]
+    units = [u.name for layer in first.forward for u in layer]
+    headers = ["sample", *(n for n, _ in first.inputs),
+               *(["class"] if fused else [n for n, _ in first.targets]),
+               *(f"{'p' if fused and u.startswith('o') else 'out'}_{u}" for u in units),
+               "E[k]"]
+    rows = []
+    for k in _listed(ex):
+        s = ex.samples[k]
+        outs = [u.out for layer in s.forward for u in layer]
+        if fused:
+            outs[-len(s.errors):] = [e.probability for e in s.errors]
+        rows.append((segs(Seg(str(k) + (" (in full)" if k == ex.shown else ""))),
+                     *(segs(Seg(nt.fmt(v))) for _, v in s.inputs),
+                     *([segs(Seg(str(s.target_class)))] if fused
+                       else (segs(Seg(nt.fmt(v))) for _, v in s.targets)),
+                     *(segs(Seg(nt.fmt(v))) for v in outs), segs(res(s.error))))
+    blocks: list[Para | Sub | Eqs | Table] = [
+        Sub(f"Every sample ({net.samples})"),
+        Table(tuple(headers), tuple(rows), (False, *[True] * (len(headers) - 1)))]
+    blocks += _left_out_samples(ex)
+    symbols_, numbers = _batch_sum(ex, "E[k]", tuple(s.error for s in ex.samples))
+    blocks.append(Sub("Error of the batch: the " + ("mean" if _over(ex) else "sum")
+                      + " of the samples' errors"))
+    blocks.append(Eqs((Eq(segs(sym("E_total")), (symbols_, numbers, segs(res(ex.error)))),)))
+    return blocks
+
+
+def _left_out_samples(ex: Explanation) -> list[Para]:
+    listed, n = _listed(ex), ex.batch_size
+    if len(listed) == n:
+        return []
+    which = f"0 to {ex.max_samples - 1}" + (f" and {ex.shown}" if ex.shown >= ex.max_samples
+                                            else "")
+    return [Para(segs(Seg(
+        f"The tables list {len(listed)} of the {n} samples ({which}); every sum runs over all "
+        f"{n}, and the JSON holds every sample's numbers. --max-samples {n} (max_samples={n}) "
+        f"lists every one.", "note")))]
+
+
+def _delta_table(ex: Explanation, index: int) -> Table:
+    """Every listed sample's δ's of one layer (index 0: the output layer)."""
+    names = [d.unit for d in ex.deltas[index]]
+    rows = tuple((segs(Seg(str(k))),
+                  *(segs(Seg(nt.fmt(d.value), "num")) for d in ex.samples[k].deltas[index]))
+                 for k in _listed(ex))
+    return Table(("sample", *(f"δ_{u}[k]" for u in names)), rows, (False, *[True] * len(names)))
 
 
 def _unit_lines(ex: Explanation, k: int, unit: Unit) -> tuple[Eq, ...]:
@@ -233,7 +327,7 @@ def _net_eq(unit: Unit) -> Eq:
     return Eq(segs(sym(f"net_{unit.name}")), (tuple(names), tuple(values), segs(res(unit.net))))
 
 
-def _error_lines(ex: Explanation) -> tuple[Eq, ...]:
+def _error_lines(ex: Explanation, total: str = "E_total") -> tuple[Eq, ...]:
     scale = nt.loss_scale(ex.network.loss, ex.network.reduction, len(ex.errors))
     lines = []
     for e in ex.errors:
@@ -245,13 +339,14 @@ def _error_lines(ex: Explanation) -> tuple[Eq, ...]:
     names = symbols([f"E_{e.unit}" for e in ex.errors], " + ")
     values = tuple(s for i, e in enumerate(ex.errors)
                    for s in ((Seg(" + "),) if i else ()) + (num(e.error),))
-    steps = (names, values, segs(res(ex.error))) if len(ex.errors) > 1 else \
-        (names, segs(res(ex.error)))
-    lines.append(Eq(segs(sym("E_total")), steps))
+    error = ex.samples[ex.shown].error if ex.samples else ex.error
+    steps = (names, values, segs(res(error))) if len(ex.errors) > 1 else \
+        (names, segs(res(error)))
+    lines.append(Eq(segs(sym(total)), steps))
     return tuple(lines)
 
 
-def _softmax_lines(ex: Explanation) -> tuple[Eq, ...]:
+def _softmax_lines(ex: Explanation, name: str = "E_total") -> tuple[Eq, ...]:
     nets = [u.net for u in ex.outputs]
     try:
         total = math.fsum(math.exp(v) for v in nets)
@@ -267,8 +362,9 @@ def _softmax_lines(ex: Explanation) -> tuple[Eq, ...]:
     k = ex.network.target_class
     label = ex.outputs[k].name
     p = ex.errors[k].probability
-    lines.append(Eq(segs(sym("E_total")), (
-        segs(f"−ln(p_{label})"), segs(f"−ln({nt.fmt(p)})"), segs(res(ex.error))),
+    error = ex.samples[ex.shown].error if ex.samples else ex.error
+    lines.append(Eq(segs(sym(name)), (
+        segs(f"−ln(p_{label})"), segs(f"−ln({nt.fmt(p)})"), segs(res(error))),
         segs(Seg(f"the target class is {label}", "note"))))
     return tuple(lines)
 
@@ -280,11 +376,20 @@ def _backward(ex: Explanation) -> Section:
         "Backpropagation walks from the error back to every weight, one chain-rule link at a "
         "time. Each unit's error term δ = ∂E/∂net is computed once (memoized) and then reused "
         "by every weight and bias feeding that unit, and by the layer below.")))
+    if ex.samples:
+        section.blocks.append(Para(segs(
+            f"Each sample has its own error terms δ_u[k] = ∂E[k]/∂net_u and derivatives "
+            f"∂E[k]/∂w (sample {ex.shown}'s are written out, every sample's δ's are in a "
+            f"table). The batch's error is E = {_over(ex)}Σ_k E[k], so each of its gradients "
+            f"is the same reduction of the samples' own: ∂E/∂w = {_over(ex)}Σ_k ∂E[k]/∂w.")))
+    full = _written_out(ex)
+    section.blocks += _left_out_chains(ex, full)
     layers = len(ex.network.sizes) - 1
     for index, deltas in enumerate(ex.deltas):
         k = layers - index
         units = ", ".join(d.unit for d in deltas)
-        section.blocks.append(Sub(f"{_layer_title(ex, k)} ({units}): error terms δ"))
+        of = f" of sample {ex.shown}" if ex.samples else ""
+        section.blocks.append(Sub(f"{_layer_title(ex, k)} ({units}): error terms δ{of}"))
         if deltas[0].fused is not None:
             section.blocks.append(Para(segs(
                 "Softmax and cross-entropy are one op, and its derivative is short: "
@@ -292,10 +397,60 @@ def _backward(ex: Explanation) -> Section:
                 "needs no separate ∂E/∂out × ∂out/∂net.")))
         for delta in deltas:
             section.blocks.append(Eqs(_delta_lines(delta)))
+        if ex.samples:
+            section.blocks.append(Sub(f"{_layer_title(ex, k)}: every sample's δ"))
+            section.blocks.append(_delta_table(ex, index))
         section.blocks.append(Sub(f"{_layer_title(ex, k)}: ∂E/∂w for each weight and bias"))
         grads = [g for g in ex.gradients if g.layer == k]
-        section.blocks.append(Eqs(tuple(_gradient_eq(g) for g in grads)))
+        lines = tuple(eq for g in grads if g.param in full for eq in _gradient_eqs(ex, g))
+        if lines:
+            section.blocks.append(Eqs(lines))
+        rest = [g for g in grads if g.param not in full]
+        if rest:
+            section.blocks.append(_gradient_table(ex, rest))
     return section
+
+
+def _written_out(ex: Explanation) -> set[str]:
+    """The parameters whose chain is written out: the first max_chains weights in the order
+    of the backward pass (output layer first), and the biases of each layer whose weights are
+    all written out."""
+    full: set[str] = set()
+    budget = ex.max_chains
+    for k in range(len(ex.network.sizes) - 1, 0, -1):
+        weights = [g.param for g in ex.gradients if g.layer == k and g.kind == "weight"]
+        full.update(weights[:budget])
+        if len(weights) <= budget:
+            full.update(g.param for g in ex.gradients if g.layer == k and g.kind == "bias")
+        budget = max(0, budget - len(weights))
+    return full
+
+
+def _left_out_chains(ex: Explanation, full: set[str]) -> list[Para]:
+    if len(full) == len(ex.gradients):
+        return []
+    weights = sum(g.kind == "weight" for g in ex.gradients)
+    rest = len(ex.gradients) - len(full)
+    return [Para(segs(Seg(
+        f"The chain-rule products of the first {ex.max_chains} of the {weights} weights are "
+        f"written out (output layer first), with the biases of each layer whose weights all "
+        f"are; the other {rest} parameters are listed in a table under their layer, with "
+        f"their gradient. --max-chains {weights} (max_chains={weights}) writes out every "
+        f"one.", "note")))]
+
+
+def _gradient_table(ex: Explanation, grads: list[Gradient]) -> Table:
+    """Parameters whose chain is not written out: what their gradient is, and its value."""
+    rows = []
+    for g in grads:
+        link = g.factors[-1].formula
+        if ex.samples:
+            step = f"{_over(ex)}Σ_k {g.delta}[k]" + (f" × {link}[k]" if g.kind == "weight"
+                                                      else "")
+        else:
+            step = g.delta + (f" × {link}" if g.kind == "weight" else "")
+        rows.append((segs(sym(g.param)), segs(Seg(step)), segs(res(g.grad))))
+    return Table(("param", "∂E/∂param", "value"), tuple(rows), (False, False, True))
 
 
 def _factor_eq(f: Factor, indent: int) -> Eq:
@@ -356,6 +511,23 @@ def _gradient_eq(g: Gradient) -> Eq:
         segs(res(g.grad))), segs(Seg(f"= {short} ({g.delta} reused)", "memo")), chain=True)
 
 
+def _gradient_eqs(ex: Explanation, g: Gradient) -> tuple[Eq, ...]:
+    """∂E/∂param as a chain; for a batch, the shown sample's chain and then the batch's
+    reduction of every sample's."""
+    if not ex.samples:
+        return (_gradient_eq(g),)
+    k, link = ex.shown, g.factors[-1]
+    short = f"{g.delta}[k] × {link.formula}[k]" if g.kind == "weight" else f"{g.delta}[k]"
+    chain = Eq(segs(sym(f"∂E[{k}]/∂{g.param}")), (
+        symbols([f.symbol for f in g.factors]),
+        product([f.value for f in g.factors]),
+        segs(res(g.terms[k]))), segs(Seg(f"sample {k}", "note")), chain=True)
+    symbols_, numbers = _batch_sum(ex, f"∂E[k]/∂{g.param}", g.terms)
+    batch = Eq(segs(sym(f"∂E/∂{g.param}")), (symbols_, numbers, segs(res(g.grad))),
+               segs(Seg(f"= {_over(ex)}Σ_k {short}", "memo")), chain=True)
+    return chain, batch
+
+
 # --- check, update, steps --------------------------------------------------------------------
 def _check(ex: Explanation) -> Section:
     section = Section("3. Check from first principles")
@@ -364,7 +536,9 @@ def _check(ex: Explanation) -> Section:
         f"The central difference (E(w + h) − E(w − h)) / 2h with h = {nt.fmt(ex.eps)} "
         f"estimates it with two forward passes per parameter; backpropagation got every one "
         f"from a single backward pass. Differences around 1e-10 are the estimate's own error "
-        f"(of order h², plus rounding).")))
+        f"(of order h², plus rounding)."
+        + (f" Here E is the batch's error, {_over(ex)}Σ_k E[k]: each estimate runs every "
+           f"sample's forward pass." if ex.samples else ""))))
     rows = tuple(
         (segs(sym(g.param)), segs(Seg(nt.fmt(g.grad), "num")), segs(Seg(nt.fmt(g.numeric))),
          segs(Seg(nt.fmt_small(g.difference), "note")))
@@ -376,7 +550,10 @@ def _check(ex: Explanation) -> Section:
     section.blocks.append(Para(segs(
         f"Every product and sum of factors printed above equals the value the engine's own "
         f"backward pass computed {agreement}: the explanation and training read the same "
-        f"graph.")))
+        f"graph."
+        + (f" Each sample's numbers come from its own backward pass; the batch's, recorded "
+           f"as training computes them, equal {_over(ex)}Σ_k of them." if ex.samples
+           else ""))))
     return section
 
 
@@ -467,7 +644,7 @@ def _focus(ex: Explanation, param: str) -> Section:
             Eq(segs(sym(f"δ_{d.unit}")), (segs(res(d.value)),),
                segs(Seg(f"reused by {', '.join(d.used_by)}", "memo"))) for d in above)))
     section.blocks.append(Sub(f"The chain rule for ∂E/∂{param}"))
-    section.blocks.append(Eqs((_gradient_eq(g),)))
+    section.blocks.append(Eqs(_gradient_eqs(ex, g)))
     section.blocks.append(Para(segs(Seg(
         f"Check from first principles: (E({param} + h) − E({param} − h)) / 2h = "
         f"{nt.fmt(g.numeric)}, difference {nt.fmt_small(g.difference)}", "note"))))
@@ -507,8 +684,10 @@ def _steps(ex: Explanation) -> Section:
     rows = select_steps(ex.steps)
     names = list(rows[0].params)
     section.blocks.append(Para(segs(
-        "Each step repeats forward, backward and update on the same sample; step 0 is before "
-        "any update." + (" Some steps are left out." if len(rows) < len(ex.steps) else ""))))
+        "Each step repeats forward, backward and update on the same "
+        + (f"{ex.batch_size} samples" if ex.samples else "sample")
+        + "; step 0 is before any update."
+        + (" Some steps are left out." if len(rows) < len(ex.steps) else ""))))
     table_rows = tuple(
         (segs(Seg(str(r.step))), segs(Seg(nt.fmt(r.error), "res")),
          *(segs(Seg(f"{r.params[n]:.7g}")) for n in names))
