@@ -126,7 +126,7 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
     _check_settings(lr, steps, eps, max_weights, max_chains, max_samples)
 
     loss_name, reduction = _loss_of(loss)
-    layers = layers_of(model, loss_name)
+    layers = layers_of(model, loss_name, _array(x))
     sizes = sizes_of(layers)
     naming = nt.Naming(sizes)
     if naming.weight_count() > max_weights:
