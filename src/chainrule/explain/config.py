@@ -118,7 +118,7 @@ def _rows(values: list[float] | list[list[float]] | None) -> list[list[float]] |
     return [values]  # type: ignore[list-item]
 
 
-def samples_of(c: ExplainConfig) -> int | None:
+def _samples_of(c: ExplainConfig) -> int | None:
     """How many samples inputs and targets give (the larger), None when neither is given."""
     counts = [len(rows) for rows in (_rows(c.inputs), _rows(c.targets)) if rows is not None]
     return max(counts) if counts else None
@@ -156,7 +156,7 @@ def _value_problems(c: ExplainConfig) -> list[str]:
     if inputs is not None and targets is not None and len(targets) != len(inputs):
         problems.append(f"targets: {len(inputs)} sample{'s' * (len(inputs) > 1)} of inputs "
                         f"need as many targets, one list per sample; got {len(targets)}")
-    n = samples_of(c) or 1
+    n = _samples_of(c) or 1
     if c.sample >= n:
         problems.append(f"sample: expected a sample number from 0 to {n - 1}, got {c.sample}")
     return problems
@@ -275,7 +275,7 @@ def build_network(c: ExplainConfig) -> tuple[nn.Sequential, np.ndarray, Any]:
             modules.append(nn.LeakyReLU(c.negative_slope))
         elif act not in ("identity", "softmax"):  # no module: a linear unit; inside the loss
             modules.append(nn.HIDDEN_ACTIVATIONS[act]())
-    inputs, targets, n = _rows(c.inputs), _rows(c.targets), samples_of(c) or 1
+    inputs, targets, n = _rows(c.inputs), _rows(c.targets), _samples_of(c) or 1
     if inputs is not None:
         x = np.array(inputs, dtype=np.float64)
     elif notes and c.sizes[0] == 2 and n == 1:
