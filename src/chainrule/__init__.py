@@ -17,6 +17,8 @@ _MODULES = ("data", "functional", "io", "nn", "onnx")
 _SOURCES = {
     "is_grad_enabled": "chainrule.autograd",
     "no_grad": "chainrule.autograd",
+    "Drawing": "chainrule.draw",
+    "draw": "chainrule.draw",
     "GradcheckReport": "chainrule.check",
     "gradcheck": "chainrule.check",
     "jacobian": "chainrule.check",

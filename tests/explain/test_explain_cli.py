@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from xml.etree import ElementTree
 
 import pytest
 from typer.testing import CliRunner
 
 from chainrule.cli import app
+from chainrule.explain import explain
 
 runner = CliRunner()
 
@@ -67,18 +69,22 @@ def test_graph_file(tmp_path):
     result = run("--graph", path, "--format", "markdown", "--out", tmp_path / "step.md")
     assert result.exit_code == 0, result.output
     assert path.read_text(encoding="utf-8").startswith("digraph step {")
-    if shutil.which("dot"):
-        assert "<svg" in (tmp_path / "step.svg").read_text(encoding="utf-8")
-        assert "wrote its drawing to" in result.output
-    else:
-        assert "install Graphviz" in result.output
+    assert f"wrote the graph to {path}" in " ".join(result.output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step.dot", "step.md"]
 
 
-def test_svg_graph_without_graphviz_is_a_user_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(shutil, "which", lambda name: None)
-    result = run("--graph", tmp_path / "step.svg")
-    assert result.exit_code == 2
-    assert "needs Graphviz" in result.output
+def test_svg_graph_is_drawn_without_graphviz(tmp_path, monkeypatch):
+    """chainrule draws the SVG itself: no `dot` program on the PATH, and none is looked for."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(shutil, "which", lambda name: pytest.fail(f"looked for {name}"))
+    path = tmp_path / "step.SVG"
+    result = run("--graph", path, "--format", "markdown", "--out", tmp_path / "step.md")
+    assert result.exit_code == 0, result.output
+    svg = path.read_text(encoding="utf-8")
+    root = ElementTree.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("viewBox")
+    assert "∂E/∂w5 = 0.0821670406" in svg
+    assert svg == explain().render("svg")
 
 
 def test_toml_config(tmp_path):
@@ -94,7 +100,7 @@ def test_toml_config(tmp_path):
     (["--sizes", "2,x"], "--sizes: expected comma-separated whole numbers"),
     (["--sizes", "10,10,10", "--max-weights", "100"], "200 weights; explain computes at most "
                                                       "max_weights = 100"),
-    (["--format", "pdf"], "--format: expected one of text, markdown, html, json"),
+    (["--format", "pdf"], "--format: expected one of text, markdown, html, json, xlsx, got"),
     (["--loss", "hinge", "--lr", "-1"], "2 problems"),
     (["--inputs", "1,2,3"], "inputs: expected 2 values"),
     (["--config", "missing.toml"], "does not exist"),
@@ -136,8 +142,7 @@ def test_graph_only_in_dot_or_svg(tmp_path, name):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("graph", "out"), [("same.dot", "same.dot"), ("g.svg", "g.svg"),
-                                            ("g.dot", "g.svg")])
+@pytest.mark.parametrize(("graph", "out"), [("same.dot", "same.dot"), ("g.svg", "g.svg")])
 def test_graph_and_out_must_be_different_files(tmp_path, monkeypatch, graph, out):
     monkeypatch.chdir(tmp_path)
     result = run("--graph", graph, "--out", f"./{out}", "--format", "markdown")

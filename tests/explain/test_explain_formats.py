@@ -1,12 +1,12 @@
-"""Each output format: terminal text, Markdown, self-contained HTML, JSON, and the DOT graph."""
+"""Each output format: terminal text, Markdown, self-contained HTML, JSON, the graph (DOT, SVG)."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 from html.parser import HTMLParser
 from typing import ClassVar
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -297,12 +297,16 @@ def test_dot_for_a_deeper_network_has_every_layer(deep):
     assert "net[h1]" in labels and "out[h2]" in labels and "net[o]" in labels
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
-def test_svg_when_graphviz_is_installed(ex):
-    svg = to_svg(to_dot(ex))
-    assert svg is not None and "<svg" in svg and "0.0821670406" in svg
-
-
-def test_svg_is_none_without_graphviz(ex, monkeypatch):
-    monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert to_svg(to_dot(ex)) is None
+def test_svg_is_chainrules_own_drawing_of_the_same_graph(ex):
+    """No Graphviz: the SVG holds a box per tensor and an arrow per edge, with every label."""
+    svg = to_svg(ex)
+    assert svg == ex.render("svg") and "<script" not in svg and "href" not in svg
+    root = ElementTree.fromstring(svg)
+    groups = root.iter("{http://www.w3.org/2000/svg}g")
+    classes = [g.get("class", "").split()[0] for g in groups]
+    assert classes.count("node") == len(ex.graph.nodes) == 11
+    assert classes.count("edge") == len(ex.graph.edges) == 10
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "net[h] = linear(i, W1, b1)" in texts
+    assert "w5 = 0.4    ∂E/∂w5 = 0.0821670406" in texts
+    assert texts[0] == f"{ex.network.description}: E = 0.298371109"

@@ -81,6 +81,15 @@ def test_one_step_of_the_worked_example_on_the_page(driver, live_server, tmp_pat
     driver.find_element(By.CSS_SELECTOR, '.edge[data-param="w5"]').click()
     wait(driver, lambda: "0.0821670406" in text(driver, "explanation"), "∂E/∂w5")
     assert "w5⁺ = 0.4 − 0.5 × 0.0821670406 = 0.35891648" in text(driver, "explanation")
+    Select(driver.find_element(By.ID, "notation")).select_by_value("layer")
+    wait(driver, lambda: "∂C₀/∂w⁽²⁾₁₁ = ∂z⁽²⁾₁/∂w⁽²⁾₁₁ · ∂a⁽²⁾₁/∂z⁽²⁾₁ · ∂C₀/∂a⁽²⁾₁"
+         in text(driver, "explanation"), "∂C₀/∂w⁽²⁾₁₁ in the layer notation")
+    assert text(driver, "explain-caption") == "∂C₀/∂w⁽²⁾₁₁ for training sample 0"
+    assert "w⁽²⁾₁₁⁺ = w⁽²⁾₁₁ − η·∂C₀/∂w⁽²⁾₁₁ = 0.4 − 0.5 × 0.0821670406" in \
+        text(driver, "explain-summary")
+    marked = [m.text for m in driver.find_elements(By.CSS_SELECTOR, "#explanation mark")]
+    assert any(m.strip().startswith("∂C₀/∂w⁽²⁾₁₁ = ") for m in marked)
+    assert any(m.strip().startswith("w⁽²⁾₁₁⁺ = 0.4") for m in marked)
     driver.save_screenshot(str(tmp_path / "worked-example.png"))
     assert severe(driver) == []
 

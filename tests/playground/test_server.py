@@ -95,6 +95,11 @@ def test_one_step_of_the_worked_example(client):
         ws.send_json({"type": "explain", "param": "w5", "sample": 0})
         explanation, _ = receive(ws, "explanation")
         assert "= 0.74136507 × 0.186815602 × 0.593269992 = 0.0821670406" in explanation["text"]
+        assert (explanation["notation"], explanation["symbol"]) == ("unit", "w5")
+        ws.send_json({"type": "explain", "param": "w5", "sample": 0, "notation": "layer"})
+        explanation, _ = receive(ws, "explanation")
+        assert "= 0.593269992 × 0.186815602 × 0.74136507 = 0.0821670406" in explanation["text"]
+        assert (explanation["symbol"], explanation["error_symbol"]) == ("w⁽²⁾₁₁", "C₀")
 
 
 @pytest.mark.parametrize("message, expected", [
@@ -108,6 +113,8 @@ def test_one_step_of_the_worked_example(client):
     ({"type": "fly"}, "message: unknown type 'fly'; expected one of configure, play, pause, "
                       "step, reset, explain"),
     ({"type": "explain", "param": "w99"}, "explain: no parameter 'w99' in this network"),
+    ({"type": "explain", "param": "w5", "notation": "tensor"},
+     "message 'explain': notation: Input should be 'unit' or 'layer'"),
     ("not json", "message: not JSON"),
     ({"type": "configure", "settings": {"dataset": "csv", "upload": "0000"}},
      "settings: dataset csv needs a file: upload one first"),

@@ -39,6 +39,30 @@ def test_the_explanation_of_w5_is_the_notes_derivation():
     assert result["notes"] == []  # full-batch SGD on one raw sample: the step shown is training's
 
 
+def test_the_explanation_in_the_layer_notation():
+    session = Session(Settings(dataset="worked-example", lr=0.5))
+    unit, layer = session.explain("w5"), session.explain("w5", notation="layer")
+    assert (layer["notation"], layer["symbol"], layer["error_symbol"]) == \
+        ("layer", "w⁽²⁾₁₁", "C₀")
+    assert (unit["notation"], unit["symbol"], unit["error_symbol"]) == ("unit", "w5", "E")
+    assert "∂C₀/∂w⁽²⁾₁₁ = ∂z⁽²⁾₁/∂w⁽²⁾₁₁ · ∂a⁽²⁾₁/∂z⁽²⁾₁ · ∂C₀/∂a⁽²⁾₁" in layer["text"]
+    assert "= 0.593269992 × 0.186815602 × 0.74136507 = 0.0821670406" in layer["text"]
+    assert "w⁽²⁾₁₁⁺ = 0.4 − 0.5 × 0.0821670406 = 0.35891648" in layer["text"]
+    assert layer["delta"] == "δ⁽²⁾₁"
+    numbers = ("grad", "before", "after", "direction", "error", "error_after")
+    assert [layer[k] for k in numbers] == [unit[k] for k in numbers]
+    moons = Session(Settings(dataset="moons", hidden=[3], optimizer="adam", lr=0.01))
+    notes = moons.explain("w1", notation="layer")["notes"]
+    assert any(note.startswith("The update written out is the plain gradient step "
+                               "w⁺ = w − η·∂C₀/∂w.") for note in notes)
+    assert any(note.startswith("Training averages ∂C₀/∂w over a batch") for note in notes)
+    assert any(note.startswith("a⁽⁰⁾₁, a⁽⁰⁾₂ are the sample as the network sees it")
+               for note in notes)
+    with pytest.raises(ConfigError) as caught:
+        session.explain("w5", notation="tensor")
+    assert str(caught.value) == "explain: notation must be one of unit, layer, got 'tensor'"
+
+
 def test_explaining_a_bias_and_a_sample_of_a_classifier():
     session = Session(Settings(dataset="moons", hidden=[3], optimizer="adam", lr=0.01))
     result = session.explain("b_h2", sample=5)

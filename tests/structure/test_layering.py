@@ -6,7 +6,7 @@ The layers, lowest first (a module may import its own layer and any below it):
     autograd
     tensor ↔ ops                             (each needs the other)
     functional < check < nn (and examples, built from nn) < optim
-    data, io, fileschema, trace              (helpers for training and above)
+    data, io, fileschema, trace, draw        (helpers for training and above)
     train < runs < explain, onnx < cli, playground, sklearn
                                (explain may read nn, train and io, not runs; onnx reads runs,
                                 not explain)
@@ -14,7 +14,9 @@ The layers, lowest first (a module may import its own layer and any below it):
 The playground and the scikit-learn estimators are interfaces like cli: only the `chainrule
 playground` command imports the playground, and only it imports its web framework (the optional
 [playground] extra); nothing in chainrule imports chainrule.sklearn, the only module that
-imports scikit-learn. Only chainrule.onnx imports the onnx package (the optional [onnx] extra).
+imports scikit-learn. Only chainrule.onnx imports the onnx package (the optional [onnx] extra),
+and only chainrule.explain.render_xlsx imports openpyxl (the optional [xlsx] extra), inside the
+function that writes a workbook.
 
 Imports inside `if TYPE_CHECKING:` do not count: they never run.
 """
@@ -30,7 +32,7 @@ SRC = Path(cr.__file__).parent
 RANKS = {
     "errors": 0, "version": 0, "validate": 0, "configfile": 0,
     "autograd": 1, "tensor": 2, "ops": 2, "functional": 3, "check": 4, "nn": 5, "examples": 5,
-    "optim": 6, "data": 7, "io": 7, "fileschema": 7, "trace": 7, "train": 8, "runs": 9,
+    "optim": 6, "data": 7, "io": 7, "fileschema": 7, "trace": 7, "draw": 7, "train": 8, "runs": 9,
     "explain": 10, "onnx": 10,
     "cli": 11, "playground": 11, "sklearn": 11,
     "__init__": 12, "__main__": 12,
@@ -140,3 +142,11 @@ def test_only_chainrule_onnx_imports_onnx():
     users = {module for module, path in _modules()
              if {"onnx", "onnxruntime"} & set(_all_imports(path))}
     assert users == {"chainrule.onnx"}
+
+
+def test_only_the_xlsx_renderer_imports_openpyxl_and_only_inside_functions():
+    users = {module for module, path in _modules() if "openpyxl" in _all_imports(path)}
+    assert users == {"chainrule.explain.render_xlsx"}
+    tree = ast.parse((SRC / "explain" / "render_xlsx.py").read_text(encoding="utf-8"))
+    top_level = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert not [node for node in top_level if "openpyxl" in ast.unparse(node)]

@@ -2,7 +2,8 @@
 
 With no options it explains the notes' worked example. A network of your own comes from a TOML
 file (--config, see chainrule.explain.config) and/or the options below, which override the
-file. Writes to the terminal, or to --out in any format; --graph writes the computational graph.
+file. Writes to the terminal, or to --out in any format (xlsx, a workbook, only to --out);
+--graph writes the computational graph.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def write_atomic(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-GRAPH_SUFFIXES = (".dot", ".gv", ".svg")
+GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg"}  # the renderer each one means
 
 
 def _check_outputs(graph: Path | None, out: Path | None) -> None:
@@ -62,39 +63,19 @@ def _check_outputs(graph: Path | None, out: Path | None) -> None:
     if graph.suffix.lower() not in GRAPH_SUFFIXES:
         raise ConfigError(f"--graph: {graph} should end in .dot or .gv (Graphviz DOT) or .svg "
                           f"(a drawing); the graph is written in one of those formats only")
-    drawing = graph.with_suffix(".svg")  # written beside a .dot file when Graphviz is installed
-    if out is not None and out.resolve() in (graph.resolve(), drawing.resolve()):
-        raise ConfigError(f"--out {out} is also where --graph writes"
-                          + ("" if out.resolve() == graph.resolve() else " its drawing")
-                          + "; give them different files")
+    if out is not None and out.resolve() == graph.resolve():
+        raise ConfigError(f"--out {out} is also where --graph writes; give them different files")
 
 
 def _write_graph(explanation: Any, path: Path) -> list[str]:
-    from chainrule.explain.graph import to_dot, to_svg
-
-    dot = to_dot(explanation)
-    if path.suffix.lower() == ".svg":
-        svg = to_svg(dot)
-        if svg is None:
-            raise ConfigError("--graph: drawing SVG needs Graphviz's dot program, which is not "
-                              "installed; write a .dot file instead")
-        write_atomic(path, svg)
-        return [f"wrote the graph to {path}"]
-    write_atomic(path, dot)
-    messages = [f"wrote the graph to {path}"]
-    svg = to_svg(dot)
-    if svg is None:
-        messages.append("(install Graphviz to get an SVG drawing of it too)")
-    else:
-        svg_path = path.with_suffix(".svg")
-        write_atomic(svg_path, svg)
-        messages.append(f"wrote its drawing to {svg_path}")
-    return messages
+    """The step's graph as DOT or as chainrule's own SVG drawing, by the file's extension."""
+    write_atomic(path, explanation.render(GRAPH_SUFFIXES[path.suffix.lower()]))
+    return [f"wrote the graph to {path}"]
 
 
 # the format each extension of --out means
 SUFFIX_FORMATS = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
-                  ".html": "html", ".htm": "html", ".json": "json"}
+                  ".html": "html", ".htm": "html", ".json": "json", ".xlsx": "xlsx"}
 
 
 def output_format(format: str | None, out: Path | None) -> str:
@@ -116,6 +97,19 @@ def output_format(format: str | None, out: Path | None) -> str:
     return format
 
 
+def _check_workbook(out: Path | None) -> None:
+    """Refuse --format xlsx without --out, or without openpyxl, before any work is done."""
+    import importlib.util
+
+    from chainrule.explain.render_xlsx import INSTALL
+
+    if out is None:
+        raise ConfigError("--format xlsx writes a workbook, not text: give the file with "
+                          "--out, e.g. --out step.xlsx")
+    if importlib.util.find_spec("openpyxl") is None:
+        raise ConfigError(f"--format xlsx needs openpyxl: {INSTALL}")
+
+
 def _default(name: str, shown: str | None = None) -> str:
     from chainrule.explain.config import ExplainConfig
 
@@ -129,8 +123,10 @@ def explain_command(
                          "below override it.")] = None,
     format: Annotated[str | None, Option(
         "--format", "-f", help=with_default(
-            "text, markdown, html (self-contained) or json.",
-            "the one the extension of --out names (.txt, .md, .html, .json), else text"))]
+            "text, markdown, html (self-contained), json, or xlsx (a workbook of live "
+            "formulas; needs --out and the [xlsx] extra).",
+            "the one the extension of --out names (.txt, .md, .html, .json, .xlsx), else "
+            "text"))]
     = None,
     out: Annotated[Path | None, Option("--out", "-o", help=with_default(
         "Write to this file.", "the terminal"))] = None,
@@ -147,8 +143,8 @@ def explain_command(
                           "copied write-up did (gives 0.291027924 instead of 0.291027774).",
                           "simultaneous"))] = None,
     graph: Annotated[Path | None, Option(
-        help="Write the step's computational graph to a .dot or .gv file as Graphviz DOT (and "
-             "SVG beside it when Graphviz is installed), or to a .svg file.")] = None,
+        help="Write the step's computational graph to a .svg file (a drawing) or to a .dot "
+             "or .gv file (Graphviz DOT).")] = None,
     seed: Annotated[int | None, Option(help=with_default(
         "Draw the weights, inputs and targets not given from this seed.",
         "the worked example's numbers where they fit, the rest drawn from seed 0"))] = None,
@@ -185,19 +181,25 @@ def explain_command(
     focus: Annotated[str | None, Option(help=with_default(
         "Only this parameter's derivation, e.g. w5 or b_h1: the values it reads, the δ's it "
         "reuses, its chain-rule product, check and update.", "every parameter"))] = None,
+    notation: Annotated[str | None, Option(help=with_default(
+        "unit (net_h1, out_o1, w5: the worked example's) or layer (z⁽ᴸ⁾, a⁽ᴸ⁾, w⁽ᴸ⁾ⱼₖ, C₀: "
+        "indexed by layer); --focus still takes the unit names.", _default("notation")))]
+    = None,
 ) -> None:
     """Explain one training step: forward pass, every chain-rule product, check and update.
 
-    The output format follows the extension of --out (.txt, .md, .html or .json) unless
-    --format is given.
+    The output format follows the extension of --out (.txt, .md, .html, .json or .xlsx)
+    unless --format is given.
     """
-    from chainrule.explain import explain, render
+    from chainrule.explain import explain
     from chainrule.explain.config import build_network, load_config
 
     format = output_format(format, out)
-    if focus is not None and format == "json":
-        raise ConfigError("--focus: the json format holds every parameter; choose text, "
+    if focus is not None and format in ("json", "xlsx"):
+        raise ConfigError(f"--focus: the {format} format holds every parameter; choose text, "
                           "markdown or html")
+    if format == "xlsx":
+        _check_workbook(out)
     _check_outputs(graph, out)
     options = {} if focus is None else {"focus": focus}
     overrides = {
@@ -206,24 +208,24 @@ def explain_command(
         "output_activation": output_activation, "loss": loss, "lr": lr,
         "inputs": _samples("--inputs", inputs), "targets": _samples("--targets", targets),
         "sample": sample, "max_weights": max_weights, "max_chains": max_chains,
-        "max_samples": max_samples,
+        "max_samples": max_samples, "notation": notation,
     }
     spec = load_config(config, overrides)
     model, x, target = build_network(spec)
     result = explain(model, x, target, spec.loss, spec.lr, update_biases=spec.update_biases,
                      sequential=spec.sequential, steps=spec.steps, sample=spec.sample,
                      max_weights=spec.max_weights, max_chains=spec.max_chains,
-                     max_samples=spec.max_samples)
+                     max_samples=spec.max_samples, notation=spec.notation)
 
     messages = _write_graph(result, graph) if graph is not None else []
     if out is not None:
-        write_atomic(out, render(result, format, **options))
+        result.render(format, out, **options)
         messages.insert(0, f"wrote the explanation ({format}) to {out}")
     elif format == "text":
         from chainrule.explain.render_text import print_text
 
         print_text(result, focus=focus)
     else:
-        sys.stdout.write(render(result, format, **options))
+        sys.stdout.write(result.render(format, **options))
     for message in messages:
         print(message, file=sys.stderr if out is None else sys.stdout)

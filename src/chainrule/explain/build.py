@@ -25,6 +25,8 @@ Note [batches]
     update and the check) and its δ rows, which are r·δ_u[k]. Both are compared — r·Σ_k of the
     samples' ∂E[k]/∂w with the batch's ∂E/∂w, r·δ_u[k] with the batch's rows — and the largest
     disagreement joins `max_product_error`.
+    In the layer notation the cost of one sample is C₀, so sample k's is C₀[k] and the batch's
+    C = r·Σₖ C₀[k], the notes' C = (1/n) Σₖ Cₖ (Note [two notations] in notation.py).
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
             loss: str | nn.Module = "half_sse", lr: float | None = None, *,
             update_biases: bool | None = None, sequential: bool = False, steps: int = 1,
             eps: float = 1e-6, sample: int = 0, max_weights: int = MAX_WEIGHTS,
-            max_chains: int = MAX_CHAINS, max_samples: int = MAX_SAMPLES) -> Explanation:
+            max_chains: int = MAX_CHAINS, max_samples: int = MAX_SAMPLES,
+            notation: str = "unit") -> Explanation:
     """Explain one training step of `model` on the samples (x, target), every number shown.
 
     model: an `nn.Sequential` of Linear layers, each optionally followed by one Sigmoid, Tanh,
@@ -103,6 +106,8 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
     others as tables).  max_weights: refuse bigger networks.  max_chains: write out the
     chain-rule products of this many weights (the rest as a table).  max_samples: list this
     many samples of a batch in the tables (the sums still run over all).
+    notation: "unit" (net_h1, out_o1, w5: the worked example's) or "layer" (z⁽ᴸ⁾, a⁽ᴸ⁾, w⁽ᴸ⁾ⱼₖ,
+    C₀: the layer-indexed notes'); only the symbols differ (Note [two notations]).
 
     A batch's gradients are those of the batch's loss, r·Σ_k ∂E[k]/∂w (Note [batches]).
 
@@ -123,12 +128,12 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
     elif x is None or target is None:
         raise ConfigError("explain: give the sample to explain: explain(model, x, target)")
     lr = 0.5 if lr is None else lr
-    _check_settings(lr, steps, eps, max_weights, max_chains, max_samples)
+    _check_settings(lr, steps, eps, max_weights, max_chains, max_samples, notation)
 
     loss_name, reduction = _loss_of(loss)
     layers = layers_of(model, loss_name, _array(x))
     sizes = sizes_of(layers)
-    naming = nt.Naming(sizes)
+    naming = nt.Naming(sizes, notation)
     if naming.weight_count() > max_weights:
         raise ConfigError(
             f"explain: this network has {naming.weight_count()} weights; explain computes at "
@@ -146,6 +151,7 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
     if sequential and n > 1:
         raise ConfigError("explain: the sequential variant is written out for one sample; "
                           f"give one sample, or the simultaneous update for these {n}")
+    batch = nt.Naming(sizes, notation, n)  # the batch's error: E, C (Note [two notations])
     learn: Learn = [
         (layer.linear.weight.requires_grad,
          layer.linear.bias is not None and (
@@ -163,7 +169,7 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
         work = copy_float64(layers)
         alone = [record(work, x[k:k + 1], target_array[k:k + 1], loss_fn, naming,
                         with_graph=False) for k in range(n)] if n > 1 else []
-        trace = record(work, x, target_array, loss_fn, naming)
+        trace = record(work, x, target_array, loss_fn, batch)
         numeric = _central_differences(work, x, target_array, loss_fn, eps)
         before = [(lt.weight.copy(), None if lt.bias is None else lt.bias.copy())
                   for lt in trace.layers]
@@ -201,22 +207,23 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
     def pairs(names: list[str], values: Any) -> tuple[tuple[str, float], ...]:
         return tuple(zip(names, (float(v) for v in values), strict=True))
 
-    targets = [f"t_{u}" for u in naming.units(len(layers))]
+    inputs = [naming.out(u) for u in naming.units(0)]
+    targets = [naming.target(u) for u in naming.units(len(layers))]
     samples = tuple(
-        Sample(k, pairs(naming.units(0), x[k]), pairs(targets, t_values[k]), classes[k],
+        Sample(k, pairs(inputs, x[k]), pairs(targets, t_values[k]), classes[k],
                forwards[k], errors[k], alone[k].error, deltas[k])
         for k in range(n)) if n > 1 else ()
     network = Network(
         sizes=sizes, activations=acts, loss=loss_name, reduction=reduction,
-        loss_formula=nt.loss_formula(loss_name, scale), lr=float(lr),
+        loss_formula=nt.loss_formula(loss_name, scale, naming), lr=float(lr),
         update_biases=all(b for (_, b), layer in zip(learn, layers, strict=True)
                           if layer.linear.bias is not None),
         sequential=sequential,
-        inputs=pairs(naming.units(0), x[sample]), targets=pairs(targets, t_values[sample]),
-        target_class=classes[sample],
+        inputs=pairs(inputs, x[sample]),
+        targets=pairs(targets, t_values[sample]), target_class=classes[sample],
         description=_describe(sizes, acts, loss_name),
         alphas=tuple(float(layer.alpha) for layer in layers),
-        samples=n,
+        samples=n, notation=notation,
     )
     worked = n == 1 and _is_worked_example(layers, acts, loss_name, x, t_values[0], lr, learn)
     return Explanation(
@@ -225,7 +232,7 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
         max_product_error=max(b.worst for b in builders), updates=updates,
         sequential_deltas=sequential_deltas, error_after=error_after,
         error_after_other=error_after_other, steps=rows, graph=trace.graph,
-        notes=_notes(naming, learn, layers, sequential, error_after, error_after_other, worked,
+        notes=_notes(batch, learn, layers, sequential, error_after, error_after_other, worked,
                      n)
         + _dead_notes(naming, deltas, updates) + _overshoot_note(trace.error, error_after, lr)
         + _diverged_note(updates, error_after, rows, lr),
@@ -268,7 +275,7 @@ def _parameter_values(naming: nt.Naming, arrays: list[tuple[np.ndarray, np.ndarr
 
 # --- arguments ------------------------------------------------------------------------------
 def _check_settings(lr: Any, steps: Any, eps: Any, max_weights: Any, max_chains: Any,
-                    max_samples: Any) -> None:
+                    max_samples: Any, notation: Any) -> None:
     problems = []
     if not is_finite_real(lr) or lr <= 0:
         problems.append(f"lr must be a positive number, got {lr!r}")
@@ -280,6 +287,8 @@ def _check_settings(lr: Any, steps: Any, eps: Any, max_weights: Any, max_chains:
                         ("max_samples", max_samples)):
         if not is_positive_int(value):
             problems.append(f"{name} must be a positive int, got {value!r}")
+    if notation not in nt.NOTATIONS:
+        problems.append(f"notation must be one of {', '.join(nt.NOTATIONS)}, got {notation!r}")
     if problems:
         raise ConfigError("explain: " + "; ".join(problems))
 
@@ -407,12 +416,12 @@ class _Builder:
             lt, units = self.layer(k), []
             for j, name in enumerate(self.naming.units(k)):
                 terms = tuple(
-                    Term(self.naming.weight(k, j, c), float(lt.weight[j, c]),
-                         nt.source_name(src), float(lt.a_in[c]))
+                    Term(self.naming.symbol(self.naming.weight(k, j, c)), float(lt.weight[j, c]),
+                         self.naming.out(src), float(lt.a_in[c]))
                     for c, src in enumerate(self.naming.units(k - 1)))
                 units.append(Unit(
                     name=name, layer=k, activation=self.acts[k - 1], terms=terms,
-                    bias=None if lt.bias is None else self.naming.bias(k, j),
+                    bias=None if lt.bias is None else self.naming.symbol(self.naming.bias(k, j)),
                     bias_value=None if lt.bias is None else float(lt.bias[j]),
                     net=float(lt.net[j]), out=float(lt.out[j]),
                 ))
@@ -440,24 +449,25 @@ class _Builder:
         lt, unit, act = self.layer(k), self.naming.unit(k, j), self.acts[k - 1]
         out, net = float(lt.out[j]), float(lt.net[j])
         alpha = self.alphas[k - 1]
-        return Factor(f"∂out_{unit}/∂net_{unit}",
-                      nt.slope_formula(act, f"out_{unit}", f"net_{unit}", alpha),
+        n = self.naming
+        return Factor(n.d(n.out(unit), n.net(unit)),
+                      nt.slope_formula(act, n.out(unit), n.net(unit), alpha),
                       nt.slope_numbers(act, out, net, alpha),
                       nt.slope_value(act, out, net, alpha),
-                      nt.slope_condition(act, f"net_{unit}", net))
+                      nt.slope_condition(act, n.net(unit), net))
 
     def _output_delta(self, j: int) -> tuple[Factor | None, Factor | None, Factor | None]:
-        lt, unit = self.layer(self.L), self.naming.unit(self.L, j)
+        lt, unit, n = self.layer(self.L), self.naming.unit(self.L, j), self.naming
         t = self.targets[j]
         if self.probs is not None:  # softmax + cross-entropy, one fused op
             p = float(self.probs[j])
-            fused = Factor(f"∂E/∂net_{unit}", f"p_{unit} − t_{unit}",
+            fused = Factor(n.d(n.error, n.net(unit)), f"{n.probability(unit)} − {n.target(unit)}",
                            f"{nt.fmt_factor(p)} − {nt.fmt_factor(t)}", float(lt.delta[j]))
             self.agree(p - t, float(lt.delta[j]))
             return None, None, fused
         out = float(lt.out[j])
-        dE_dout = Factor(f"∂E/∂out_{unit}",
-                         nt.dE_dout_formula(self.loss, f"out_{unit}", f"t_{unit}", self.scale),
+        dE_dout = Factor(n.d(n.error, n.out(unit)),
+                         nt.dE_dout_formula(self.loss, n.out(unit), n.target(unit), self.scale),
                          nt.dE_dout_numbers(self.loss, out, t, self.scale),
                          float(lt.dE_dout[j]))
         self.agree(nt.dE_dout_value(self.loss, out, t, self.scale), dE_dout.value)
@@ -465,24 +475,25 @@ class _Builder:
 
     def _paths(self, k: int, j: int, deltas_above: np.ndarray, weights_above: np.ndarray
                ) -> tuple[PathTerm, ...]:
-        unit = self.naming.unit(k, j)
+        unit, n = self.naming.unit(k, j), self.naming
         paths = []
-        for u, via in enumerate(self.naming.units(k + 1)):
-            weight = self.naming.weight(k + 1, u, j)
+        for u, via in enumerate(n.units(k + 1)):
+            weight, share = n.symbol(n.weight(k + 1, u, j)), n.share(via)
             # The notes' name for the path's share, where E splits into one error per output;
             # elsewhere the memoized product itself names it.
-            symbol = (f"∂E_{via}/∂out_{unit}" if k + 1 == self.L
-                      and self.loss in nt.DECOMPOSABLE_LOSSES else f"δ_{via} × {weight}")
+            symbol = (n.d(share, n.out(unit)) if share and k + 1 == self.L
+                      and self.loss in nt.DECOMPOSABLE_LOSSES
+                      else n.product([n.delta(via), weight]))
             d, w = float(deltas_above[u]), float(weights_above[u, j])
-            paths.append(PathTerm(via, symbol, f"δ_{via}", d, weight, w, d * w))
+            paths.append(PathTerm(via, symbol, n.delta(via), d, weight, w, d * w))
         return tuple(paths)
 
     def _hidden_dE_dout(self, k: int, j: int, paths: tuple[PathTerm, ...],
                         engine: float) -> Factor:
-        unit = self.naming.unit(k, j)
+        unit, n = self.naming.unit(k, j), self.naming
         self.agree(math.fsum(p.value for p in paths), engine)
-        return Factor(f"∂E/∂out_{unit}",
-                      " + ".join(f"{p.delta} × {p.weight}" for p in paths),
+        return Factor(n.d(n.error, n.out(unit)),
+                      " + ".join(n.product([p.delta, p.weight]) for p in paths),
                       " + ".join(nt.fmt_factor(p.value) for p in paths), engine)
 
     def deltas(self) -> tuple[tuple[Delta, ...], ...]:
@@ -502,11 +513,12 @@ class _Builder:
                     slope, fused = self._slope(k, j), None
                 product = fused.value if fused else dE_dout.value * slope.value
                 self.agree(product, float(lt.delta[j]))
-                users = [self.naming.weight(k, j, c) for c in range(self.naming.sizes[k - 1])]
+                n = self.naming
+                users = [n.symbol(n.weight(k, j, c)) for c in range(n.sizes[k - 1])]
                 if lt.bias is not None:
-                    users.append(self.naming.bias(k, j))
+                    users.append(n.symbol(n.bias(k, j)))
                 if k > 1:
-                    users += [f"δ_{below}" for below in self.naming.units(k - 1)]
+                    users += [n.delta(below) for below in n.units(k - 1)]
                 deltas.append(Delta(unit, k, dE_dout, paths, slope, fused,
                                     float(lt.delta[j]), product, tuple(users)))
             layers.append(tuple(deltas))
@@ -515,7 +527,7 @@ class _Builder:
     def gradients(self, deltas: tuple[tuple[Delta, ...], ...],
                   numeric: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[Gradient, ...]:
         """∂E/∂param for every parameter, in parameter order (w1.., then the biases)."""
-        weights, biases = [], []
+        weights, biases, n = [], [], self.naming
         for k in range(1, self.L + 1):
             lt = self.layer(k)
             by_unit = {d.unit: d for d in deltas[self.L - k]}
@@ -524,16 +536,16 @@ class _Builder:
                 delta = by_unit[unit]
                 chain = ((delta.fused,) if delta.fused else (delta.dE_dout, delta.dout_dnet))
                 for c, src in enumerate(self.naming.units(k - 1)):
-                    name = self.naming.weight(k, j, c)
+                    name = n.weight(k, j, c)
                     x = float(lt.a_in[c])
-                    link = Factor(f"∂net_{unit}/∂{name}", nt.source_name(src), nt.fmt(x), x)
+                    link = Factor(n.d(n.net(unit), n.symbol(name)), n.out(src), nt.fmt(x), x)
                     weights.append(self._gradient(
-                        name, "weight", k, nt.source_name(src), unit, float(lt.weight[j, c]),
+                        name, "weight", k, n.out(src), unit, float(lt.weight[j, c]),
                         (*chain, link), delta.unit, float(lt.grad_weight[j, c]),
                         float(num_w[j, c])))
                 if lt.bias is not None:
-                    name = self.naming.bias(k, j)
-                    link = Factor(f"∂net_{unit}/∂{name}", "1", "1", 1.0)
+                    name = n.bias(k, j)
+                    link = Factor(n.d(n.net(unit), n.symbol(name)), "1", "1", 1.0)
                     biases.append(self._gradient(
                         name, "bias", k, "1", unit, float(lt.bias[j]), (*chain, link),
                         delta.unit, float(lt.grad_bias[j]), float(num_b[j])))
@@ -544,8 +556,8 @@ class _Builder:
                   numeric: float) -> Gradient:
         product = math.prod(f.value for f in factors)
         self.agree(product, grad)
-        return Gradient(name, kind, k, source, unit, value, factors, f"δ_{delta_unit}", grad,
-                        product, numeric, grad - numeric)
+        return Gradient(name, kind, k, source, unit, value, factors,
+                        self.naming.delta(delta_unit), grad, product, numeric, grad - numeric)
 
     def sequential_deltas(self, seq: list[SequentialLayer | None]
                           ) -> tuple[tuple[SequentialDelta, ...], ...]:
@@ -676,8 +688,9 @@ def _dead_notes(naming: nt.Naming, deltas: list[tuple[tuple[Delta, ...], ...]],
                          for sample in deltas for d in sample[index]):
             title = naming.layer_title(layer[0].layer)
             title = title if title[-1].isdigit() else f"the {title}"
+            net, out = naming.generic
             notes.append(
-                f"Every unit of {title} has ∂out/∂net = 0 here (for ReLU: net ≤ 0), so no "
+                f"Every unit of {title} has ∂{out}/∂{net} = 0 here (for ReLU: {net} ≤ 0), so no "
                 f"gradient flows back through it: the weights into it and below it do not "
                 f"learn from {which}. Such 'dead' units are a known ReLU problem; try "
                 f"another seed, leaky_relu, or different initial weights."
@@ -745,7 +758,7 @@ def _notes(naming: nt.Naming, learn: Learn, layers: list[Layer], sequential: boo
            ) -> tuple[str, ...]:
     """The remarks under the update; those about the notes' figures only for their example."""
     notes = []
-    fixed_biases = [naming.bias(k, j) for k, ((_, b), layer) in
+    fixed_biases = [naming.symbol(naming.bias(k, j)) for k, ((_, b), layer) in
                     enumerate(zip(learn, layers, strict=True), start=1)
                     if layer.linear.bias is not None and not b
                     for j in range(layer.linear.out_features)]
@@ -759,7 +772,7 @@ def _notes(naming: nt.Naming, learn: Learn, layers: list[Layer], sequential: boo
         if sequential:
             notes.append(
                 f"Sequential variant: the output layer was updated first and the hidden "
-                f"gradients were computed through the updated weights, giving E = "
+                f"gradients were computed through the updated weights, giving {naming.error} = "
                 f"{nt.fmt(error_after)}. True gradient descent updates every weight from the "
                 f"same backward pass and gives {nt.fmt(error_after_other)}."
                 + (" The widely copied write-up of the notes' example prints 0.291027924 "
@@ -772,7 +785,8 @@ def _notes(naming: nt.Naming, learn: Learn, layers: list[Layer], sequential: boo
                 "then every weight moves. Updating the output layer first and "
                 "back-propagating through its new weights (the sequential variant, "
                 + ("--sequential" if samples == 1 else "which --sequential writes out for "
-                   "one sample") + f") would give E = {nt.fmt(error_after_other)} instead."
+                   "one sample") + f") would give {naming.error} = "
+                f"{nt.fmt(error_after_other)} instead."
                 + (" That is why the widely copied write-up of the notes' example prints "
                    "0.291027924 rather than 0.291027774: an earlier version of its author's "
                    "script did so." if worked else "")

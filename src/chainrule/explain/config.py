@@ -18,6 +18,7 @@ ConfigError. Every key is optional; with none, it is the notes' worked example.
     update_biases = false
     sequential = false
     steps = 1
+    notation = "unit"                # or "layer": z⁽ᴸ⁾, a⁽ᴸ⁾, C₀ (Note [two notations])
 
     [[layers]]                       # one table per Linear layer, inputs first
     weight = [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9]]   # row j: weights into unit j
@@ -48,6 +49,7 @@ from chainrule import nn
 from chainrule.configfile import load_toml
 from chainrule.errors import ConfigError
 from chainrule.explain.build import LOSSES, MAX_CHAINS, MAX_SAMPLES, MAX_WEIGHTS
+from chainrule.explain.notation import NOTATIONS
 from chainrule.nn.init import set_values_
 
 HIDDEN = tuple(nn.HIDDEN_ACTIVATIONS)
@@ -85,6 +87,7 @@ class ExplainConfig(BaseModel):
     max_weights: int = Field(MAX_WEIGHTS, ge=1)
     max_chains: int = Field(MAX_CHAINS, ge=1)
     max_samples: int = Field(MAX_SAMPLES, ge=1)
+    notation: Literal[NOTATIONS] = "unit"  # type: ignore[valid-type]
 
     @property
     def output(self) -> str:

@@ -8,15 +8,21 @@ into the gradient (Note [batches] in build.py).
 
 Everything here is plain data (floats, strings, tuples), built once by build.py from what the
 engine recorded; the renderers only format it. `Explanation.to_dict()` gives JSON-ready values.
-Units, weights and biases are named as in Note [naming] (notation.py).
+Units, weights and biases are named as in Note [naming] (notation.py). Fields that identify
+something — a unit's `name`, `unit` and `via`, a parameter's `param`, the keys of
+`StepRow.params` — hold those names ("h1", "w5") in either notation; every other string (a
+symbol, a formula, a term) is written in the explanation's notation, and
+`Naming.of(explanation.network)` turns a name into its symbol (Note [two notations]).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, overload
 
 from chainrule.errors import ConfigError
 
@@ -215,6 +221,7 @@ class Network:
     description: str = ""
     alphas: tuple[float, ...] = ()  # LeakyReLU's negative slope, per layer
     samples: int = 1  # how many samples the step is taken on (inputs, targets: the shown one's)
+    notation: str = "unit"  # how the strings are written: "unit" or "layer"
 
 
 @dataclass(frozen=True)
@@ -290,12 +297,34 @@ class Explanation:
         """Every value as JSON-ready Python data (dicts, lists, floats, strings)."""
         return _plain(dataclasses.asdict(self))
 
-    def render(self, format: str = "text", **options: Any) -> str:
-        """The explanation as 'text', 'markdown', 'html' or 'json' (see chainrule.explain)."""
+    @overload
+    def render(self, format: str = "text", path: None = None, **options: Any) -> str: ...
+
+    @overload
+    def render(self, format: str, path: str | os.PathLike[str], **options: Any) -> Path: ...
+
+    def render(self, format: str = "text", path: str | os.PathLike[str] | None = None,
+               **options: Any) -> str | Path:
+        """The explanation as 'text', 'markdown', 'html' or 'json' (see chainrule.explain), or
+        its computational graph as 'dot' or 'svg'.
+
+        With `path`, the document is written there instead (atomically) and the path returned.
+        'xlsx', a workbook, is binary and needs a path: ex.render("xlsx", "step.xlsx").
+        """
         if format not in RENDERERS:
             raise ConfigError(f"explain: unknown format {format!r}; choose one of "
                               f"{', '.join(document_formats())}")
-        return RENDERERS[format](self, **options)
+        if path is None and format in BINARY_FORMATS:
+            raise ConfigError(f"explain: the {format} format is a file, not text: give the "
+                              f"file to write, ex.render({format!r}, path='step.{format}')")
+        document = RENDERERS[format](self, **options)
+        if path is None:
+            return document
+        from chainrule.io import atomic_write_bytes
+
+        data = document if isinstance(document, bytes) else document.encode("utf-8")
+        atomic_write_bytes(path, data)
+        return Path(path)
 
     def to_dot(self) -> str:
         """The step's computational graph in Graphviz DOT, with values and gradients."""
@@ -311,25 +340,36 @@ class Explanation:
 
 
 # --- renderers ---------------------------------------------------------------------------------
-#: format → function(explanation, **options) -> str. Each renderer module registers itself with
-#: `@renders("markdown")` when it is imported (chainrule.explain imports them all), so this
-#: module, which they import, imports none of them. "dot" is the graph (graph.py), the others
-#: are documents.
-RENDERERS: dict[str, Callable[..., str]] = {}
+#: format → function(explanation, **options) -> str (bytes for a binary format). Each renderer
+#: module registers itself with `@renders("markdown")` when it is imported (chainrule.explain
+#: imports them all), so this module, which they import, imports none of them. "dot" and
+#: "svg" are the graph (graph.py), the others are documents.
+RENDERERS: dict[str, Callable[..., str | bytes]] = {}
+#: the formats whose renderer returns bytes, written only to a file (render(format, path))
+BINARY_FORMATS: set[str] = set()
 
 
-def renders(format: str) -> Callable[[Callable[..., str]], Callable[..., str]]:
-    """Decorator: register `function` as the renderer of `format`; returns it unchanged."""
-    def register(function: Callable[..., str]) -> Callable[..., str]:
+def renders(format: str, *, binary: bool = False
+            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register `function` as the renderer of `format`; returns it unchanged.
+
+    binary: the function returns bytes, which `Explanation.render` writes only to a path.
+    """
+    def register(function: Callable[..., Any]) -> Callable[..., Any]:
         RENDERERS[format] = function
+        if binary:
+            BINARY_FORMATS.add(format)
         return function
 
     return register
 
 
+GRAPH_FORMATS = ("dot", "svg")
+
+
 def document_formats() -> tuple[str, ...]:
-    """The registered formats of whole documents, in registration order (all but "dot")."""
-    return tuple(name for name in RENDERERS if name != "dot")
+    """The registered formats of whole documents, in registration order (all but the graph's)."""
+    return tuple(name for name in RENDERERS if name not in GRAPH_FORMATS)
 
 
 def _find(items: Any, attribute: str, name: str, what: str) -> Any:

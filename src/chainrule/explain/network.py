@@ -19,6 +19,7 @@ h = 1e-6 mean something (in float32 both would be noise after the 7th digit).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from chainrule import nn
 from chainrule.errors import ConfigError
 from chainrule.nn.init import set_values_
 from chainrule.tensor import Tensor
+
+if TYPE_CHECKING:
+    from chainrule.explain.model import Explanation
 
 #: activation module class → its name in nn.HIDDEN_ACTIVATIONS (explain shows the element-wise
 #: ones; softmax only as part of the cross-entropy).
@@ -200,3 +204,29 @@ def sizes_of(layers: list[Layer]) -> tuple[int, ...]:
             )
         sizes.append(layer.linear.out_features)
     return tuple(sizes)
+
+
+def model_of(ex: Explanation) -> nn.Sequential:
+    """The float64 network an explanation describes, as it was before the step.
+
+    Its weights and biases are the explanation's, and a parameter the step did not update is
+    frozen (requires_grad=False), so that `explain(model_of(ex), x, t, ...)` with the same
+    sample and settings explains the same step again.
+    """
+    modules: list[nn.Module] = []
+    for units, act, alpha in zip(ex.forward, ex.network.activations, ex.network.alphas,
+                                 strict=True):
+        first = units[0]
+        linear = nn.Linear(len(first.terms), len(units), bias=first.bias is not None,
+                           dtype="float64", rng=0)
+        set_values_(linear.weight, [[t.weight_value for t in u.terms] for u in units])
+        linear.weight.requires_grad = ex.update(first.terms[0].weight).learns
+        if first.bias is not None:
+            set_values_(linear.bias, [u.bias_value for u in units])
+            linear.bias.requires_grad = ex.update(first.bias).learns
+        modules.append(linear)
+        if act == "leaky_relu":
+            modules.append(nn.LeakyReLU(alpha))
+        elif act not in ("identity", "softmax"):  # softmax: applied by the cross-entropy
+            modules.append(nn.HIDDEN_ACTIVATIONS[act]())
+    return nn.Sequential(*modules)

@@ -117,30 +117,32 @@ def _read_structure(root: Tensor) -> list[tuple[Tensor, tuple[Tensor, ...]]]:
 
 def _roles(layers: list[Layer], steps: list[tuple[Tensor, Tensor, Tensor]], inputs: Tensor,
            target: Tensor, E: Tensor, naming: Naming) -> dict[int, tuple[str, list[str]]]:
-    """A title and element names for each tensor we know: 'W2', [w5, w6, w7, w8]."""
-    L = naming.layers
+    """A title and element names for each tensor we know: 'W2', [w5, w6, w7, w8]; in the
+    layer notation 'W⁽²⁾', [w⁽²⁾₁₁, ...]."""
+    n, L = naming, naming.layers
     samples = inputs.shape[0]
 
     def each(names: list[str]) -> list[str]:  # a batch: sample k's elements are name[k]
-        return names if samples == 1 else [f"{n}[{k}]" for k in range(samples) for n in names]
+        return names if samples == 1 else [f"{m}[{k}]" for k in range(samples) for m in names]
 
     roles: dict[int, tuple[str, list[str]]] = {
-        id(inputs): ("i", each(naming.units(0))),
-        id(target): ("t", each([f"t_{u}" for u in naming.units(L)]
-                               if target.data.dtype.kind == "f" else ["class"])),
-        id(E): ("E", ["E"]),
+        id(inputs): (n.group("out", 0) if n.layered else "i", each([n.out(u) for u in n.units(0)])),
+        id(target): (n.target_letter, each([n.target(u) for u in n.units(L)]
+                                           if target.data.dtype.kind == "f" else ["class"])),
+        id(E): (n.error, [n.error]),
     }
     for k, (layer, (_, net, out)) in enumerate(zip(layers, steps, strict=True), start=1):
-        units = naming.units(k)
+        units = n.units(k)
         rows, cols = layer.linear.weight.shape
         roles[id(layer.linear.weight)] = (
-            f"W{k}", [naming.weight(k, r, c) for r in range(rows) for c in range(cols)])
+            n.group("W", k), [n.symbol(n.weight(k, r, c)) for r in range(rows)
+                              for c in range(cols)])
         if layer.linear.bias is not None:
-            roles[id(layer.linear.bias)] = (f"b{k}", [naming.bias(k, r) for r in range(rows)])
-        group = "o" if k == L else "h" if L == 2 else f"h{k}"
-        roles[id(net)] = (f"net[{group}]", each([f"net_{u}" for u in units]))
+            roles[id(layer.linear.bias)] = (n.group("b", k),
+                                            [n.symbol(n.bias(k, r)) for r in range(rows)])
+        roles[id(net)] = (n.group("net", k), each([n.net(u) for u in units]))
         if out is not net:
-            roles[id(out)] = (f"out[{group}]", each([f"out_{u}" for u in units]))
+            roles[id(out)] = (n.group("out", k), each([n.out(u) for u in units]))
     return roles
 
 

@@ -124,8 +124,7 @@ def _one_table(table: Table) -> str:
 
 def _diagram(ex: Explanation) -> str:
     """The network as an inline SVG: units with their out values, weights on the edges."""
-    sizes = ex.network.sizes
-    naming = nt.Naming(sizes)
+    sizes, naming = ex.network.sizes, nt.Naming.of(ex.network)
     column, row, radius, top = 240, 110, 25, 40
     tallest = max(sizes)
     width = column * (len(sizes) - 1) + 160
@@ -136,7 +135,7 @@ def _diagram(ex: Explanation) -> str:
         offset = (tallest - sizes[layer]) * row / 2
         return 80 + layer * column, top + offset + j * row
 
-    values = {name: v for name, v in ex.network.inputs}
+    values = dict(zip(naming.units(0), (v for _, v in ex.network.inputs), strict=True))
     for units in ex.forward:
         for unit in units:
             values[unit.name] = unit.out
@@ -147,9 +146,9 @@ def _diagram(ex: Explanation) -> str:
             for c in range(sizes[k - 1]):
                 (x1, y1), (x2, y2) = centre(k - 1, c), centre(k, j)
                 name = naming.weight(k, j, c)
+                label = f"{naming.symbol(name)} = {nt.fmt(weights[name])}"
                 parts.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" '
-                             f'stroke="#8c959f" stroke-width="1.2"><title>{name} = '
-                             f'{nt.fmt(weights[name])}</title></line>')
+                             f'stroke="#8c959f" stroke-width="1.2"><title>{label}</title></line>')
                 if label_weights:
                     # near the source, where the lines leaving one unit are still apart
                     t = 0.3
@@ -157,7 +156,7 @@ def _diagram(ex: Explanation) -> str:
                     parts.append(
                         f'<text x="{lx:.0f}" y="{ly - 5:.0f}" text-anchor="middle" '
                         f'fill="#0550ae" paint-order="stroke" stroke="#fff" '
-                        f'stroke-width="4">{name} = {nt.fmt(weights[name])}</text>')
+                        f'stroke-width="4">{label}</text>')
     for layer in range(len(sizes)):
         for j in range(sizes[layer]):
             x, y = centre(layer, j)
@@ -167,7 +166,7 @@ def _diagram(ex: Explanation) -> str:
             parts.append(f'<circle cx="{x}" cy="{y}" r="{radius}" fill="{fill}" '
                          f'stroke="#57606a" stroke-width="1.2"/>')
             parts.append(f'<text x="{x}" y="{y + 5}" text-anchor="middle" '
-                         f'font-weight="600">{name}</text>')
+                         f'font-weight="600">{naming.label(name)}</text>')
             parts.append(f'<text x="{x}" y="{y + radius + 16}" text-anchor="middle" '
                          f'fill="#656d76">{nt.fmt(values[name])}</text>')
     of = f" for sample {ex.shown} of {ex.batch_size}" if ex.samples else ""

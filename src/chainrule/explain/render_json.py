@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from chainrule.explain.model import Explanation, renders
+from chainrule.explain.notation import Naming
 
 FORMAT = "chainrule-explain"
 VERSION = 1
@@ -28,7 +29,10 @@ def _finite(value: Any) -> Any:
 
 
 def to_json_data(ex: Explanation) -> dict[str, Any]:
-    return {"format": FORMAT, "version": VERSION, **_finite(ex.to_dict())}
+    """The explanation's fields, and `symbols`: how its notation writes each unit and
+    parameter named in them (network.notation says which notation)."""
+    return {"format": FORMAT, "version": VERSION, **_finite(ex.to_dict()),
+            "symbols": Naming.of(ex.network).table()}
 
 
 @renders("json")

@@ -23,9 +23,12 @@ WebSocket messages (JSON text; the page sends the first group, the server the se
     {"type": "step"}                           one epoch (one update with the whole set as
                                                the batch); answered by a "frame".
     {"type": "reset"}                          the initial weights again; a "frame".
-    {"type": "explain", "param": "w5", "sample": 0}
+    {"type": "explain", "param": "w5", "sample": 0, "notation": "unit"}
                                                ∂E/∂w5 for training sample 0 at the current
-                                               weights; answered by "explanation".
+                                               weights, written in the unit notation or the
+                                               "layer" one (∂C₀/∂w⁽²⁾₁₁; param is the unit
+                                               notation's name in both); answered by
+                                               "explanation".
 
     {"type": "ready", "network": {...}, "points": {...}}
         network: sizes, units, weights and biases by name (w1.. row by row), activation, loss,
@@ -39,9 +42,12 @@ WebSocket messages (JSON text; the page sends the first group, the server the se
         each unit's square its output scaled from −scale to scale. At most one frame per
         FRAME_INTERVAL while playing.
     {"type": "state", "playing": bool}         after play and pause, and when training stops.
-    {"type": "explanation", "param", "sample", "text", "grad", "delta", "before", "after",
-     "direction", "lr", "error", "error_after", "notes": [...]}
-        text is what `chainrule explain` writes for this step (session.explain_parameter).
+    {"type": "explanation", "param", "sample", "notation", "symbol", "error_symbol", "text",
+     "grad", "delta", "before", "after", "direction", "lr", "error", "error_after",
+     "notes": [...]}
+        text is what `chainrule explain` writes for this step (session.explain_parameter);
+        symbol and error_symbol are how it writes the parameter and the error (w5 and E, or
+        w⁽²⁾₁₁ and C₀).
     {"type": "error", "message": "..."}        the answer to anything wrong: bad JSON, an
         unknown type or key, a bad setting, data that cannot be trained on, divergence. The
         session stays as it was and keeps working.
@@ -78,6 +84,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chainrule.data import load_csv
 from chainrule.errors import ChainruleError
+from chainrule.explain.notation import NOTATIONS
 from chainrule.io import atomic_write_bytes
 from chainrule.playground.session import Session, Stopped, parse_settings, problems
 
@@ -115,6 +122,7 @@ class Explain(_Message):
     type: Literal["explain"]
     param: str
     sample: int = 0
+    notation: Literal[NOTATIONS] = "unit"  # type: ignore[valid-type]
 
 
 MESSAGES: dict[str, type[_Message]] = {
@@ -310,7 +318,8 @@ class Connection:
 
     async def on_explain(self, message: Explain) -> None:
         session = self.need_session()
-        await self.send(await self.compute(session.explain, message.param, message.sample))
+        await self.send(await self.compute(session.explain, message.param, message.sample,
+                                           message.notation))
 
     def _train_and_frame(self, session: Session, seconds: float,
                          most: int | None = None) -> tuple[int, dict[str, Any]]:

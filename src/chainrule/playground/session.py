@@ -9,6 +9,7 @@ server.py gives each WebSocket a `Session` of its own and calls it from a worker
     session.train_epoch()                    # one epoch = one full-batch update here
     session.frame()["loss"]                  # 0.291027774...
     session.explain("w5")["text"]            # ∂E/∂w5 as explain writes it
+    session.explain("w5", notation="layer")  # … as ∂C₀/∂w⁽²⁾₁₁
 
 A run is built the way `chainrule train` builds one (TrainConfig → `prepare` → `build_model` /
 `build_optimizer`) and trained by `fit` itself, one epoch per call, so the playground has no
@@ -336,9 +337,11 @@ class Session:
                 "unit_size": len(layers[0][::2]), "units": units, "weights": weights}
 
     # --- one step, written out -------------------------------------------------------------
-    def explain(self, param: str, sample: int = 0) -> dict[str, Any]:
-        """∂E/∂param for one training sample at the current weights, as explain writes it,
-        with the update w⁺ = w − η·∂E/∂w and what the session's optimizer does instead."""
+    def explain(self, param: str, sample: int = 0, notation: str = "unit") -> dict[str, Any]:
+        """∂E/∂param for one training sample at the current weights, as explain writes it in
+        `notation` ("unit" or "layer"), with the update w⁺ = w − η·∂E/∂w and what the
+        session's optimizer does instead. `param` is the unit notation's name (w5, b_h1) in
+        either notation; "symbol" and "error_symbol" say how the text writes it and E."""
         network = self.network()
         names = [name for layer in network["weights"] + network["biases"] for name in layer]
         if param not in names:
@@ -350,28 +353,32 @@ class Session:
                               f"{n - 1}, got {sample!r}")
         p = self.prepared
         ex = explain(self.model, p.X_train[sample], p.y_train[sample], loss=p.loss,
-                     lr=self.config.lr, max_weights=MAX_WEIGHTS)
-        gradient, update = ex.gradient(param), ex.update(param)
+                     lr=self.config.lr, max_weights=MAX_WEIGHTS, notation=notation)
+        gradient, update, naming = ex.gradient(param), ex.update(param), Naming.of(ex.network)
         return {"type": "explanation", "param": param, "sample": sample,
+                "notation": notation, "symbol": naming.symbol(param),
+                "error_symbol": naming.error,
                 "text": explain_parameter(ex, param), "grad": gradient.grad,
                 "delta": gradient.delta, "before": update.before, "after": update.after,
                 "direction": update.direction, "lr": self.config.lr, "error": ex.error,
-                "error_after": ex.error_after, "notes": self._notes()}
+                "error_after": ex.error_after, "notes": self._notes(naming)}
 
-    def _notes(self) -> list[str]:
+    def _notes(self, naming: Naming) -> list[str]:
         """What differs between the step written out and the step training takes."""
         notes = []
         name = optim.DISPLAY_NAMES[self.config.optimizer]
+        E = naming.error
         if self.config.optimizer != "sgd":
-            notes.append(f"The update written out is the plain gradient step w⁺ = w − η·∂E/∂w. "
+            notes.append(f"The update written out is the plain gradient step w⁺ = w − η·∂{E}/∂w. "
                          f"This session trains with {name}, whose own step differs: it scales "
                          "each parameter's step by running averages of its gradients.")
         if self.batch_size is not None or len(self.prepared.X_train) > 1:
             batch = self.batch_size or len(self.prepared.X_train)
-            notes.append(f"Training averages ∂E/∂w over a batch of {batch} samples; this is "
+            notes.append(f"Training averages ∂{E}/∂w over a batch of {batch} samples; this is "
                          "the derivative for the one sample chosen.")
         if self.config.standardize and self.prepared.dataset.n_samples > 1:
-            notes.append("i1, i2 are the sample as the network sees it: each feature "
+            inputs = ", ".join(map(naming.out, naming.units(0)))
+            notes.append(f"{inputs} are the sample as the network sees it: each feature "
                          "standardised, (x − mean) / std of the training data.")
         return notes
 

@@ -359,20 +359,23 @@ function explainSelected() {
   if (!state.selected) return;
   clearError();
   $("explain-caption").textContent = `∂E/∂${state.selected}: working…`;
-  send({ type: "explain", param: state.selected, sample: numberOrText($("sample").value) });
+  send({ type: "explain", param: state.selected, sample: numberOrText($("sample").value),
+         notation: $("notation").value });
 }
 
 function onExplanation(m) {
   const arrow = m.direction === "down" ? "↓ lowered" : m.direction === "up" ? "↑ raised"
     : m.direction === "fixed" ? "fixed (not updated)" : "unchanged";
-  $("explain-caption").textContent = `∂E/∂${m.param} for training sample ${m.sample}`;
+  // the parameter and the error as the text writes them: w5 and E, or w⁽²⁾₁₁ and C₀
+  const dE = `∂${m.error_symbol}/∂${m.symbol}`;
+  $("explain-caption").textContent = `${dE} for training sample ${m.sample}`;
   const summary = $("explain-summary");
   summary.textContent = "";
   const line1 = document.createElement("div");
-  line1.textContent = `∂E/∂${m.param} = ${sig9(m.grad)}   (δ used: ${m.delta})`;
+  line1.textContent = `${dE} = ${sig9(m.grad)}   (δ used: ${m.delta})`;
   const line2 = document.createElement("div");
   const sign = m.grad < 0 ? `(${sig9(m.grad)})` : sig9(m.grad);
-  line2.textContent = `${m.param}⁺ = ${m.param} − η·∂E/∂${m.param} = ${sig9(m.before)} − ` +
+  line2.textContent = `${m.symbol}⁺ = ${m.symbol} − η·${dE} = ${sig9(m.before)} − ` +
     `${m.lr} × ${sign} = ${sig9(m.after)}  `;
   const dir = document.createElement("span");
   dir.className = m.direction;
@@ -386,15 +389,16 @@ function onExplanation(m) {
     li.textContent = text;
     notes.appendChild(li);
   }
-  showDerivation(m.text, m.param);
+  showDerivation(m.text, m.symbol, m.error_symbol);
 }
 
-function showDerivation(text, param) {
+function showDerivation(text, symbol, error) {
   // The text as explain --focus writes it, its chain-rule product and update marked.
   const pre = $("explanation");
   pre.textContent = "";
-  const name = param.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const mine = new RegExp(`^\\s*(∂E/∂${name} =|${name}⁺ =)`);
+  const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const name = escape(symbol);
+  const mine = new RegExp(`^\\s*(∂${escape(error)}/∂${name} =|${name}⁺ =)`);
   const lines = text.split("\n");
   let marking = false;
   lines.forEach((line) => {
@@ -458,6 +462,7 @@ window.addEventListener("DOMContentLoaded", () => {
   $("step").addEventListener("click", () => { clearError(); send({ type: "step" }); });
   $("reset").addEventListener("click", () => { clearError(); send({ type: "reset" }); });
   $("sample").addEventListener("change", explainSelected);
+  $("notation").addEventListener("change", explainSelected);
   window.addEventListener("resize", () => { if (state.network) { buildNetwork(); if (state.frame) onFrame(state.frame); } });
   connect();
 });
