@@ -98,7 +98,8 @@ def test_toml_config(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--sizes", "2,x"], "--sizes: expected comma-separated whole numbers"),
-    (["--sizes", "10,10,10"], "200 weights"),
+    (["--sizes", "10,10,10", "--max-weights", "100"], "200 weights; explain computes at most "
+                                                      "max_weights = 100"),
     (["--format", "pdf"], "--format: expected one of text, markdown, html, json, xlsx, got"),
     (["--loss", "hinge", "--lr", "-1"], "2 problems"),
     (["--inputs", "1,2,3"], "inputs: expected 2 values"),

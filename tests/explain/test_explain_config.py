@@ -119,8 +119,13 @@ def test_each_inconsistency_is_named(values, part):
 
 
 def test_too_big_a_network_is_refused_with_the_way_out():
-    with pytest.raises(ConfigError, match=r"\[10, 10, 10\] has 200 weights.*--max-weights"):
-        make_config({"sizes": [10, 10, 10]})
+    with pytest.raises(ConfigError) as caught:
+        make_config({"sizes": [10, 10, 10], "max_weights": 199})
+    assert str(caught.value) == (
+        "explain: 1 problem: sizes: [10, 10, 10] has 200 weights; explain computes at most "
+        "max_weights = 199 (raise it with --max-weights; how many are written out is "
+        "--max-chains)")
+    assert make_config({"sizes": [10, 10, 10]}).max_weights == 5_000
     assert make_config({"sizes": [10, 10, 10], "max_weights": 200}).max_weights == 200
 
 

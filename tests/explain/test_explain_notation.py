@@ -19,12 +19,17 @@ from typer.testing import CliRunner
 from chainrule import nn
 from chainrule.cli import app
 from chainrule.errors import ConfigError
+from chainrule.examples import worked_example_model
 from chainrule.explain import explain
 from chainrule.explain.config import make_config
 from chainrule.explain.notation import Naming
 from chainrule.nn.init import set_values_
 
-UNIT_SYMBOLS = ("net_", "out_", "δ_", "t_o", "E_total", "E_o", "∂E/", "b_h", "b_o", "Σ_o")
+UNIT_SYMBOLS = ("net_", "out_", "δ_", "t_o", "E_total", "E_o", "∂E/", "b_h", "b_o", "Σ_o",
+                "E[", "∂E[", "Σ_k")
+#: a batch of four samples for the 2-2-2 worked example's network
+BATCH_X = [[0.05, 0.10], [0.2, 0.3], [0.9, 0.1], [0.5, 0.5]]
+BATCH_T = [[0.01, 0.99], [0.5, 0.5], [0.2, 0.8], [0.9, 0.1]]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +106,12 @@ def _strings(value, key=""):
 def test_no_unit_symbol_is_left_in_any_format(worked, fmt):
     ex = explain(nn.mlp([3, 3, 2, 2], "relu", None, rng=5, dtype="float64"), [0.2, 0.5, 0.9],
                  1, "cross_entropy", 0.4, notation="layer", steps=3, sequential=True)
-    for explanation in (worked, ex):
+    # batches: every table, sum and note of one, some chains and samples left out
+    batch = explain(worked_example_model(), BATCH_X, BATCH_T, notation="layer", sample=1,
+                    max_chains=3, max_samples=2, steps=2)
+    classes = explain(nn.mlp([2, 3, 2], "tanh", None, rng=1, dtype="float64"), BATCH_X[:3],
+                      [1, 0, 1], "cross_entropy", notation="layer", sample=2)
+    for explanation in (worked, ex, batch, classes):
         text = explanation.render(fmt)
         if fmt == "json":
             data = json.loads(text)
@@ -109,6 +119,30 @@ def test_no_unit_symbol_is_left_in_any_format(worked, fmt):
             text = "\n".join(_strings(data))
         leaked = [s for s in UNIT_SYMBOLS if s in text]
         assert leaked == [], leaked
+
+
+def test_a_batch_in_the_layer_notation_marks_each_sample_with_k():
+    unit = explain(worked_example_model(), BATCH_X, BATCH_T, sample=1)
+    ex = explain(worked_example_model(), BATCH_X, BATCH_T, sample=1, notation="layer")
+    lines = _lines(ex.render("text"))
+    g = ex.gradient("w5")
+    for expected in (
+        "error    C = (1/4) Σₖ C₀[k] over the samples k, each C₀[k] = ½ Σⱼ (a⁽²⁾ⱼ − yⱼ)²",
+        "C₀[1] = ½(a⁽²⁾₁ − y₁)² + ½(a⁽²⁾₂ − y₂)²",
+        "C = (1/4) Σₖ C₀[k]",
+        "∂C₀[1]/∂w⁽²⁾₁₁ = ∂z⁽²⁾₁/∂w⁽²⁾₁₁ · ∂a⁽²⁾₁/∂z⁽²⁾₁ · ∂C₀/∂a⁽²⁾₁",
+        "∂C/∂w⁽²⁾₁₁ = (1/4) Σₖ ∂C₀[k]/∂w⁽²⁾₁₁",
+        "= (1/4) Σₖ a⁽¹⁾₁[k] · δ⁽²⁾₁[k]",
+        "δ = ∂C₀/∂z is computed once",
+        "C = " + f"{ex.error_after:.9g}",
+    ):
+        assert any(expected in line for line in lines), expected
+    assert "δ⁽²⁾₁[k]" in ex.render("markdown")  # the δ table's header
+    # the same numbers as the unit notation's: only the symbols differ
+    assert g.terms == unit.gradient("w5").terms and g.grad == unit.gradient("w5").grad
+    focus = ex.render("text", focus="w5")
+    assert "∂C₀[1]/∂w⁽²⁾₁₁" in focus and "∂C/∂w⁽²⁾₁₁ = (1/4) Σₖ ∂C₀[k]/∂w⁽²⁾₁₁" in focus
+    assert json.loads(ex.render("json"))["symbols"]["error"] == "C"
 
 
 # --- a chain of single neurons ----------------------------------------------------------------

@@ -79,3 +79,30 @@ def test_text_to_a_pipe_has_no_trailing_spaces():
     assert result.exit_code == 0
     assert "0.291027774" in result.output
     assert [line for line in result.output.splitlines() if line != line.rstrip()] == []
+
+
+# --- output limits ----------------------------------------------------------------------------
+def test_chains_past_max_chains_are_a_table_with_the_way_to_see_them():
+    from chainrule import nn
+    from chainrule.explain import explain, render_text
+
+    model = nn.mlp([8, 8, 2], "tanh", rng=0, dtype="float64")  # 64 + 16 weights
+    ex = explain(model, [0.5] * 8, [0.1, 0.9])
+    text = render_text(ex, width=100)
+    joined = " ".join(line.strip() for line in text.splitlines())
+    assert ("The chain-rule products of the first 50 of the 80 weights are written out (output "
+            "layer first), with the biases of each layer whose weights all are; the other 38 "
+            "parameters are listed in a table under their layer, with their gradient. "
+            "--max-chains 80 (max_chains=80) writes out every one.") in joined
+    # the output layer (w65..w80, b_o1, b_o2) and w1..w34 in full; w35.., b_h1.. as a table
+    for param in ("w65", "w80", "b_o2", "w1", "w34"):
+        assert f"∂E/∂{param} = ∂E/∂out_" in text, param
+    for param in ("w35", "w64", "b_h1"):
+        assert f"∂E/∂{param} =" not in text, param
+    rows = [line.split() for line in text.splitlines()]
+    assert ["w35", "δ_h5", "×", "i3", f"{ex.gradient('w35').grad:.9g}"] in rows
+    assert ["b_h8", "δ_h8", f"{ex.gradient('b_h8').grad:.9g}"] in rows
+    assert "∂E/∂b_h" not in text
+    every = render_text(explain(model, [0.5] * 8, [0.1, 0.9], max_chains=80), width=100)
+    assert "∂E/∂w64 = ∂E/∂out_h8" in every and "--max-chains" not in every
+    assert every.count("∂E/∂b_h") == 8

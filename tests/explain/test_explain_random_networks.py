@@ -161,15 +161,18 @@ def test_unsupported_networks_are_refused(model, loss, message):
 def test_too_big_a_network_is_refused_unless_allowed():
     model = nn.mlp([8, 8, 2], "tanh", rng=0, dtype="float64")
     x, t = np.full(8, 0.5), np.array([0.1, 0.9])
-    with pytest.raises(ConfigError, match=r"80 weights.*limited to 50"):
-        explain(model, x, t)
-    assert len(explain(model, x, t, max_weights=80).gradients) == 80 + 10
+    with pytest.raises(ConfigError) as caught:
+        explain(model, x, t, max_weights=79)
+    assert str(caught.value) == (
+        "explain: this network has 80 weights; explain computes at most 79 (raise it with "
+        "--max-weights / max_weights; how many are written out is --max-chains / max_chains)")
+    assert len(explain(model, x, t).gradients) == 80 + 10  # no longer refused at 50
 
 
 def test_bad_samples_and_settings_are_refused():
     model = nn.mlp([2, 2, 2], "sigmoid", "sigmoid", rng=0, dtype="float64")
-    with pytest.raises(ShapeError, match="one sample"):
-        explain(model, np.ones((3, 2)), [0.1, 0.2])
+    with pytest.raises(ShapeError, match="one sample of 2 inputs"):
+        explain(model, np.ones((3, 3)), [0.1, 0.2])
     with pytest.raises(ShapeError, match="one value per output"):
         explain(model, [0.1, 0.2], [0.1, 0.2, 0.3])
     with pytest.raises(ConfigError, match=r"lr must be.*steps must be"):

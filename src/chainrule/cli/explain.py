@@ -32,6 +32,20 @@ def _numbers(option: str, text: str | None, kind: type) -> list[Any] | None:
         raise ConfigError(f"{option}: expected comma-separated {what}, got {text!r}") from None
 
 
+def _samples(option: str, text: str | None) -> list[Any] | None:
+    """One sample '0.05,0.10' as [0.05, 0.1]; several, separated by ';' ('0.05,0.10;0.2,0.3'),
+    as one list per sample."""
+    if text is None or ";" not in text:
+        return _numbers(option, text, float)
+    rows = [row for row in text.split(";") if row.strip() != ""]
+    try:
+        return [[float(part) for part in row.replace(" ", "").split(",") if part != ""]
+                for row in rows]
+    except ValueError:
+        raise ConfigError(f"{option}: expected comma-separated numbers for each sample, the "
+                          f"samples separated by ';' (0.05,0.10;0.2,0.3), got {text!r}") from None
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` so that `path` holds either its old contents or all of it."""
     from chainrule.io import atomic_write_bytes
@@ -147,13 +161,23 @@ def explain_command(
     lr: Annotated[float | None, Option(help=with_default(
         "Learning rate η.", _default("lr")))] = None,
     inputs: Annotated[str | None, Option(help=with_default(
-        "The sample, e.g. 0.05,0.10.", "the worked example's for 2 inputs, else drawn from "
-                                       "--seed"))] = None,
+        "The sample, e.g. 0.05,0.10; several separated by ';', e.g. '0.05,0.10;0.2,0.3'.",
+        "the worked example's for 2 inputs, else drawn from --seed"))] = None,
     targets: Annotated[str | None, Option(help=with_default(
-        "Its targets, e.g. 0.01,0.99 (cross_entropy: the class, e.g. 1).",
+        "Its targets, e.g. 0.01,0.99 (cross_entropy: the class, e.g. 1); several samples' "
+        "separated by ';', e.g. '0.01,0.99;0.5,0.5'.",
         "the worked example's for 2 outputs, else drawn from --seed"))] = None,
+    sample: Annotated[int | None, Option(help=with_default(
+        "With several samples, the one written out in full (0 is the first); the others are "
+        "tables.", _default("sample")))] = None,
     max_weights: Annotated[int | None, Option(help=with_default(
-        "Allow networks with up to this many weights.", _default("max_weights")))] = None,
+        "Explain networks with up to this many weights.", _default("max_weights")))] = None,
+    max_chains: Annotated[int | None, Option(help=with_default(
+        "Write out the chain-rule products of this many weights; the rest as a table.",
+        _default("max_chains")))] = None,
+    max_samples: Annotated[int | None, Option(help=with_default(
+        "List this many samples of a batch in the tables (every sum runs over all).",
+        _default("max_samples")))] = None,
     focus: Annotated[str | None, Option(help=with_default(
         "Only this parameter's derivation, e.g. w5 or b_h1: the values it reads, the δ's it "
         "reuses, its chain-rule product, check and update.", "every parameter"))] = None,
@@ -182,15 +206,16 @@ def explain_command(
         "steps": steps, "update_biases": update_biases, "sequential": sequential,
         "seed": seed, "sizes": _numbers("--sizes", sizes, int), "activation": activation,
         "output_activation": output_activation, "loss": loss, "lr": lr,
-        "inputs": _numbers("--inputs", inputs, float),
-        "targets": _numbers("--targets", targets, float), "max_weights": max_weights,
-        "notation": notation,
+        "inputs": _samples("--inputs", inputs), "targets": _samples("--targets", targets),
+        "sample": sample, "max_weights": max_weights, "max_chains": max_chains,
+        "max_samples": max_samples, "notation": notation,
     }
     spec = load_config(config, overrides)
     model, x, target = build_network(spec)
     result = explain(model, x, target, spec.loss, spec.lr, update_biases=spec.update_biases,
-                     sequential=spec.sequential, steps=spec.steps,
-                     max_weights=spec.max_weights, notation=spec.notation)
+                     sequential=spec.sequential, steps=spec.steps, sample=spec.sample,
+                     max_weights=spec.max_weights, max_chains=spec.max_chains,
+                     max_samples=spec.max_samples, notation=spec.notation)
 
     messages = _write_graph(result, graph) if graph is not None else []
     if out is not None:

@@ -11,10 +11,27 @@ Where each number comes from:
     forms evaluated on the recorded values (Note [textbook factors] in notation.py);
   - every product and sum of printed factors is compared with the engine's value, and the
     largest disagreement is reported (`max_product_error`, about 1e-17 — rounding only).
+
+Note [batches]
+    The notes derive the cost over many samples as C = (1/n) Σ_k C_k, so ∂C/∂w = (1/n) Σ_k
+    ∂C_k/∂w. Every loss here reduces over a batch that way: with reduction "mean", half_sse and
+    cross_entropy average the samples' errors, and mse and bce average over every element,
+    which is the average of the samples' own means; with "sum" they add up. So for a batch of
+    n samples E = r·Σ_k E[k], r = 1/n ("mean") or 1 ("sum"), where E[k] is the error the same
+    loss gives sample k alone, and ∂E/∂w = r·Σ_k ∂E[k]/∂w.
+    Each sample's forward pass, δ_u[k] = ∂E[k]/∂net_u and ∂E[k]/∂w are what the engine computes
+    for that sample alone (its own one-sample explanation shows the same numbers). The batch is
+    then recorded once more as one graph, as training computes it: its E, its ∂E/∂w (in the
+    update and the check) and its δ rows, which are r·δ_u[k]. Both are compared — r·Σ_k of the
+    samples' ∂E[k]/∂w with the batch's ∂E/∂w, r·δ_u[k] with the batch's rows — and the largest
+    disagreement joins `max_product_error`.
+    In the layer notation the cost of one sample is C₀, so sample k's is C₀[k] and the batch's
+    C = r·Σₖ C₀[k], the notes' C = (1/n) Σₖ Cₖ (Note [two notations] in notation.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -31,6 +48,7 @@ from chainrule.explain.model import (
     Network,
     OutputError,
     PathTerm,
+    Sample,
     SequentialDelta,
     StepRow,
     Term,
@@ -54,20 +72,29 @@ from chainrule.validate import is_finite_real, is_positive_int, is_real
 #: The losses explain can write out: those of nn.LOSSES that the notation has a name for.
 LOSSES = tuple(name for name in nn.LOSSES if name in nt.LOSS_NAMES)
 _LOSS_CLASSES = {nn.LOSSES[name]: name for name in LOSSES}
-MAX_WEIGHTS = 50
+#: The largest network explain computes (each parameter costs two more forward passes in the
+#: check from first principles); how much of it a document writes out is set by the two below.
+MAX_WEIGHTS = 5_000
+#: Weights whose chain-rule product a document writes out in full (the rest: a table).
+MAX_CHAINS = 50
+#: Samples of a batch that a document lists in its tables and sums term by term.
+MAX_SAMPLES = 10
 
 
 def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
             loss: str | nn.Module = "half_sse", lr: float | None = None, *,
             update_biases: bool | None = None, sequential: bool = False, steps: int = 1,
-            eps: float = 1e-6, max_weights: int = MAX_WEIGHTS,
+            eps: float = 1e-6, sample: int = 0, max_weights: int = MAX_WEIGHTS,
+            max_chains: int = MAX_CHAINS, max_samples: int = MAX_SAMPLES,
             notation: str = "unit") -> Explanation:
-    """Explain one training step of `model` on the sample (x, target), every number shown.
+    """Explain one training step of `model` on the samples (x, target), every number shown.
 
     model: an `nn.Sequential` of Linear layers, each optionally followed by one Sigmoid, Tanh,
-    ReLU, LeakyReLU, Softplus or Identity; None for the notes' worked example (then x, target
-    and lr default to the example's).  x: one sample, shape (inputs,) or (1, inputs).
-    target: (outputs,) or (1, outputs); for cross_entropy a class index (or a one-hot vector).
+    ReLU, LeakyReLU, Softplus or Identity, or a Module whose forward applies such a chain
+    (network.py); None for the notes' worked example (then x, target and lr default to the
+    example's).  x: one sample, shape (inputs,) or (1, inputs), or a batch (samples, inputs).
+    target: (outputs,) per sample, (samples, outputs) for a batch; for cross_entropy a class
+    index (or a one-hot vector) per sample.
     loss: "half_sse" (E = ½ Σ (t − out)², the notes'), "mse", "bce" or "cross_entropy", or one
     of those loss modules.  lr: η (default 0.5).
     update_biases: True/False to update the biases or not; None follows the model (a frozen
@@ -75,9 +102,14 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
     sequential: update layer by layer from the output down, back-propagating through the weights
     just updated (Note [simultaneous vs sequential] in update.py); default simultaneous.
     steps: how many steps to run for the compact table (the first is explained in full).
-    eps: h of the central differences.  max_weights: refuse bigger networks.
+    eps: h of the central differences.  sample: the sample of a batch written out in full (the
+    others as tables).  max_weights: refuse bigger networks.  max_chains: write out the
+    chain-rule products of this many weights (the rest as a table).  max_samples: list this
+    many samples of a batch in the tables (the sums still run over all).
     notation: "unit" (net_h1, out_o1, w5: the worked example's) or "layer" (z⁽ᴸ⁾, a⁽ᴸ⁾, w⁽ᴸ⁾ⱼₖ,
     C₀: the layer-indexed notes'); only the symbols differ (Note [two notations]).
+
+    A batch's gradients are those of the batch's loss, r·Σ_k ∂E[k]/∂w (Note [batches]).
 
     The model is not changed: the step runs on a float64 copy.
 
@@ -96,22 +128,30 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
     elif x is None or target is None:
         raise ConfigError("explain: give the sample to explain: explain(model, x, target)")
     lr = 0.5 if lr is None else lr
-    _check_settings(lr, steps, eps, max_weights, notation)
+    _check_settings(lr, steps, eps, max_weights, max_chains, max_samples, notation)
 
     loss_name, reduction = _loss_of(loss)
-    layers = layers_of(model, loss_name)
+    layers = layers_of(model, loss_name, _array(x))
     sizes = sizes_of(layers)
     naming = nt.Naming(sizes, notation)
     if naming.weight_count() > max_weights:
         raise ConfigError(
-            f"explain: this network has {naming.weight_count()} weights; an explanation shows "
-            f"every one, so it is limited to {max_weights} (raise it with --max-weights / "
-            "max_weights, or explain a smaller network)"
+            f"explain: this network has {naming.weight_count()} weights; explain computes at "
+            f"most {max_weights} (raise it with --max-weights / max_weights; how many are "
+            f"written out is --max-chains / max_chains)"
         )
     if loss_name == "bce" and layers[-1].activation != "sigmoid":
         raise ConfigError("explain: bce needs probabilities, so end the network with Sigmoid")
-    x = _sample(x, sizes[0])
-    target_array, t_values, target_class = _target(target, loss_name, sizes[-1])
+    x = _samples(x, sizes[0])
+    n = len(x)
+    target_array, t_values, classes = _targets(target, loss_name, sizes[-1], n)
+    if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample < n:
+        raise ConfigError(f"explain: sample must be a sample number from 0 to {n - 1}, got "
+                          f"{sample!r}")
+    if sequential and n > 1:
+        raise ConfigError("explain: the sequential variant is written out for one sample; "
+                          f"give one sample, or the simultaneous update for these {n}")
+    batch = nt.Naming(sizes, notation, n)  # the batch's error: E, C (Note [two notations])
     learn: Learn = [
         (layer.linear.weight.requires_grad,
          layer.linear.bias is not None and (
@@ -124,9 +164,12 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
     # the update or in a later step's forward pass. That is a legitimate outcome, which the
     # explanation reports (_diverged_note), so NumPy need not warn about it.
     with np.errstate(over="ignore", invalid="ignore"):
-        # One step, recorded: forward, backward, the check from first principles, the update.
+        # One step, recorded: each sample of a batch alone, then the step itself (forward,
+        # backward), the check from first principles, the update (Note [batches]).
         work = copy_float64(layers)
-        trace = record(work, x, target_array, loss_fn, naming)
+        alone = [record(work, x[k:k + 1], target_array[k:k + 1], loss_fn, naming,
+                        with_graph=False) for k in range(n)] if n > 1 else []
+        trace = record(work, x, target_array, loss_fn, batch)
         numeric = _central_differences(work, x, target_array, loss_fn, eps)
         before = [(lt.weight.copy(), None if lt.bias is None else lt.bias.copy())
                   for lt in trace.layers]
@@ -146,46 +189,93 @@ def explain(model: nn.Module | None = None, x: Any = None, target: Any = None,
         acts = tuple("softmax" if loss_name == "cross_entropy" and k == len(layers) - 1
                      else layer.activation for k, layer in enumerate(layers))
         scale = nt.loss_scale(loss_name, reduction, sizes[-1])
-        builder = _Builder(naming, trace, acts, [layer.alpha for layer in layers], loss_name,
-                           scale, t_values)
-        forward = builder.forward()
-        errors = builder.errors(forward[-1])
-        deltas = builder.deltas()
-        gradients = builder.gradients(deltas, numeric)
+        builders = [_Builder(naming, t, acts, [layer.alpha for layer in layers], loss_name,
+                             scale, t_values[k]) for k, t in enumerate(alone or [trace])]
+        forwards = [b.forward() for b in builders]
+        errors = [b.errors(f[-1]) for b, f in zip(builders, forwards, strict=True)]
+        deltas = [b.deltas() for b in builders]
+        gradients = [b.gradients(d, numeric) for b, d in zip(builders, deltas, strict=True)]
+        if n > 1:
+            gradients[sample] = _batch_gradients(builders[sample], trace, naming, alone,
+                                                 gradients, sample,
+                                                 1 / n if reduction == "mean" else 1)
         updates = _updates(naming, trace, before, work, learn, seq_layers)
-        sequential_deltas = builder.sequential_deltas(seq_layers) if seq_layers else ()
+        sequential_deltas = builders[0].sequential_deltas(seq_layers) if seq_layers else ()
         rows = _steps(naming, work, learn, x, target_array, loss_fn, lr, sequential, steps,
                       before, trace.error, error_after)
 
+    def pairs(names: list[str], values: Any) -> tuple[tuple[str, float], ...]:
+        return tuple(zip(names, (float(v) for v in values), strict=True))
+
+    inputs = [naming.out(u) for u in naming.units(0)]
+    targets = [naming.target(u) for u in naming.units(len(layers))]
+    samples = tuple(
+        Sample(k, pairs(inputs, x[k]), pairs(targets, t_values[k]), classes[k],
+               forwards[k], errors[k], alone[k].error, deltas[k])
+        for k in range(n)) if n > 1 else ()
     network = Network(
         sizes=sizes, activations=acts, loss=loss_name, reduction=reduction,
         loss_formula=nt.loss_formula(loss_name, scale, naming), lr=float(lr),
         update_biases=all(b for (_, b), layer in zip(learn, layers, strict=True)
                           if layer.linear.bias is not None),
         sequential=sequential,
-        inputs=tuple(zip(map(naming.out, naming.units(0)), (float(v) for v in x[0]),
-                         strict=True)),
-        targets=tuple(zip(map(naming.target, naming.units(len(layers))), t_values,
-                          strict=True)),
-        target_class=target_class,
+        inputs=pairs(inputs, x[sample]),
+        targets=pairs(targets, t_values[sample]), target_class=classes[sample],
         description=_describe(sizes, acts, loss_name),
         alphas=tuple(float(layer.alpha) for layer in layers),
-        notation=notation,
+        samples=n, notation=notation,
     )
+    worked = n == 1 and _is_worked_example(layers, acts, loss_name, x, t_values[0], lr, learn)
     return Explanation(
-        network=network, forward=forward, errors=errors, error=trace.error, deltas=deltas,
-        gradients=gradients, eps=eps, max_product_error=builder.worst, updates=updates,
+        network=network, forward=forwards[sample], errors=errors[sample], error=trace.error,
+        deltas=deltas[sample], gradients=gradients[sample], eps=eps,
+        max_product_error=max(b.worst for b in builders), updates=updates,
         sequential_deltas=sequential_deltas, error_after=error_after,
         error_after_other=error_after_other, steps=rows, graph=trace.graph,
-        notes=_notes(naming, learn, layers, sequential, error_after, error_after_other,
-                     _is_worked_example(layers, acts, loss_name, x, t_values, lr, learn))
+        notes=_notes(batch, learn, layers, sequential, error_after, error_after_other, worked,
+                     n)
         + _dead_notes(naming, deltas, updates) + _overshoot_note(trace.error, error_after, lr)
         + _diverged_note(updates, error_after, rows, lr),
+        samples=samples, shown=sample, max_chains=max_chains, max_samples=max_samples,
     )
+
+
+def _batch_gradients(builder: _Builder, trace: Trace, naming: nt.Naming, alone: list[Trace],
+                     per_sample: list[tuple[Gradient, ...]], shown: int, r: float
+                     ) -> tuple[Gradient, ...]:
+    """The batch's ∂E/∂param: the shown sample's chain, every sample's ∂E[k]/∂param as `terms`
+    and the engine's gradient of the batch's loss, checked against r·Σ_k (Note [batches])."""
+    builder.agree(r * math.fsum(t.error for t in alone), trace.error)
+    for k, one in enumerate(alone):  # the batch's δ rows are r·δ_u[k]
+        for lt, lt_k in zip(trace.layers, one.layers, strict=True):
+            for j, value in enumerate(lt_k.delta):
+                builder.agree(r * float(value), float(lt.delta[k, j]))
+    engine = _parameter_values(naming, [(lt.grad_weight, lt.grad_bias) for lt in trace.layers])
+    result = []
+    for index, g in enumerate(per_sample[shown]):
+        terms = tuple(grads[index].grad for grads in per_sample)
+        product, grad = r * math.fsum(terms), engine[g.param]
+        builder.agree(product, grad)
+        result.append(dataclasses.replace(g, grad=grad, product=product,
+                                          difference=grad - g.numeric, terms=terms))
+    return tuple(result)
+
+
+def _parameter_values(naming: nt.Naming, arrays: list[tuple[np.ndarray, np.ndarray | None]]
+                      ) -> dict[str, float]:
+    """Each parameter's element of per-layer (weight, bias) arrays, by the parameter's name."""
+    values = {}
+    for k, (weight, bias) in enumerate(arrays, start=1):
+        for (j, c), value in np.ndenumerate(weight):
+            values[naming.weight(k, j, c)] = float(value)
+        for j, value in enumerate(() if bias is None else bias):
+            values[naming.bias(k, j)] = float(value)
+    return values
 
 
 # --- arguments ------------------------------------------------------------------------------
-def _check_settings(lr: Any, steps: Any, eps: Any, max_weights: Any, notation: Any) -> None:
+def _check_settings(lr: Any, steps: Any, eps: Any, max_weights: Any, max_chains: Any,
+                    max_samples: Any, notation: Any) -> None:
     problems = []
     if not is_finite_real(lr) or lr <= 0:
         problems.append(f"lr must be a positive number, got {lr!r}")
@@ -193,8 +283,10 @@ def _check_settings(lr: Any, steps: Any, eps: Any, max_weights: Any, notation: A
         problems.append(f"steps must be a positive int, got {steps!r}")
     if not is_real(eps) or not 0 < eps < 1:
         problems.append(f"eps must be a small positive number, got {eps!r}")
-    if not is_positive_int(max_weights):
-        problems.append(f"max_weights must be a positive int, got {max_weights!r}")
+    for name, value in (("max_weights", max_weights), ("max_chains", max_chains),
+                        ("max_samples", max_samples)):
+        if not is_positive_int(value):
+            problems.append(f"{name} must be a positive int, got {value!r}")
     if notation not in nt.NOTATIONS:
         problems.append(f"notation must be one of {', '.join(nt.NOTATIONS)}, got {notation!r}")
     if problems:
@@ -232,50 +324,69 @@ def _array(value: Any) -> np.ndarray:
     return array
 
 
-def _sample(x: Any, inputs: int) -> np.ndarray:
+def _samples(x: Any, inputs: int) -> np.ndarray:
+    """x as (samples, inputs): one sample (inputs,) or (1, inputs), or a batch."""
     array = _array(x)
-    if array.ndim == 2 and array.shape[0] == 1:
-        array = array[0]
-    if array.shape != (inputs,):
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[1] != inputs or len(array) == 0:
         raise ShapeError(
             f"explain: x must be one sample of {inputs} inputs, shape ({inputs},) or "
-            f"(1, {inputs}), got shape {array.shape}; explain shows one sample at a time"
+            f"(1, {inputs}), or several, shape (samples, {inputs}); got shape {array.shape}"
         )
-    return array[None, :]
+    return array
 
 
-def _target(target: Any, loss: str, outputs: int
-            ) -> tuple[np.ndarray, tuple[float, ...], int | None]:
-    """The target as the loss wants it, its values t_o, and the class for cross-entropy."""
+def _targets(target: Any, loss: str, outputs: int, n: int
+             ) -> tuple[np.ndarray, list[tuple[float, ...]], list[int | None]]:
+    """The targets of n samples as the loss wants them, each sample's values t_o, and each
+    sample's class for cross-entropy."""
     array = _array(target)
-    if array.ndim == 2 and array.shape[0] == 1:
-        array = array[0]
+    if n == 1:
+        if array.ndim == 2 and array.shape[0] == 1:
+            array = array[0]
+        rows = [array]
+    elif loss == "cross_entropy" and array.ndim in (1, 2) and len(array) == n:
+        rows = list(array)
+    elif loss != "cross_entropy" and (array.shape == (n, outputs)
+                                      or (outputs == 1 and array.shape == (n,))):
+        rows = list(array.reshape(n, outputs))
+    else:
+        what = (f"{n} class indices or {n} one-hot rows of {outputs}"
+                if loss == "cross_entropy" else f"shape ({n}, {outputs})")
+        raise ShapeError(f"explain: the targets of {n} samples must be {what}, one per "
+                         f"sample; got shape {array.shape}")
     if loss != "cross_entropy":
-        if array.shape != (outputs,):
+        if rows[0].shape != (outputs,):
             raise ShapeError(
                 f"explain: target must have one value per output ({outputs}), got shape "
-                f"{array.shape}"
+                f"{rows[0].shape}"
             )
-        return array[None, :], tuple(float(v) for v in array), None
+        values = [tuple(float(v) for v in row) for row in rows]
+        return np.array(values), values, [None] * n
     if outputs < 2:
         raise ConfigError("explain: cross_entropy needs at least 2 outputs (classes)")
+    classes = [_class(row, outputs) for row in rows]
+    onehots = [tuple(1.0 if j == k else 0.0 for j in range(outputs)) for k in classes]
+    return np.array(classes, dtype=np.int64), onehots, list(classes)
+
+
+def _class(array: np.ndarray, outputs: int) -> int:
+    """One sample's class for cross-entropy, from a class index or a one-hot vector."""
     if array.ndim == 0 or array.shape == (1,):
         label = float(array.reshape(-1)[0])
         if label != round(label) or not 0 <= label < outputs:
             raise ConfigError(
                 f"explain: the class for cross_entropy must be an integer from 0 to "
                 f"{outputs - 1}, got {label:g}")
-    elif array.shape == (outputs,) and np.sum(array == 1) == 1 and np.sum(array == 0) == \
+        return int(label)
+    if array.shape == (outputs,) and np.sum(array == 1) == 1 and np.sum(array == 0) == \
             outputs - 1:
-        label = float(np.argmax(array))
-    else:
-        raise ConfigError(
-            f"explain: the target for cross_entropy must be a class index (0 to "
-            f"{outputs - 1}) or a one-hot vector of {outputs} values, got {array.tolist()}"
-        )
-    k = int(label)
-    onehot = tuple(1.0 if j == k else 0.0 for j in range(outputs))
-    return np.array([k], dtype=np.int64), onehot, k
+        return int(np.argmax(array))
+    raise ConfigError(
+        f"explain: the target for cross_entropy must be a class index (0 to "
+        f"{outputs - 1}) or a one-hot vector of {outputs} values, got {array.tolist()}"
+    )
 
 
 # --- the numbers, assembled ----------------------------------------------------------------
@@ -566,19 +677,22 @@ def _describe(sizes: tuple[int, ...], acts: tuple[str, ...], loss: str) -> str:
     return " → ".join(parts) + f"; {nt.LOSS_NAMES[loss]}"
 
 
-def _dead_notes(naming: nt.Naming, deltas: tuple[tuple[Delta, ...], ...],
+def _dead_notes(naming: nt.Naming, deltas: list[tuple[tuple[Delta, ...], ...]],
                 updates: tuple[Update, ...]) -> tuple[str, ...]:
-    """Say why nothing (or a layer) learns when a whole layer passes back no gradient."""
+    """Say why nothing (or a layer) learns when a whole layer passes back no gradient (for
+    every sample of a batch)."""
     notes = []
-    for layer in deltas:
-        if layer and all(d.dout_dnet is not None and d.dout_dnet.value == 0 for d in layer):
+    which = "this sample" if len(deltas) == 1 else f"these {len(deltas)} samples"
+    for index, layer in enumerate(deltas[0]):
+        if layer and all(d.dout_dnet is not None and d.dout_dnet.value == 0
+                         for sample in deltas for d in sample[index]):
             title = naming.layer_title(layer[0].layer)
             title = title if title[-1].isdigit() else f"the {title}"
             net, out = naming.generic
             notes.append(
                 f"Every unit of {title} has ∂{out}/∂{net} = 0 here (for ReLU: {net} ≤ 0), so no "
                 f"gradient flows back through it: the weights into it and below it do not "
-                f"learn from this sample. Such 'dead' units are a known ReLU problem; try "
+                f"learn from {which}. Such 'dead' units are a known ReLU problem; try "
                 f"another seed, leaky_relu, or different initial weights."
             )
     learning = [u for u in updates if u.learns]
@@ -640,7 +754,8 @@ def _is_worked_example(layers: list[Layer], acts: tuple[str, ...], loss: str, x:
 
 
 def _notes(naming: nt.Naming, learn: Learn, layers: list[Layer], sequential: bool,
-           error_after: float, error_after_other: float, worked: bool) -> tuple[str, ...]:
+           error_after: float, error_after_other: float, worked: bool, samples: int = 1
+           ) -> tuple[str, ...]:
     """The remarks under the update; those about the notes' figures only for their example."""
     notes = []
     fixed_biases = [naming.symbol(naming.bias(k, j)) for k, ((_, b), layer) in
@@ -666,10 +781,12 @@ def _notes(naming: nt.Naming, learn: Learn, layers: list[Layer], sequential: boo
             )
         else:
             notes.append(
-                f"Simultaneous update: every gradient comes from the one backward pass above, "
-                f"then every weight moves. Updating the output layer first and "
-                f"back-propagating through its new weights (the sequential variant, "
-                f"--sequential) would give {naming.error} = {nt.fmt(error_after_other)} instead."
+                "Simultaneous update: every gradient comes from the one backward pass above, "
+                "then every weight moves. Updating the output layer first and "
+                "back-propagating through its new weights (the sequential variant, "
+                + ("--sequential" if samples == 1 else "which --sequential writes out for "
+                   "one sample") + f") would give {naming.error} = "
+                f"{nt.fmt(error_after_other)} instead."
                 + (" That is why the widely copied write-up of the notes' example prints "
                    "0.291027924 rather than 0.291027774: an earlier version of its author's "
                    "script did so." if worked else "")

@@ -11,8 +11,10 @@ ConfigError. Every key is optional; with none, it is the notes' worked example.
     loss = "half_sse"                # half_sse (the notes' ½ Σ (t − out)²), mse, bce,
                                      # cross_entropy
     lr = 0.5
-    inputs = [0.05, 0.10, 0.20]
-    targets = [0.01, 0.99]           # cross_entropy: [class] or a one-hot list
+    inputs = [0.05, 0.10, 0.20]      # several samples: [[0.05, 0.10, 0.20], [0.3, 0.2, 0.1]]
+    targets = [0.01, 0.99]           # cross_entropy: [class] or a one-hot list; several
+                                     # samples: one list per sample, [[0.01, 0.99], [1, 0]]
+    sample = 0                       # the sample of several written out in full
     update_biases = false
     sequential = false
     steps = 1
@@ -46,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chainrule import nn
 from chainrule.configfile import load_toml
 from chainrule.errors import ConfigError
-from chainrule.explain.build import LOSSES, MAX_WEIGHTS
+from chainrule.explain.build import LOSSES, MAX_CHAINS, MAX_SAMPLES, MAX_WEIGHTS
 from chainrule.explain.notation import NOTATIONS
 from chainrule.nn.init import set_values_
 
@@ -74,14 +76,17 @@ class ExplainConfig(BaseModel):
     negative_slope: float = Field(0.01, allow_inf_nan=False)
     loss: Literal[LOSSES] = "half_sse"  # type: ignore[valid-type]
     lr: float = Field(0.5, gt=0, allow_inf_nan=False)
-    inputs: list[float] | None = None
-    targets: list[float] | None = None
+    inputs: list[float] | list[list[float]] | None = None
+    targets: list[float] | list[list[float]] | None = None
+    sample: int = Field(0, ge=0)
     layers: list[LayerSpec] | None = None
     seed: int | None = Field(None, ge=0)
     update_biases: bool = False
     sequential: bool = False
     steps: int = Field(1, ge=1, le=100_000)
     max_weights: int = Field(MAX_WEIGHTS, ge=1)
+    max_chains: int = Field(MAX_CHAINS, ge=1)
+    max_samples: int = Field(MAX_SAMPLES, ge=1)
     notation: Literal[NOTATIONS] = "unit"  # type: ignore[valid-type]
 
     @property
@@ -103,10 +108,23 @@ def _shape_problems(c: ExplainConfig) -> list[str]:
                 f"{c.sizes}"]
     weights = sum(a * b for a, b in zip(c.sizes, c.sizes[1:], strict=False))
     if weights > c.max_weights:
-        return [f"sizes: {c.sizes} has {weights} weights; an explanation shows every one, so "
-                f"it is limited to max_weights = {c.max_weights} (raise it with "
-                f"--max-weights, or explain a smaller network)"]
+        return [f"sizes: {c.sizes} has {weights} weights; explain computes at most "
+                f"max_weights = {c.max_weights} (raise it with --max-weights; how many are "
+                f"written out is --max-chains)"]
     return []
+
+
+def _rows(values: list[float] | list[list[float]] | None) -> list[list[float]] | None:
+    """Samples as rows: one sample [a, b] is [[a, b]]; several [[a, b], [c, d]] stay so."""
+    if values is None or (values and isinstance(values[0], list)):
+        return values  # type: ignore[return-value]
+    return [values]  # type: ignore[list-item]
+
+
+def _samples_of(c: ExplainConfig) -> int | None:
+    """How many samples inputs and targets give (the larger), None when neither is given."""
+    counts = [len(rows) for rows in (_rows(c.inputs), _rows(c.targets)) if rows is not None]
+    return max(counts) if counts else None
 
 
 def _loss_problems(c: ExplainConfig) -> list[str]:
@@ -127,30 +145,44 @@ def _value_problems(c: ExplainConfig) -> list[str]:
     problems: list[str] = []
     if len(c.sizes) < 2:
         return problems
-    if c.inputs is not None:
-        if len(c.inputs) != c.sizes[0]:
-            problems.append(f"inputs: expected {c.sizes[0]} values (sizes[0]), got "
-                            f"{len(c.inputs)}")
-        if not all(math.isfinite(v) for v in c.inputs):
+    inputs, targets = _rows(c.inputs), _rows(c.targets)
+    if inputs is not None:
+        lengths = sorted({len(row) for row in inputs})
+        if lengths != [c.sizes[0]]:
+            each = " for each sample" if len(inputs) > 1 else ""
+            problems.append(f"inputs: expected {c.sizes[0]} values (sizes[0]){each}, got "
+                            f"{' or '.join(str(n) for n in lengths) or 'none'}")
+        if not all(math.isfinite(v) for row in inputs for v in row):
             problems.append("inputs: values must be finite")
-    if c.targets is not None:
-        outputs = c.sizes[-1]
+    if targets is not None:
+        problems += _target_problems(c, targets)
+    if inputs is not None and targets is not None and len(targets) != len(inputs):
+        problems.append(f"targets: {len(inputs)} sample{'s' * (len(inputs) > 1)} of inputs "
+                        f"need as many targets, one list per sample; got {len(targets)}")
+    n = _samples_of(c) or 1
+    if c.sample >= n:
+        problems.append(f"sample: expected a sample number from 0 to {n - 1}, got {c.sample}")
+    return problems
+
+
+def _target_problems(c: ExplainConfig, targets: list[list[float]]) -> list[str]:
+    """Each sample's targets, as one sample's would be checked."""
+    outputs = c.sizes[-1]
+    for t in targets:
         if c.loss == "cross_entropy":
-            t = c.targets
             one_hot = len(t) == outputs and sorted(t) == [0.0] * (outputs - 1) + [1.0]
             is_class = len(t) == 1 and math.isfinite(t[0]) and t[0] == int(t[0]) \
                 and 0 <= t[0] < outputs
             if not (one_hot or is_class):
-                problems.append(f"targets: for cross_entropy give [class] with a class from 0 "
-                                f"to {outputs - 1}, or a one-hot list of {outputs} values")
-        elif len(c.targets) != outputs:
-            problems.append(f"targets: expected {outputs} values (one per output), got "
-                            f"{len(c.targets)}")
-        elif not all(math.isfinite(v) for v in c.targets):
-            problems.append("targets: values must be finite")
-        elif c.loss == "bce" and not all(0 <= v <= 1 for v in c.targets):
-            problems.append("targets: bce targets must lie in [0, 1]")
-    return problems
+                return [f"targets: for cross_entropy give [class] with a class from 0 to "
+                        f"{outputs - 1}, or a one-hot list of {outputs} values"]
+        elif len(t) != outputs:
+            return [f"targets: expected {outputs} values (one per output), got {len(t)}"]
+        elif not all(math.isfinite(v) for v in t):
+            return ["targets: values must be finite"]
+        elif c.loss == "bce" and not all(0 <= v <= 1 for v in t):
+            return ["targets: bce targets must lie in [0, 1]"]
+    return []
 
 
 def _layer_problems(c: ExplainConfig) -> list[str]:
@@ -246,20 +278,30 @@ def build_network(c: ExplainConfig) -> tuple[nn.Sequential, np.ndarray, Any]:
             modules.append(nn.LeakyReLU(c.negative_slope))
         elif act not in ("identity", "softmax"):  # no module: a linear unit; inside the loss
             modules.append(nn.HIDDEN_ACTIVATIONS[act]())
-    if c.inputs is not None:
-        x = np.array(c.inputs, dtype=np.float64)
-    elif notes and c.sizes[0] == 2:
-        x = INPUTS[0].astype(np.float64)
+    inputs, targets, n = _rows(c.inputs), _rows(c.targets), _samples_of(c) or 1
+    if inputs is not None:
+        x = np.array(inputs, dtype=np.float64)
+    elif notes and c.sizes[0] == 2 and n == 1:
+        x = INPUTS.astype(np.float64)
     else:
-        x = np.round(rng.uniform(0, 1, c.sizes[0]), 2)
+        x = np.round(rng.uniform(0, 1, (n, c.sizes[0])), 2)
     outputs = c.sizes[-1]
-    if c.targets is not None:
-        target: Any = (np.array(c.targets) if len(c.targets) > 1 or c.loss != "cross_entropy"
-                       else int(c.targets[0]))
+    if targets is not None:
+        if n == 1:
+            t = targets[0]
+            target: Any = (np.array(t) if len(t) > 1 or c.loss != "cross_entropy"
+                           else int(t[0]))
+        elif c.loss == "cross_entropy":  # a class per sample, from [class] or a one-hot list
+            target = np.array([int(t[0]) if len(t) == 1 else int(np.argmax(t))
+                               for t in targets])
+        else:
+            target = np.array(targets)
     elif c.loss == "cross_entropy":
-        target = int(rng.integers(outputs))
-    elif notes and outputs == 2:
+        target = int(rng.integers(outputs)) if n == 1 else rng.integers(outputs, size=n)
+    elif notes and outputs == 2 and n == 1:
         target = TARGETS[0].astype(np.float64)
     else:
-        target = np.round(rng.uniform(0.01, 0.99, outputs), 2)
+        target = np.round(rng.uniform(0.01, 0.99, (n, outputs)), 2)
+        target = target[0] if n == 1 else target
+    x = x[0] if n == 1 else x
     return nn.Sequential(*modules), x, target

@@ -130,10 +130,16 @@ def build_document(ex: Explanation, focus: str | None = None) -> Document:
     if net.target_class is not None:  # class k is output unit k + 1: class 0 is o1
         unit = naming.label(ex.outputs[net.target_class].name)
         targets = f"target class {net.target_class} ({unit}), one-hot {values}"
+    error, sample = net.loss_formula, f"{sample}; {targets}"
+    if ex.samples:
+        each = naming.sample_error("k")
+        error = (f"{naming.error} = {_over(ex)}{naming.over_samples} {each} over the samples "
+                 f"k, each {each} = {error.split(' = ', 1)[1]}")
+        sample = f"{net.samples} samples; sample {ex.shown} in full: {sample}"
     summary = (
         ("network", net.description),
-        ("error", net.loss_formula),
-        ("sample", f"{sample}; {targets}"),
+        ("error", error),
+        ("sample", sample),
         ("update", f"η = {nt.fmt(net.lr)}; "
                    + ("sequential variant (output layer first)" if net.sequential
                       else "simultaneous (every gradient first, then every weight)")
@@ -216,6 +222,13 @@ def _layer_legend(ex: Explanation, naming: nt.Naming) -> str:
             f"∂z⁽ᴸ⁾ⱼ/∂w⁽ᴸ⁾ⱼₖ · ∂a⁽ᴸ⁾ⱼ/∂z⁽ᴸ⁾ⱼ · ∂C₀/∂a⁽ᴸ⁾ⱼ."
         )
         notes_cost = "Σⱼ (a⁽ᴸ⁾ⱼ − yⱼ)²"
+    if ex.samples:
+        j = "" if naming.single_neurons else "ⱼ"
+        text += (
+            f" In a batch, [k] marks sample k's values (a⁽ᴸ⁾{j}[k], δ⁽ᴸ⁾{j}[k]): "
+            f"C₀[k] is the cost of sample k, and the batch's is C = "
+            f"{_over(ex)}Σₖ C₀[k]."
+        )
     if ex.network.loss == "half_sse":
         text += (
             f" The cost is the one training uses, half the sum of squared errors: "
@@ -231,6 +244,11 @@ def _forward(ex: Explanation) -> Section:
     fused = ex.network.loss == "cross_entropy"
     naming = nt.Naming.of(ex.network)
     net, out = naming.generic
+    if ex.samples:
+        section.blocks.append(Para(segs(
+            f"Every sample goes through the same network. Sample {ex.shown} is written out in "
+            f"full, its {_word(naming)} {naming.sample_error(ex.shown)} as {naming.one.total} "
+            f"of one sample; every sample's values follow in a table.")))
     for k, units in enumerate(ex.forward, start=1):
         act = units[0].activation
         rule = nt.ACTIVATION_RULES[act][0].replace("net", net)  # the legend in z, a
@@ -242,7 +260,97 @@ def _forward(ex: Explanation) -> Section:
     error = "Cost" if naming.layered else "Error"
     section.blocks.append(Sub(f"{error}: {ex.network.loss_formula}"))
     section.blocks.append(Eqs(_error_lines(ex) if not fused else _softmax_lines(ex)))
+    if ex.samples:
+        section.blocks += _samples_table(ex)
     return section
+
+
+# --- a batch ---------------------------------------------------------------------------------
+def _word(n: nt.Naming) -> str:
+    """What the loss is called: the error, the notes' cost."""
+    return "cost" if n.layered else "error"
+
+
+def _over(ex: Explanation) -> str:
+    """The reduction's factor r of E = r·Σ_k E[k]: '(1/4) ' for a mean, '' for a sum."""
+    return f"(1/{ex.batch_size}) " if ex.network.reduction == "mean" else ""
+
+
+def _listed(ex: Explanation) -> list[int]:
+    """The samples a document lists: the first max_samples, and the one shown in full."""
+    listed = list(range(min(ex.batch_size, ex.max_samples)))
+    return listed if ex.shown in listed else [*listed, ex.shown]
+
+
+def _batch_sum(ex: Explanation, symbol: str, values: tuple[float, ...]) -> tuple[Segs, Segs]:
+    """r·Σ_k symbol in symbols and in numbers, the numbers of the first max_samples and
+    how many more: (1/4) Σ_k ∂E[k]/∂w5 and (1/4) × (0.08 + 0.03 + 0.06 + (-0.02))."""
+    shown = values[:ex.max_samples]
+    numbers: list[Seg] = []
+    for i, v in enumerate(shown):
+        numbers += [Seg(" + ")] if i else []
+        numbers.append(num(v))
+    if len(values) > len(shown):
+        numbers.append(Seg(f" + … ({len(values) - len(shown)} more)"))
+    over = _over(ex)
+    if over:  # the bracket closes on its last number, so a line never starts with it
+        numbers = [Seg(f"{over.strip()} × ("), *numbers[:-1],
+                   Seg(numbers[-1].text + ")", numbers[-1].role)]
+    return segs(f"{over}{nt.Naming.of(ex.network).over_samples} ", sym(symbol)), tuple(numbers)
+
+
+def _samples_table(ex: Explanation) -> list[Para | Sub | Eqs | Table]:
+    """Every sample's inputs, targets, outputs and error, then the batch's error."""
+    net, fused = ex.network, ex.network.loss == "cross_entropy"
+    n, first = nt.Naming.of(net), ex.samples[0]
+    units = [u.name for layer in first.forward for u in layer]
+    headers = ["sample", *(name for name, _ in first.inputs),
+               *(["class"] if fused else [name for name, _ in first.targets]),
+               *(n.probability(u) if fused and u.startswith("o") else n.out(u) for u in units),
+               n.sample_error("k")]
+    rows = []
+    for k in _listed(ex):
+        s = ex.samples[k]
+        outs = [u.out for layer in s.forward for u in layer]
+        if fused:
+            outs[-len(s.errors):] = [e.probability for e in s.errors]
+        rows.append((segs(Seg(str(k) + (" (in full)" if k == ex.shown else ""))),
+                     *(segs(Seg(nt.fmt(v))) for _, v in s.inputs),
+                     *([segs(Seg(str(s.target_class)))] if fused
+                       else (segs(Seg(nt.fmt(v))) for _, v in s.targets)),
+                     *(segs(Seg(nt.fmt(v))) for v in outs), segs(res(s.error))))
+    blocks: list[Para | Sub | Eqs | Table] = [
+        Sub(f"Every sample ({net.samples})"),
+        Table(tuple(headers), tuple(rows), (False, *[True] * (len(headers) - 1)))]
+    blocks += _left_out_samples(ex)
+    symbols_, numbers = _batch_sum(ex, n.sample_error("k"), tuple(s.error for s in ex.samples))
+    word = _word(n)
+    blocks.append(Sub(f"{word.capitalize()} of the batch: the "
+                      + ("mean" if _over(ex) else "sum") + f" of the samples' {word}s"))
+    blocks.append(Eqs((Eq(segs(sym(n.total)), (symbols_, numbers, segs(res(ex.error)))),)))
+    return blocks
+
+
+def _left_out_samples(ex: Explanation) -> list[Para]:
+    listed, n = _listed(ex), ex.batch_size
+    if len(listed) == n:
+        return []
+    which = f"0 to {ex.max_samples - 1}" + (f" and {ex.shown}" if ex.shown >= ex.max_samples
+                                            else "")
+    return [Para(segs(Seg(
+        f"The tables list {len(listed)} of the {n} samples ({which}); every sum runs over all "
+        f"{n}, and the JSON holds every sample's numbers. --max-samples {n} (max_samples={n}) "
+        f"lists every one.", "note")))]
+
+
+def _delta_table(ex: Explanation, index: int) -> Table:
+    """Every listed sample's δ's of one layer (index 0: the output layer)."""
+    n, names = nt.Naming.of(ex.network), [d.unit for d in ex.deltas[index]]
+    rows = tuple((segs(Seg(str(k))),
+                  *(segs(Seg(nt.fmt(d.value), "num")) for d in ex.samples[k].deltas[index]))
+                 for k in _listed(ex))
+    return Table(("sample", *(n.of_sample(n.delta(u), "k") for u in names)), rows,
+                 (False, *[True] * len(names)))
 
 
 def _unit_lines(ex: Explanation, k: int, unit: Unit) -> tuple[Eq, ...]:
@@ -286,6 +394,16 @@ def _net_eq(unit: Unit, net: str) -> Eq:
     return Eq(segs(sym(net)), (tuple(names), tuple(values), segs(res(unit.net))))
 
 
+def _shown_error(ex: Explanation) -> float:
+    """The error of the sample written out: the one sample's, or in a batch the shown one's."""
+    return ex.samples[ex.shown].error if ex.samples else ex.error
+
+
+def _shown_total(ex: Explanation, n: nt.Naming) -> str:
+    """Its symbol as a line's left side: E_total, C₀; in a batch E[2], C₀[2]."""
+    return n.sample_error(ex.shown) if ex.samples else n.total
+
+
 def _error_lines(ex: Explanation) -> tuple[Eq, ...]:
     scale = nt.loss_scale(ex.network.loss, ex.network.reduction, len(ex.errors))
     naming, loss = nt.Naming.of(ex.network), ex.network.loss
@@ -297,8 +415,8 @@ def _error_lines(ex: Explanation) -> tuple[Eq, ...]:
         shares = tuple(s for i, e in enumerate(ex.errors)
                        for s in ((Seg(" + "),) if i else ()) + (num(e.error),))
         steps = (segs(" + ".join(formulas)), segs(" + ".join(numbers)),
-                 *((shares,) if len(ex.errors) > 1 else ()), segs(res(ex.error)))
-        return (Eq(segs(sym(naming.total)), steps),)
+                 *((shares,) if len(ex.errors) > 1 else ()), segs(res(_shown_error(ex))))
+        return (Eq(segs(sym(_shown_total(ex, naming))), steps),)
     lines = []
     for e in ex.errors:
         lines.append(Eq(segs(sym(naming.share(e.unit))), (
@@ -309,9 +427,9 @@ def _error_lines(ex: Explanation) -> tuple[Eq, ...]:
     names = symbols([naming.share(e.unit) for e in ex.errors], " + ")
     values = tuple(s for i, e in enumerate(ex.errors)
                    for s in ((Seg(" + "),) if i else ()) + (num(e.error),))
-    steps = (names, values, segs(res(ex.error))) if len(ex.errors) > 1 else \
-        (names, segs(res(ex.error)))
-    lines.append(Eq(segs(sym(naming.total)), steps))
+    steps = (names, values, segs(res(_shown_error(ex)))) if len(ex.errors) > 1 else \
+        (names, segs(res(_shown_error(ex))))
+    lines.append(Eq(segs(sym(_shown_total(ex, naming))), steps))
     return tuple(lines)
 
 
@@ -331,8 +449,9 @@ def _softmax_lines(ex: Explanation) -> tuple[Eq, ...]:
     k = ex.network.target_class
     target = ex.outputs[k].name
     p = ex.errors[k].probability
-    lines.append(Eq(segs(sym(n.total)), (
-        segs(f"−ln({n.probability(target)})"), segs(f"−ln({nt.fmt(p)})"), segs(res(ex.error))),
+    lines.append(Eq(segs(sym(_shown_total(ex, n))), (
+        segs(f"−ln({n.probability(target)})"), segs(f"−ln({nt.fmt(p)})"),
+        segs(res(_shown_error(ex)))),
         segs(Seg(f"the target class is {n.label(target)}", "note"))))
     return tuple(lines)
 
@@ -342,14 +461,27 @@ def _backward(ex: Explanation) -> Section:
     section = Section("2. Backward pass")
     n = nt.Naming.of(ex.network)
     E, (net, out) = n.error, n.generic
+    one = n.one.error  # a sample's own: its δ = ∂C₀/∂z in a batch too
     section.blocks.append(Para(segs(
         "Backpropagation walks from the error back to every weight, one chain-rule link at a "
-        f"time. Each unit's error term δ = ∂{E}/∂{net} is computed once (memoized) and then "
+        f"time. Each unit's error term δ = ∂{one}/∂{net} is computed once (memoized) and then "
         "reused by every weight and bias feeding that unit, and by the layer below.")))
+    if ex.samples:
+        over, each, k = _over(ex), n.over_samples, "k"
+        section.blocks.append(Para(segs(
+            f"Each sample has its own error terms {n.of_sample(n.any_unit('δ'), k)} = "
+            f"{n.d(n.sample_error(k), n.of_sample(n.any_unit('net'), k))} and derivatives "
+            f"{n.d(n.sample_error(k), 'w')} (sample {ex.shown}'s are written out, every "
+            f"sample's δ's are in a table). The batch's {_word(n)} is {E} = {over}{each} "
+            f"{n.sample_error(k)}, so each of its gradients is the same reduction of the "
+            f"samples' own: {n.d(E, 'w')} = {over}{each} {n.d(n.sample_error(k), 'w')}.")))
+    full = _written_out(ex)
+    section.blocks += _left_out_chains(ex, full)
     for index, deltas in enumerate(ex.deltas):
         k = n.layers - index
         units = ", ".join(n.label(d.unit) for d in deltas)
-        section.blocks.append(Sub(f"{_layer_title(ex, k)} ({units}): error terms δ"))
+        of = f" of sample {ex.shown}" if ex.samples else ""
+        section.blocks.append(Sub(f"{_layer_title(ex, k)} ({units}): error terms δ{of}"))
         if deltas[0].fused is not None:
             dE_dnet = n.d(E, n.any_output("net"))
             section.blocks.append(Para(segs(
@@ -358,11 +490,65 @@ def _backward(ex: Explanation) -> Section:
                 f"the one-hot target. So an output unit's δ needs no separate "
                 f"{n.product([n.d(E, out), n.d(out, net)])}.")))
         for delta in deltas:
-            section.blocks.append(Eqs(_delta_lines(n, delta)))
+            section.blocks.append(Eqs(_delta_lines(n.one, delta)))
+        if ex.samples:
+            section.blocks.append(Sub(f"{_layer_title(ex, k)}: every sample's δ"))
+            section.blocks.append(_delta_table(ex, index))
         section.blocks.append(Sub(f"{_layer_title(ex, k)}: ∂{E}/∂w for each weight and bias"))
         grads = [g for g in ex.gradients if g.layer == k]
-        section.blocks.append(Eqs(tuple(_gradient_eq(n, g) for g in grads)))
+        lines = tuple(eq for g in grads if g.param in full for eq in _gradient_eqs(ex, g))
+        if lines:
+            section.blocks.append(Eqs(lines))
+        rest = [g for g in grads if g.param not in full]
+        if rest:
+            section.blocks.append(_gradient_table(ex, rest))
     return section
+
+
+def _written_out(ex: Explanation) -> set[str]:
+    """The parameters whose chain is written out: the first max_chains weights in the order
+    of the backward pass (output layer first), and the biases of each layer whose weights are
+    all written out."""
+    full: set[str] = set()
+    budget = ex.max_chains
+    for k in range(len(ex.network.sizes) - 1, 0, -1):
+        weights = [g.param for g in ex.gradients if g.layer == k and g.kind == "weight"]
+        full.update(weights[:budget])
+        if len(weights) <= budget:
+            full.update(g.param for g in ex.gradients if g.layer == k and g.kind == "bias")
+        budget = max(0, budget - len(weights))
+    return full
+
+
+def _left_out_chains(ex: Explanation, full: set[str]) -> list[Para]:
+    if len(full) == len(ex.gradients):
+        return []
+    weights = sum(g.kind == "weight" for g in ex.gradients)
+    rest = len(ex.gradients) - len(full)
+    return [Para(segs(Seg(
+        f"The chain-rule products of the first {ex.max_chains} of the {weights} weights are "
+        f"written out (output layer first), with the biases of each layer whose weights all "
+        f"are; the other {rest} parameters are listed in a table under their layer, with "
+        f"their gradient. --max-chains {weights} (max_chains={weights}) writes out every "
+        f"one.", "note")))]
+
+
+def _gradient_table(ex: Explanation, grads: list[Gradient]) -> Table:
+    """Parameters whose chain is not written out: what their gradient is, and its value."""
+    rows, n = [], nt.Naming.of(ex.network)
+    for g in grads:
+        step = _short(n, g, bool(ex.samples))
+        if ex.samples:
+            step = f"{_over(ex)}{n.over_samples} {step}"
+        rows.append((segs(sym(n.symbol(g.param))), segs(Seg(step)), segs(res(g.grad))))
+    return Table(("param", n.d(n.error, "param"), "value"), tuple(rows), (False, False, True))
+
+
+def _short(n: nt.Naming, g: Gradient, batch: bool = False) -> str:
+    """A parameter's gradient from the δ it reuses: δ_o1 × out_h1, a⁽¹⁾₁ · δ⁽²⁾₁; in a batch
+    each sample's, δ_o1[k] × out_h1[k]."""
+    names = [g.delta, g.factors[-1].formula] if g.kind == "weight" else [g.delta]
+    return n.product([n.of_sample(name, "k") if batch else name for name in names])
 
 
 def _factor_eq(f: Factor, indent: int) -> Eq:
@@ -417,12 +603,29 @@ def _delta_lines(n: nt.Naming, d: Delta) -> tuple[Eq, ...]:
 
 
 def _gradient_eq(n: nt.Naming, g: Gradient) -> Eq:
-    link = g.factors[-1]
-    short = n.product([g.delta, link.formula]) if g.kind == "weight" else g.delta
+    short = _short(n, g)
     return Eq(segs(sym(n.d(n.error, n.symbol(g.param)))), (
         chain_symbols(n, [f.symbol for f in g.factors]),
         chain_product(n, [f.value for f in g.factors]),
         segs(res(g.grad))), segs(Seg(f"= {short} ({g.delta} reused)", "memo")), chain=True)
+
+
+def _gradient_eqs(ex: Explanation, g: Gradient) -> tuple[Eq, ...]:
+    """∂E/∂param as a chain; for a batch, the shown sample's chain and then the batch's
+    reduction of every sample's."""
+    n = nt.Naming.of(ex.network)
+    if not ex.samples:
+        return (_gradient_eq(n, g),)
+    k, P = ex.shown, n.symbol(g.param)
+    chain = Eq(segs(sym(n.d(n.sample_error(k), P))), (
+        chain_symbols(n, [f.symbol for f in g.factors]),
+        chain_product(n, [f.value for f in g.factors]),
+        segs(res(g.terms[k]))), segs(Seg(f"sample {k}", "note")), chain=True)
+    symbols_, numbers = _batch_sum(ex, n.d(n.sample_error("k"), P), g.terms)
+    batch = Eq(segs(sym(n.d(n.error, P))), (symbols_, numbers, segs(res(g.grad))),
+               segs(Seg(f"= {_over(ex)}{n.over_samples} {_short(n, g, True)}", "memo")),
+               chain=True)
+    return chain, batch
 
 
 # --- check, update, steps --------------------------------------------------------------------
@@ -435,7 +638,10 @@ def _check(ex: Explanation) -> Section:
         f"The central difference ({E}(w + h) − {E}(w − h)) / 2h with h = {nt.fmt(ex.eps)} "
         f"estimates it with two forward passes per parameter; backpropagation got every one "
         f"from a single backward pass. Differences around 1e-10 are the estimate's own error "
-        f"(of order h², plus rounding).")))
+        f"(of order h², plus rounding)."
+        + (f" Here {E} is the batch's {_word(n)}, {_over(ex)}{n.over_samples} "
+           f"{n.sample_error('k')}: each estimate runs every sample's forward pass."
+           if ex.samples else ""))))
     rows = tuple(
         (segs(sym(n.symbol(g.param))), segs(Seg(nt.fmt(g.grad), "num")),
          segs(Seg(nt.fmt(g.numeric))), segs(Seg(nt.fmt_small(g.difference), "note")))
@@ -447,7 +653,10 @@ def _check(ex: Explanation) -> Section:
     section.blocks.append(Para(segs(
         f"Every product and sum of factors printed above equals the value the engine's own "
         f"backward pass computed {agreement}: the explanation and training read the same "
-        f"graph.")))
+        f"graph."
+        + (f" Each sample's numbers come from its own backward pass; the batch's, recorded "
+           f"as training computes them, equal {_over(ex)}{n.over_samples} of them." if ex.samples
+           else ""))))
     return section
 
 
@@ -535,7 +744,7 @@ def _focus(ex: Explanation, param: str) -> Section:
     section.blocks.append(Sub(f"Forward pass: {unit}"))
     section.blocks.append(Eqs(_unit_lines(ex, g.layer, ex.unit(g.unit))))
     section.blocks.append(Sub(f"The error term it reuses: {g.delta}"))
-    section.blocks.append(Eqs(_delta_lines(n, delta)))
+    section.blocks.append(Eqs(_delta_lines(n.one, delta)))
     above = _deltas_above(ex, delta)
     if above:
         section.blocks.append(Sub("The error terms above it, each computed once"))
@@ -543,7 +752,7 @@ def _focus(ex: Explanation, param: str) -> Section:
             Eq(segs(sym(n.delta(d.unit))), (segs(res(d.value)),),
                segs(Seg(f"reused by {', '.join(d.used_by)}", "memo"))) for d in above)))
     section.blocks.append(Sub(f"The chain rule for {n.d(E, P)}"))
-    section.blocks.append(Eqs((_gradient_eq(n, g),)))
+    section.blocks.append(Eqs(_gradient_eqs(ex, g)))
     section.blocks.append(Para(segs(Seg(
         f"Check from first principles: ({E}({P} + h) − {E}({P} − h)) / 2h = "
         f"{nt.fmt(g.numeric)}, difference {nt.fmt_small(g.difference)}", "note"))))
@@ -583,8 +792,10 @@ def _steps(ex: Explanation) -> Section:
     rows = select_steps(ex.steps)
     names = list(rows[0].params)
     section.blocks.append(Para(segs(
-        "Each step repeats forward, backward and update on the same sample; step 0 is before "
-        "any update." + (" Some steps are left out." if len(rows) < len(ex.steps) else ""))))
+        "Each step repeats forward, backward and update on the same "
+        + (f"{ex.batch_size} samples" if ex.samples else "sample")
+        + "; step 0 is before any update."
+        + (" Some steps are left out." if len(rows) < len(ex.steps) else ""))))
     table_rows = tuple(
         (segs(Seg(str(r.step))), segs(Seg(nt.fmt(r.error), "res")),
          *(segs(Seg(f"{r.params[n]:.7g}")) for n in names))

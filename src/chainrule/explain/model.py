@@ -1,5 +1,11 @@
 """The structured result of `explain`: every number of one training step, ready to render.
 
+A step on one sample is described by `forward`, `errors`, `deltas` and `gradients`. A step on
+a batch of samples keeps those fields for the sample written out in full (`shown`), adds every
+sample's own forward pass, errors and δ's in `samples`, and its gradients are the batch's: each
+holds the samples' own derivatives in `terms`, which the loss's reduction over the batch turns
+into the gradient (Note [batches] in build.py).
+
 Everything here is plain data (floats, strings, tuples), built once by build.py from what the
 engine recorded; the renderers only format it. `Explanation.to_dict()` gives JSON-ready values.
 Units, weights and biases are named as in Note [naming] (notation.py). Fields that identify
@@ -123,6 +129,28 @@ class Gradient:
     product: float
     numeric: float
     difference: float
+    terms: tuple[float, ...] = ()  # a batch: ∂E[k]/∂param of each sample k (its own backward)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample of a batch, as its own one-sample explanation would show it: its inputs and
+    targets, its forward pass, its error E[k] and its error terms δ_u[k] = ∂E[k]/∂net_u."""
+
+    index: int
+    inputs: tuple[tuple[str, float], ...]
+    targets: tuple[tuple[str, float], ...]
+    target_class: int | None
+    forward: tuple[tuple[Unit, ...], ...]
+    errors: tuple[OutputError, ...]
+    error: float
+    deltas: tuple[tuple[Delta, ...], ...]
+
+    def unit(self, name: str) -> Unit:
+        return _find((u for layer in self.forward for u in layer), "name", name, "unit")
+
+    def delta(self, unit: str) -> Delta:
+        return _find((d for layer in self.deltas for d in layer), "unit", unit, "unit")
 
 
 @dataclass(frozen=True)
@@ -192,6 +220,7 @@ class Network:
     target_class: int | None = None  # cross-entropy
     description: str = ""
     alphas: tuple[float, ...] = ()  # LeakyReLU's negative slope, per layer
+    samples: int = 1  # how many samples the step is taken on (inputs, targets: the shown one's)
     notation: str = "unit"  # how the strings are written: "unit" or "layer"
 
 
@@ -204,6 +233,9 @@ class Explanation:
     updates: parameter order (w1.. then biases).  error / error_after: E before and after the
     step; error_after_other: E after the other update variant (sequential vs simultaneous).
     steps: the compact table for several steps (step 0 = before any update).
+    A batch: `samples` holds every sample (`sample(k)`), `shown` is the one whose forward pass,
+    errors and δ's fill `forward`, `errors` and `deltas`; `error` is the batch's E.
+    max_chains, max_samples: how much the documents write out (the data holds everything).
     """
 
     network: Network
@@ -221,6 +253,10 @@ class Explanation:
     steps: tuple[StepRow, ...]
     graph: Graph
     notes: tuple[str, ...] = field(default=())
+    samples: tuple[Sample, ...] = ()  # every sample of a batch; () for one sample
+    shown: int = 0
+    max_chains: int = 50
+    max_samples: int = 10
 
     # --- lookup ----------------------------------------------------------------------------
     def unit(self, name: str) -> Unit:
@@ -234,6 +270,19 @@ class Explanation:
 
     def update(self, param: str) -> Update:
         return _find(self.updates, "param", param, "parameter")
+
+    def sample(self, k: int) -> Sample:
+        """Sample k (0-based) of a batch."""
+        if not self.samples:
+            raise KeyError("this explanation is of one sample; its numbers are the fields "
+                           "forward, errors and deltas themselves")
+        if not 0 <= k < len(self.samples):
+            raise KeyError(f"no sample {k}; the batch has samples 0 to {len(self.samples) - 1}")
+        return self.samples[k]
+
+    @property
+    def batch_size(self) -> int:
+        return max(1, len(self.samples))
 
     @property
     def outputs(self) -> tuple[Unit, ...]:

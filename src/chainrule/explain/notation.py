@@ -29,6 +29,11 @@ Note [two notations]
     Layer notation writes each chain from the parameter up to the cost, in the notes' order
     and with their "·"; the unit notation from the error down, with "×".
 
+    A batch marks each sample's own symbols with its number in both notations: δ_o1[k] and
+    δ⁽²⁾₁[k], ∂E[k]/∂w5 and ∂C₀[k]/∂w⁽²⁾₁₁ — C₀ stays the cost of one sample, so C₀[k] is
+    sample k's — and the batch's error is E, or the notes' C = (1/n) Σₖ C₀[k] (Note [batches]
+    in build.py); the sample written out in full is written as one sample is.
+
     Only what is written changes. The names that identify things — a unit's "h1", a
     parameter's "w5" or "b_o1" — are the unit notation's in both (Explanation.gradient("w5"),
     --focus w5, the playground's weights); a Naming turns them into symbols. The numbers are
@@ -94,11 +99,18 @@ class Naming:
 
     sizes: tuple[int, ...]
     notation: str = "unit"
+    samples: int = 1  # a batch's error is the batch's: E, C (Note [batches] in build.py)
 
     @classmethod
     def of(cls, network: Any) -> Naming:
-        """The naming of an explanation's `network` (its sizes, in its notation)."""
-        return cls(tuple(network.sizes), network.notation)
+        """The naming of an explanation's `network` (its sizes, in its notation, for its
+        samples)."""
+        return cls(tuple(network.sizes), network.notation, network.samples)
+
+    @property
+    def one(self) -> Naming:
+        """The naming of one sample's own derivation (in a batch: the sample shown in full)."""
+        return self if self.samples == 1 else Naming(self.sizes, self.notation)
 
     @property
     def layers(self) -> int:
@@ -208,13 +220,36 @@ class Naming:
 
     @property
     def error(self) -> str:
-        """The error in ∂E/∂w: E, C₀."""
-        return "C₀" if self.layered else "E"
+        """The error in ∂E/∂w: E, C₀ (a batch's: E, C)."""
+        if not self.layered:
+            return "E"
+        return "C₀" if self.samples == 1 else "C"
 
     @property
     def total(self) -> str:
-        """The error of the sample as a line's left side: E_total, C₀."""
-        return "C₀" if self.layered else "E_total"
+        """The error as a line's left side: E_total, C₀ (a batch's: E_total, C)."""
+        return self.error if self.layered else "E_total"
+
+    @property
+    def over_samples(self) -> str:
+        """The sum over the samples k of a batch: Σ_k, Σₖ."""
+        return "Σₖ" if self.layered else "Σ_k"
+
+    def sample_error(self, k: int | str) -> str:
+        """The error of sample k alone: E[k], C₀[k] (the cost of one sample, C₀, of sample
+        k; Note [two notations])."""
+        return self.of_sample(self.one.error, k)
+
+    @staticmethod
+    def of_sample(symbol: str, k: int | str) -> str:
+        """A symbol of sample k of a batch, in either notation: δ_o1[k], δ⁽²⁾₁[2]."""
+        return f"{symbol}[{k}]"
+
+    def any_unit(self, kind: str) -> str:
+        """Any unit's symbol, kind "net" or "δ": net_u, δ_u; z⁽ᴸ⁾ⱼ, δ⁽ᴸ⁾ⱼ."""
+        if not self.layered:
+            return f"{kind}_u"
+        return _LAYER_LETTERS.get(kind, kind) + "⁽ᴸ⁾ⱼ"
 
     @property
     def generic(self) -> tuple[str, str]:

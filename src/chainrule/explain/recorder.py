@@ -23,7 +23,8 @@ from chainrule.tensor import Tensor
 
 @dataclass
 class LayerTrace:
-    """What the engine computed for one Linear layer (one sample, so every array is 1-D)."""
+    """What the engine computed for one Linear layer. For one sample the per-unit arrays are
+    1-D (one value per unit); for a batch they are (samples, units), row k for sample k."""
 
     a_in: np.ndarray  # the layer's input values (i or out of the layer below)
     weight: np.ndarray  # (out, in), as they were during the step
@@ -46,7 +47,11 @@ class Trace:
 
 
 def _row(a: np.ndarray | None) -> np.ndarray | None:
-    return None if a is None else np.array(a, dtype=np.float64).reshape(-1)
+    """A float64 copy: 1-D for one sample (or a vector), (samples, units) for a batch."""
+    if a is None:
+        return None
+    array = np.array(a, dtype=np.float64)
+    return array if array.ndim == 2 and array.shape[0] > 1 else array.reshape(-1)
 
 
 def record(layers: list[Layer], x: np.ndarray, target: np.ndarray,
@@ -115,10 +120,15 @@ def _roles(layers: list[Layer], steps: list[tuple[Tensor, Tensor, Tensor]], inpu
     """A title and element names for each tensor we know: 'W2', [w5, w6, w7, w8]; in the
     layer notation 'W⁽²⁾', [w⁽²⁾₁₁, ...]."""
     n, L = naming, naming.layers
+    samples = inputs.shape[0]
+
+    def each(names: list[str]) -> list[str]:  # a batch: sample k's elements are name[k]
+        return names if samples == 1 else [f"{m}[{k}]" for k in range(samples) for m in names]
+
     roles: dict[int, tuple[str, list[str]]] = {
-        id(inputs): (n.group("out", 0) if n.layered else "i", [n.out(u) for u in n.units(0)]),
-        id(target): (n.target_letter, [n.target(u) for u in n.units(L)]
-                     if target.data.dtype.kind == "f" else ["class"]),
+        id(inputs): (n.group("out", 0) if n.layered else "i", each([n.out(u) for u in n.units(0)])),
+        id(target): (n.target_letter, each([n.target(u) for u in n.units(L)]
+                                           if target.data.dtype.kind == "f" else ["class"])),
         id(E): (n.error, [n.error]),
     }
     for k, (layer, (_, net, out)) in enumerate(zip(layers, steps, strict=True), start=1):
@@ -130,9 +140,9 @@ def _roles(layers: list[Layer], steps: list[tuple[Tensor, Tensor, Tensor]], inpu
         if layer.linear.bias is not None:
             roles[id(layer.linear.bias)] = (n.group("b", k),
                                             [n.symbol(n.bias(k, r)) for r in range(rows)])
-        roles[id(net)] = (n.group("net", k), [n.net(u) for u in units])
+        roles[id(net)] = (n.group("net", k), each([n.net(u) for u in units]))
         if out is not net:
-            roles[id(out)] = (n.group("out", k), [n.out(u) for u in units])
+            roles[id(out)] = (n.group("out", k), each([n.out(u) for u in units]))
     return roles
 
 

@@ -171,7 +171,8 @@ def _diagram(ex: Explanation) -> str:
                          f'font-weight="600">{naming.label(name)}</text>')
             parts.append(f'<text x="{x}" y="{y + radius + 16}" text-anchor="middle" '
                          f'fill="#656d76">{nt.fmt(values[name])}</text>')
-    caption = ("The network before the step: each unit with its output (the inputs with "
+    of = f" for sample {ex.shown} of {ex.batch_size}" if ex.samples else ""
+    caption = (f"The network before the step: each unit with its output{of} (the inputs with "
                "their values), each line a weight" + (" with its value." if label_weights
                                                       else "; hover over a line for its value."))
     return (f'<figure><svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" '

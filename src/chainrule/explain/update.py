@@ -87,23 +87,23 @@ def sequential_step(layers: list[Layer], trace: Trace, learn: Learn,
     """
     top = len(layers) - 1
     sgd_one(layers[top], learn[top], lr)
-    delta_above = trace.layers[top].delta
+    delta_above = np.atleast_2d(trace.layers[top].delta)  # (samples, units), one row or more
     results: list[SequentialLayer | None] = [None] * len(layers)
     for index in range(top - 1, -1, -1):
         layer, above = layers[index], layers[index + 1]
         for p in layer.params() + above.params():
             p.grad = None
-        net = layer.linear(Tensor(trace.layers[index].a_in[None, :]))
+        net = layer.linear(Tensor(np.atleast_2d(trace.layers[index].a_in)))
         out = net if layer.module is None else layer.module(net)
         net_above = above.linear(out)
-        heard = _listen(net_above, delta_above[None, :])
-        delta = heard[id(net)][0].reshape(-1)
+        heard = _listen(net_above, delta_above)
+        delta = np.array(heard[id(net)][0], dtype=np.float64)
         bias = layer.linear.bias
         results[index] = SequentialLayer(
             weight_above=np.array(above.linear.weight.data, copy=True),
-            delta_above=delta_above,
-            dE_dout=np.array(heard[id(net_above)][1][0], dtype=np.float64).reshape(-1),
-            delta=np.array(delta, dtype=np.float64),
+            delta_above=_one_row(delta_above),
+            dE_dout=_one_row(np.array(heard[id(net_above)][1][0], dtype=np.float64)),
+            delta=_one_row(delta),
             grad_weight=np.array(layer.linear.weight.grad, copy=True),
             grad_bias=None if bias is None or bias.grad is None
             else np.array(bias.grad, copy=True),
@@ -111,6 +111,11 @@ def sequential_step(layers: list[Layer], trace: Trace, learn: Learn,
         sgd_one(layer, learn[index], lr)
         delta_above = delta
     return results
+
+
+def _one_row(a: np.ndarray) -> np.ndarray:
+    """One sample's row as a vector (the form the explanation reads); a batch as it is."""
+    return a.reshape(-1) if a.shape[0] == 1 else a
 
 
 def sgd_one(layer: Layer, learns: tuple[bool, bool], lr: float) -> None:
