@@ -232,10 +232,9 @@ def layout(ex: Explanation) -> list[Section]:
 
 
 def _check_one_sample(ex: Explanation) -> None:
-    values = [v for _, v in ex.network.inputs + ex.network.targets]
-    if not all(isinstance(v, int | float) for v in values):
-        raise ConfigError("explain: the xlsx format shows one sample's step; this explanation "
-                          "holds several samples (explain one sample at a time)")
+    if ex.samples:
+        raise ConfigError(f"explain: the xlsx format shows one sample's step; this explanation "
+                          f"holds {len(ex.samples)} samples (explain one sample at a time)")
 
 
 def _target_note(ex: Explanation, n: nt.Naming) -> str:
