@@ -27,9 +27,22 @@ from chainrule.errors import ConfigError, DataError  # noqa: E402
 from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 
-@parametrize_with_checks([MLPClassifier(), MLPRegressor()])
+def _float32_rounding(estimator) -> dict[str, str]:
+    """The one check a float32 network may fail by rounding alone: BLAS sums a row's dot
+    products in an order that depends on the batch's shape, so a row predicted alone can
+    differ from the same row in a batch by an ulp of float32 (4.8e-7 at 1.9 seen), above the
+    check's 1e-7. In float64 the same estimators pass it (the float64 cases below)."""
+    if estimator.dtype == "float64":
+        return {}
+    return {"check_methods_subset_invariance": "float32 rounding depends on the batch's shape"}
+
+
+@parametrize_with_checks([MLPClassifier(), MLPRegressor(), MLPClassifier(dtype="float64"),
+                          MLPRegressor(dtype="float64")],
+                         expected_failed_checks=_float32_rounding)
 def test_scikit_learn_estimator_checks(estimator, check):
-    """Every check of the installed scikit-learn passes: none is expected to fail."""
+    """Every check of the installed scikit-learn passes, in float64 and float32; in float32
+    the subset-invariance check may fail by one float32 ulp (_float32_rounding)."""
     check(estimator)
 
 
