@@ -15,8 +15,12 @@ from chainrule.version import __version__ as __version__
 # the public submodules, and every other public name with the module it comes from
 _MODULES = ("data", "functional", "io", "nn", "onnx")
 _SOURCES = {
+    "enable_grad": "chainrule.autograd",
+    "grad": "chainrule.functional",
     "is_grad_enabled": "chainrule.autograd",
     "no_grad": "chainrule.autograd",
+    "value_and_grad": "chainrule.functional",
+    "Function": "chainrule.ops.base",
     "Drawing": "chainrule.draw",
     "draw": "chainrule.draw",
     "GradcheckReport": "chainrule.check",

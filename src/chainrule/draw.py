@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from chainrule import autograd
-from chainrule.errors import ConfigError, GraphError
+from chainrule.errors import ConfigError
 
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
@@ -463,23 +463,6 @@ class Drawing:
                 f"edge{'s' * (edges != 1)}: .svg, .dot, .save('graph.svg')>")
 
 
-def _walk(root: Tensor) -> list[Tensor]:
-    """Every tensor `root` was computed from, and root, oldest first."""
-    seen = {id(root): root}
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node._backward is autograd._freed_graph:
-            raise GraphError(
-                "draw: the graph behind this tensor was freed by backward(); call "
-                "backward(retain_graph=True) to keep it for drawing, or draw before backward")
-        for parent in node.parents:
-            if id(parent) not in seen:
-                seen[id(parent)] = parent
-                stack.append(parent)
-    return sorted(seen.values(), key=lambda t: t._seq)
-
-
 def _every_gradient(root: Tensor, nodes: list[Tensor]) -> dict[int, np.ndarray]:
     """∂root/∂node for every node that has one, by the one backward executor; every `.grad`
     is left as it was (they are set aside for the walk and put back after it)."""
@@ -562,7 +545,7 @@ def draw(out: Tensor, *, grads: bool = False, names: Mapping[str, Tensor] | None
             raise ConfigError(f"draw: names[{name!r}] should be a Tensor, got "
                               f"{type(t).__name__}")
         titles[id(t)] = str(name)
-    nodes = _walk(out)
+    nodes = autograd.graph(out, "draw")
     if len(nodes) > max_nodes:
         raise ConfigError(f"draw: the graph has {len(nodes)} nodes, more than max_nodes="
                           f"{max_nodes}; pass max_nodes={len(nodes)} (a drawing that large is "

@@ -14,7 +14,7 @@ Note [dtypes]
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -66,7 +66,7 @@ class Tensor:
     this tensor are recorded for backward.  name: an optional label used by explanations.
     """
 
-    __slots__ = ("_backward", "_kernel", "_op", "_parents", "_retains_grad", "_seq", "data",
+    __slots__ = ("_attrs", "_fn", "_outputs", "_parents", "_retains_grad", "_seq", "data",
                  "grad", "name", "requires_grad")
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__ instead of NumPy's
     __hash__ = object.__hash__  # == builds a boolean tensor, so hash by identity
@@ -83,38 +83,44 @@ class Tensor:
         self.grad: np.ndarray | None = None
         self.name = name
         self._parents: tuple[Tensor, ...] = ()
-        self._backward: Callable | None = None
-        self._op = ""
-        self._kernel = None
+        self._fn: Any = None  # the Function that made it (ops/base.py), None for a leaf
+        self._outputs: tuple | None = None  # its forward's outputs, kept for backward
+        self._attrs: dict = {}
         self._retains_grad = False
         self._seq = next(_creation_order)
 
     @classmethod
-    def _from_op(cls, data: np.ndarray, parents: tuple[Tensor, ...],
-                 backward: Callable[[np.ndarray], tuple], op: str, kernel: Any = None) -> Tensor:
-        """The result of an op (fast path: no validation, data already an array).
+    def _from_op(cls, fn: Any, parents: tuple[Tensor, ...], outputs: tuple,
+                 attrs: dict) -> Tensor:
+        """The result of running the Function `fn` on `parents` (fast path: no validation).
 
-        kernel: for ops written as a `Kernel` (ops/base.py), (kernel, attrs), which lets a
-        traced step replay the op.
+        outputs: what fn.forward returned, (result, *kept). The op is recorded for backward
+        when gradients are being recorded and some parent requires one, and for a traced step
+        while it records (autograd.tracing) whatever the parents.
         """
         out = object.__new__(cls)
+        data = outputs[0] if type(outputs) is tuple else outputs  # a user's bare result
         out.data = data if type(data) is np.ndarray else np.asarray(data)  # 0-d results
         out.grad = None
         out.name = None
         out._retains_grad = False
-        out._op = op
-        out._kernel = kernel
+        out._fn = fn
         out._seq = next(_creation_order)
         out.requires_grad = False
         out._parents = ()
-        out._backward = None
-        if autograd._GradMode.enabled:
+        out._outputs = None
+        out._attrs = attrs
+        mode = autograd._GradMode
+        if mode.enabled and parents:
             for parent in parents:
                 if parent.requires_grad:
-                    out.requires_grad = True
-                    out._parents = parents
-                    out._backward = backward
+                    out.requires_grad = fn.differentiable
                     break
+            else:
+                if not mode.tracing:
+                    return out
+            out._parents = parents
+            out._outputs = outputs if type(outputs) is tuple else (out.data,)
         return out
 
     @classmethod
@@ -122,7 +128,7 @@ class Tensor:
         """A tensor around an array that needs no gradient (fast path for op operands)."""
         if data.dtype.kind not in "biuf":
             _as_array(data)  # raises the usual dtype error
-        return cls._from_op(data, (), None, "")  # type: ignore[arg-type]
+        return cls._from_op(None, (), (data,), {})
 
     # --- inspection -------------------------------------------------------------------------
     @property
@@ -143,12 +149,12 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self._backward is None
+        return self._outputs is None
 
     @property
     def op(self) -> str:
-        """The name of the op that made this tensor ('' for a leaf)."""
-        return self._op
+        """The name of the op that made this tensor ('' for one made by tensor())."""
+        return "" if self._fn is None else self._fn.name
 
     @property
     def parents(self) -> tuple[Tensor, ...]:
@@ -179,8 +185,8 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(self.data, precision=8, separator=", ", prefix="tensor(")
         extras = [f"dtype={self.data.dtype}"]
-        if self._op:
-            extras.append(f"op={self._op}")
+        if self._fn is not None:
+            extras.append(f"op={self._fn.name}")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         if self.name:
@@ -188,9 +194,11 @@ class Tensor:
         return f"tensor({body}, {', '.join(extras)})"
 
     # --- autograd ---------------------------------------------------------------------------
-    def backward(self, grad: Any = None, *, retain_graph: bool = False) -> None:
-        """Run the chain rule from this tensor back to every leaf (see `autograd.backward`)."""
-        autograd.backward(self, grad, retain_graph=retain_graph)
+    def backward(self, grad: Any = None, *, retain_graph: bool = False,
+                 inputs: Sequence[Tensor] | None = None) -> None:
+        """Run the chain rule from this tensor back to every leaf (see `autograd.backward`);
+        inputs: only these tensors' .grad receive gradients."""
+        autograd.backward(self, grad, retain_graph=retain_graph, inputs=inputs)
 
     def retain_grad(self) -> Tensor:
         """Keep ∂E/∂self in `.grad` for this intermediate tensor too (leaves always keep it)."""

@@ -215,15 +215,36 @@ def test_grad_of_a_zero_d_leaf_stays_an_array_across_accumulation():
     assert x.grad == 7.0
 
 
-def test_a_vjp_returning_the_wrong_shape_is_reported_as_a_bug_in_that_op():
-    from chainrule.ops.base import result
+class Broken(cr.Function):
+    """Doubles its input; its backward returns whatever the test planted in `wrong`."""
 
+    wrong = None
+
+    @staticmethod
+    def forward(x):
+        return x * 2
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return Broken.wrong
+
+
+@pytest.mark.parametrize("wrong, problem", [
+    (np.ones((2, 2)), r"returned a gradient of shape \(2, 2\) for an input of shape \(3,\) "
+                      r"\(the result has shape \(3,\)\)"),
+    (np.ones(3, dtype=np.float32), r"returned a float32 gradient for a float64 input of shape "
+                                   r"\(3,\); return it in the input's dtype"),
+    (2.0, r"returned a float as a gradient, not a NumPy array"),
+    ((np.ones(3), np.ones(3)), r"returned 2 gradients for 1 inputs"),
+])
+def test_a_vjp_returning_a_wrong_gradient_is_reported_naming_the_op(wrong, problem):
+    Broken.wrong = wrong
     x = leaf([1.0, 2.0, 3.0])
-    y = result(x.data * 2, (x,), lambda g: (np.ones((2, 2)),), "broken")
-    with pytest.raises(cr.GraphError,
-                       match=r"op 'broken' returned a gradient of shape \(2, 2\) for an input "
-                             r"of shape \(3,\); this is a bug in that op's VJP"):
+    y = Broken.apply(x)
+    with pytest.raises(cr.GraphError, match=r"^backward: op 'broken' \(test_autograd\.Broken"
+                                            r"\.backward\) " + problem):
         y.sum().backward()
+    assert x.grad is None
 
 
 def test_transpose_with_negative_axes_permutes_the_gradient_back():

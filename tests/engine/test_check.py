@@ -7,17 +7,22 @@ import pytest
 
 import chainrule as cr
 from chainrule.check import GradcheckError
-from chainrule.ops.base import result
 
 
 def sigmoid_off_by(fraction):
     """A sigmoid whose VJP is wrong by `fraction` (a planted bug for the checker to find)."""
 
-    def op(x):
-        out = 1 / (1 + np.exp(-x.data))
-        return result(out, (x,), lambda g: (g * out * (1 - out) * (1 + fraction),), "bad")
+    class Bad(cr.Function):
+        @staticmethod
+        def forward(x):
+            return 1 / (1 + np.exp(-x))
 
-    return op
+        @staticmethod
+        def backward(g, inputs, outputs, needs):
+            out = outputs[0]
+            return g * out * (1 - out) * (1 + fraction)
+
+    return Bad.apply
 
 
 def test_gradcheck_passes_a_correct_op_and_reports():

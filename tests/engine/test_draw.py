@@ -280,9 +280,10 @@ def test_max_nodes_must_be_a_positive_whole_number(bad):
 def test_a_freed_graph_is_refused_with_how_to_keep_it():
     L = micrograd()["L"]
     L.backward()
-    with pytest.raises(GraphError, match=r"^draw: the graph behind this tensor was freed by "
-                                         r"backward\(\); call backward\(retain_graph=True\) to "
-                                         r"keep it for drawing, or draw before backward$"):
+    with pytest.raises(GraphError, match=r"^draw: the graph behind this tensor was already freed "
+                                         r"by an earlier backward\(\); call "
+                                         r"backward\(retain_graph=True\) the first time to use it "
+                                         r"again$"):
         cr.draw(L)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+import chainrule.functional as F
 from chainrule import nn, optim
 from chainrule.trace import TracedStep, TraceError
 from chainrule.train import fit
@@ -54,12 +55,54 @@ def test_a_batch_of_another_shape_is_refused():
         step(np.zeros((3, 2), np.float32), np.array([0, 1, 0]))
 
 
-def test_ops_without_a_kernel_cannot_be_traced():
-    class Rescale(nn.Module):
-        def forward(self, x):
-            return x * 2.0 + x.sum(axis=1, keepdims=True)  # add, mul, sum: graph-only ops
+class Swish(cr.Function):
+    """A user's own op: out = x·σ(x), ∂out/∂x = σ(x)·(1 + x·(1 − σ(x)))."""
 
-    model = nn.Sequential(nn.Linear(2, 2, rng=0), Rescale())
-    with pytest.raises(TraceError, match="op 'mul' has no Kernel"):
+    keeps = ("sigma",)
+
+    @staticmethod
+    def forward(x):
+        sigma = 1 / (1 + np.exp(-x))
+        return x * sigma, sigma
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        (x,), (_, sigma) = inputs, outputs
+        return g * sigma * (1 + x * (1 - sigma))
+
+
+def test_every_op_is_traced_composed_ops_and_a_users_own_included():
+    class Mixed(nn.Module):
+        def forward(self, x):
+            h = Swish.apply(x) * 2.0 + x.sum(axis=1, keepdims=True)  # a user's op, mul, sum
+            return cr.where(h > 0, h, h / 4) - F.logsumexp(h, axis=1, keepdims=True)
+
+    data = np.random.default_rng(0).standard_normal((5, 3, 2))
+    targets = np.random.default_rng(1).standard_normal((5, 3, 2))
+    weights = []
+    for traced in (False, True):
+        model = nn.Sequential(nn.Linear(2, 2, rng=0, dtype="float64"), Mixed())
+        opt = optim.Adam(model.parameters(), lr=0.05)
+        step = TracedStep(model, nn.MSELoss(), opt, data[0], targets[0]) if traced else None
+        for x, t in zip(data, targets, strict=True):
+            if traced:
+                step(x, t)
+            else:
+                opt.zero_grad()
+                nn.MSELoss()(model(cr.tensor(x)), cr.tensor(t)).backward()
+                opt.step()
+        weights.append(model.state_dict())
+    for key in weights[0]:
+        np.testing.assert_array_equal(weights[1][key], weights[0][key])
+
+
+def test_an_array_made_outside_the_graph_cannot_be_traced():
+    class Frozen(nn.Module):
+        def forward(self, x):
+            return x * cr.tensor(x.data > 0)  # the mask is made from .data: outside the graph
+
+    model = nn.Sequential(nn.Linear(2, 2, rng=0), Frozen())
+    with pytest.raises(TraceError, match=r"the step uses an array of shape \(3, 2\) that is "
+                                         r"neither a parameter nor the batch"):
         TracedStep(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1),
                    np.zeros((3, 2), np.float32), np.zeros((3, 2), np.float32))

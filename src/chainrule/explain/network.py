@@ -123,8 +123,8 @@ def traced_chain(model: nn.Module, x: np.ndarray) -> list[tuple[str, nn.Module]]
             chain.append((name, linear))
         elif tensor.op in _ACTIVATION_OPS and len(tensor.parents) == 1:
             op = tensor.op
-            # leaky_relu's slope is an attribute of its op (the kernel's, as trace.py reads it)
-            module = (nn.LeakyReLU(tensor._kernel[1]["negative_slope"]) if op == "leaky_relu"
+            # leaky_relu's slope is an attribute of its op, recorded with it
+            module = (nn.LeakyReLU(tensor._attrs["negative_slope"]) if op == "leaky_relu"
                       else _ACTIVATION_OPS[op]())
             chain.append((f"the {op}", module))
         else:

@@ -76,7 +76,8 @@ def record(layers: list[Layer], x: np.ndarray, target: np.ndarray,
     target_tensor = Tensor(target)
     E = loss_fn(a, target_tensor)
 
-    structure = _read_structure(E) if with_graph else []  # before backward frees the graph
+    # read before backward, which frees the graph
+    structure = [(t, t.parents) for t in autograd.graph(E)] if with_graph else []
     heard: dict[int, tuple[np.ndarray, tuple]] = {}
 
     def listen(node: Tensor, grad: np.ndarray, parent_grads: tuple) -> None:
@@ -102,19 +103,6 @@ def record(layers: list[Layer], x: np.ndarray, target: np.ndarray,
 
 
 # --- the graph, as the engine built it ------------------------------------------------------
-def _read_structure(root: Tensor) -> list[tuple[Tensor, tuple[Tensor, ...]]]:
-    """Every tensor the loss was computed from, with its parents (the public .parents), oldest
-    first. Read before backward, which frees the graph."""
-    seen = {id(root): root}
-    stack = [root]
-    while stack:
-        for parent in stack.pop().parents:
-            if id(parent) not in seen:
-                seen[id(parent)] = parent
-                stack.append(parent)
-    return [(t, t.parents) for t in sorted(seen.values(), key=lambda t: t._seq)]
-
-
 def _roles(layers: list[Layer], steps: list[tuple[Tensor, Tensor, Tensor]], inputs: Tensor,
            target: Tensor, E: Tensor, naming: Naming) -> dict[int, tuple[str, list[str]]]:
     """A title and element names for each tensor we know: 'W2', [w5, w6, w7, w8]; in the

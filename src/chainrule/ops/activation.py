@@ -6,20 +6,15 @@ because sigmoid is one op whose VJP uses its saved output, not five primitive st
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from chainrule.ops.base import Kernel, float_dtype_of, kernel_result, normalize_axis, result
+from chainrule.ops.base import Function, floating, lift, normalize_axis, run
 from chainrule.tensor import Tensor
 
 
-def _floating(x: Tensor) -> Tensor:
-    """x itself, or a float copy of an integer tensor (which has no gradient to lose)."""
-    if x.data.dtype.kind == "f":
-        return x
-    return Tensor._constant(x.data.astype(float_dtype_of(x)))
-
-
-class Sigmoid(Kernel):
+class SigmoidOp(Function):
     """out = σ(net) = 1 / (1 + e^(−net));  ∂out/∂net = out·(1 − out).
 
     Computed just as written, in place: for net < 0, e^(−net) is large and 1/(1 + e^(−net)) keeps
@@ -28,6 +23,8 @@ class Sigmoid(Kernel):
     and out = 1/∞ = 0, the true value then being under the smallest normal float; that
     overflow is expected, so it does not warn.
     """
+
+    name = "sigmoid"
 
     @staticmethod
     def forward(net):
@@ -47,11 +44,13 @@ class Sigmoid(Kernel):
 
 def sigmoid(x: Tensor) -> Tensor:
     """out = σ(net);  ∂out/∂net = out·(1 − out) (see `Sigmoid`)."""
-    return kernel_result(Sigmoid, (_floating(x),), "sigmoid")
+    return run(SigmoidOp, (floating(x),))
 
 
-class Tanh(Kernel):
+class TanhOp(Function):
     """out = tanh(net);  ∂out/∂net = 1 − out²."""
+
+    name = "tanh"
 
     @staticmethod
     def forward(net):
@@ -65,11 +64,13 @@ class Tanh(Kernel):
 
 def tanh(x: Tensor) -> Tensor:
     """out = tanh(net);  ∂out/∂net = 1 − out²."""
-    return kernel_result(Tanh, (_floating(x),), "tanh")
+    return run(TanhOp, (floating(x),))
 
 
-class ReLU(Kernel):
+class ReLUOp(Function):
     """out = max(0, net);  ∂out/∂net = 1 where net > 0, else 0."""
+
+    name = "relu"
 
     @staticmethod
     def forward(net):
@@ -80,13 +81,15 @@ class ReLU(Kernel):
         return (g * (outputs[0] > 0),)
 
 
-def relu(x: Tensor) -> Tensor:
+def relu(x: Any) -> Tensor:
     """out = max(0, net);  ∂out/∂net = 1 where net > 0, else 0."""
-    return kernel_result(ReLU, (x,), "relu")
+    return run(ReLUOp, (lift(x),))
 
 
-class LeakyReLU(Kernel):
+class LeakyReLUOp(Function):
     """out = net where net > 0, else α·net;  ∂out/∂net = 1 or α."""
+
+    name = "leaky_relu"
 
     @staticmethod
     def forward(net, negative_slope):
@@ -99,14 +102,16 @@ class LeakyReLU(Kernel):
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """out = net where net > 0, else α·net;  ∂out/∂net = 1 or α."""
-    return kernel_result(LeakyReLU, (_floating(x),), "leaky_relu", negative_slope=negative_slope)
+    return run(LeakyReLUOp, (floating(x),), negative_slope=negative_slope)
 
 
-class Softplus(Kernel):
+class SoftplusOp(Function):
     """out = ln(1 + e^net);  ∂out/∂net = σ(net).
 
     Computed as max(net, 0) + ln(1 + e^(−|net|)), finite for any |net|.
     """
+
+    name = "softplus"
 
     @staticmethod
     def forward(net):
@@ -114,12 +119,12 @@ class Softplus(Kernel):
 
     @staticmethod
     def backward(g, inputs, outputs, needs):
-        return (g * Sigmoid.forward(inputs[0])[0],)
+        return (g * SigmoidOp.forward(inputs[0])[0],)
 
 
 def softplus(x: Tensor) -> Tensor:
     """out = ln(1 + e^net);  ∂out/∂net = σ(net)."""
-    return kernel_result(Softplus, (_floating(x),), "softplus")
+    return run(SoftplusOp, (floating(x),))
 
 
 def softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -141,30 +146,48 @@ def log_softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
+class SoftmaxOp(Function):
     """out_i = e^(x_i) / Σ_j e^(x_j) along `axis`;  ∂E/∂x = out·(g − Σ_j g_j·out_j).
 
     The max is subtracted first (it cancels), so large inputs cannot overflow.
     """
-    axis = normalize_axis("softmax", axis, x.data.shape)
-    out = softmax_array(x.data.astype(float_dtype_of(x), copy=False), axis)
 
-    def vjp(g: np.ndarray) -> tuple:
+    name = "softmax"
+
+    @staticmethod
+    def forward(x, axis):
+        return (softmax_array(x, axis),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, axis):
+        out = outputs[0]
         return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
 
-    return result(out, (x,), vjp, "softmax")
 
-
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+class LogSoftmaxOp(Function):
     """out_i = x_i − ln Σ_j e^(x_j) along `axis`;  ∂E/∂x = g − softmax(x)·Σ_j g_j.
 
     Shifted by the max before the exponential, so it is finite for any finite input.
     """
-    axis = normalize_axis("log_softmax", axis, x.data.shape)
-    data = x.data.astype(float_dtype_of(x), copy=False)
-    out = log_softmax_array(data, axis)
 
-    def vjp(g: np.ndarray) -> tuple:
-        return (g - softmax_array(data, axis) * g.sum(axis=axis, keepdims=True),)
+    name = "log_softmax"
 
-    return result(out, (x,), vjp, "log_softmax")
+    @staticmethod
+    def forward(x, axis):
+        return (log_softmax_array(x, axis),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, axis):
+        return (g - np.exp(outputs[0]) * g.sum(axis=axis, keepdims=True),)
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """out_i = e^(x_i) / Σ_j e^(x_j) along `axis` (see `SoftmaxOp`)."""
+    x = floating(x)
+    return run(SoftmaxOp, (x,), axis=normalize_axis("softmax", axis, x.data.shape))
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """out_i = x_i − ln Σ_j e^(x_j) along `axis` (see `LogSoftmaxOp`)."""
+    x = floating(x)
+    return run(LogSoftmaxOp, (x,), axis=normalize_axis("log_softmax", axis, x.data.shape))

@@ -1,25 +1,36 @@
-"""The shape of an op.
+"""The one shape of an op: `Function`, its forward and backward on arrays, side by side.
 
-An op is a function that
-  1. takes tensors (and plain numbers, lifted by `lift`),
-  2. computes its value with NumPy, keeping what its backward step will need (the notes'
-     memoization: sigmoid keeps its output, because σ'(net) = out·(1 − out)),
-  3. returns `result(value, parents, vjp, name)`, where `vjp(g)` maps ∂E/∂out to a tuple
-     (∂E/∂parent, ...) in the parents' order, or None for a parent that needs no gradient.
+Every op, chainrule's own and a user's, is a `Function` subclass:
+
+    class SigmoidOp(Function):
+        name = "sigmoid"              # what graphs, explanations and errors call it
+        keeps = ()                    # what forward returns after the result, for backward
+
+        @staticmethod
+        def forward(net):             # the parents' arrays (and attributes as keywords)
+            return (1 / (1 + np.exp(-net)),)
+
+        @staticmethod
+        def backward(g, inputs, outputs, needs):
+            out = outputs[0]          # the notes' memoization: σ'(net) = out·(1 − out)
+            return (g * out * (1 - out),)
+
+forward(*inputs, **attrs) returns the result, or the tuple (result, *kept) where `keeps` names
+the kept arrays (softmax probabilities, y − t); backward(g, inputs, outputs, needs, **attrs)
+maps g = ∂E/∂result to (∂E/∂input, ...) in the inputs' order (a bare array for one input), None
+where needs[i] is False. `Op.apply(*tensors, **attrs)` runs it and returns a Tensor that
+remembers (the op, its inputs, its outputs, its attributes); that record is all the backward
+executor (autograd.py) and a traced step (trace.py) need, so eager and traced steps call the
+very same two functions and cannot disagree.
 
 A VJP returns gradients of the output's broadcast shape; the engine sums them back to each
-parent's shape (Note [broadcasting] in autograd.py), so VJPs stay plain same-shape math.
-
-The ops a training step of an MLP is made of (linear, the activations, the losses) are written
-as a `Kernel`: forward and backward as plain functions of arrays. Eager mode calls them through
-the graph; a traced step (trace.py) replays the very same functions without building one, so
-the two cannot disagree.
+input's shape (Note [broadcasting] in autograd.py), so VJPs stay plain same-shape math.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import re
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
@@ -27,41 +38,56 @@ from numpy.lib.array_utils import normalize_axis_index
 from chainrule.errors import DTypeError, ShapeError
 from chainrule.tensor import Tensor, get_default_dtype
 
-VJP = Callable[[np.ndarray], tuple]
 
-result = Tensor._from_op
+class Function:
+    """A differentiable op: forward and backward on arrays (see the module's docstring).
 
-
-class Kernel:
-    """An op's math on arrays, forward and backward side by side.
-
-    forward(*inputs, **attrs) -> outputs: the result first, then anything the backward step
-        needs besides the inputs (e.g. softmax probabilities); `inputs` are the parents' arrays.
-    backward(g, inputs, outputs, needs, **attrs) -> grads: ∂E/∂inputs[i] for each input, of
-        that input's shape, or None where needs[i] is False; g = ∂E/∂result.
+    Subclass it for an op of your own and call `YourOp.apply(x, ...)`; check it with
+    `cr.gradcheck(YourOp.apply, x)`. forward and backward are static methods of arrays:
+    they never see a Tensor, so they are also what a traced step replays.
     """
 
+    name: ClassVar[str] = ""  # set from the class name when a subclass leaves it out
+    keeps: ClassVar[tuple[str, ...]] = ()  # names of the arrays forward returns after the result
+    differentiable: ClassVar[bool] = True  # False: a result without gradient (comparisons)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            cls.name = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
     @staticmethod
-    def forward(*inputs: np.ndarray, **attrs: Any) -> tuple:
-        raise NotImplementedError
+    def forward(*inputs: np.ndarray, **attrs: Any) -> Any:
+        raise NotImplementedError("a Function needs a static forward(*inputs, **attrs)")
 
     @staticmethod
     def backward(g: np.ndarray, inputs: tuple, outputs: tuple, needs: tuple,
-                 **attrs: Any) -> tuple:
-        raise NotImplementedError
+                 **attrs: Any) -> Any:
+        raise NotImplementedError("a Function needs a static backward(g, inputs, outputs, "
+                                  "needs, **attrs)")
+
+    @classmethod
+    def apply(cls, *inputs: Any, **attrs: Any) -> Tensor:
+        """Run the op on tensors (arrays and numbers are lifted as operators lift them)."""
+        parents = common(cls.name, inputs)
+        outputs = cls.forward(*[p.data for p in parents], **attrs)
+        if type(outputs) is not tuple:
+            outputs = (outputs,)
+        if len(outputs) != 1 + len(cls.keeps):
+            raise TypeError(
+                f"{cls.name}: forward returned {len(outputs)} arrays but keeps names "
+                f"{len(cls.keeps)}: return the result alone, or (result, *kept) with one name "
+                "per kept array in keeps")
+        result = outputs[0]
+        if not isinstance(result, np.ndarray | np.generic) or result.dtype.kind not in "biuf":
+            raise DTypeError(f"{cls.name}: forward must return a NumPy array of numbers as its "
+                             f"result, got {type(result).__name__}")
+        return Tensor._from_op(cls, parents, outputs, attrs)
 
 
-def kernel_result(kernel: type[Kernel], parents: tuple[Tensor, ...], op: str,
-                  **attrs: Any) -> Tensor:
-    """Run `kernel` forward on the parents' arrays; return its result with the VJP attached."""
-    inputs = tuple([p.data for p in parents])
-    outputs = kernel.forward(*inputs, **attrs)
-    backward = kernel.backward
-
-    def vjp(g: np.ndarray) -> tuple:
-        return backward(g, inputs, outputs, [p.requires_grad for p in parents], **attrs)
-
-    return result(outputs[0], parents, vjp, op, (kernel, attrs))
+def run(op: type[Function], parents: tuple[Tensor, ...], **attrs: Any) -> Tensor:
+    """Run `op` forward on tensors its wrapper already lifted and checked (the library's ops)."""
+    return Tensor._from_op(op, parents, op.forward(*[p.data for p in parents], **attrs), attrs)
 
 
 def lift(value: Any, like: Tensor | None = None) -> Tensor:
@@ -98,6 +124,19 @@ def operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
     return a, b
 
 
+def common(op: str, values: Any) -> tuple[Tensor, ...]:
+    """Lift several operands at once with the dtype policy of `operands`: numbers take the
+    dtype of the first floating tensor or array among them."""
+    like = next((v for v in values if isinstance(v, Tensor | np.ndarray)
+                 and np.asarray(v).dtype.kind == "f"), None)
+    if like is not None and not isinstance(like, Tensor):
+        like = Tensor._constant(like)
+    lifted = [lift(v, like) for v in values]
+    if like is None:
+        return tuple(lifted)
+    return tuple(operands(op, like, t)[1] for t in lifted)
+
+
 def broadcast_error(op: str, *tensors: Tensor) -> ShapeError:
     shapes = " and ".join(str(t.data.shape) for t in tensors)
     return ShapeError(
@@ -106,9 +145,13 @@ def broadcast_error(op: str, *tensors: Tensor) -> ShapeError:
     )
 
 
-def float_dtype_of(t: Tensor) -> np.dtype:
-    """The dtype a math op computes in: the tensor's own if floating, else the default."""
-    return t.data.dtype if t.data.dtype.kind == "f" else get_default_dtype()
+def floating(value: Any) -> Tensor:
+    """`value` as a tensor of a floating dtype: itself, or a float copy of an integer tensor
+    (which has no gradient to lose) in the default dtype."""
+    x = lift(value)
+    if x.data.dtype.kind == "f":
+        return x
+    return Tensor._constant(x.data.astype(get_default_dtype()))
 
 
 def normalize_axis(op: str, axis: int | tuple[int, ...] | None,

@@ -10,163 +10,330 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.ops.base import broadcast_error, float_dtype_of, lift, operands, result
+from chainrule.ops.base import Function, broadcast_error, floating, lift, operands, run
 from chainrule.tensor import Tensor
 
 
-def add(a: Any, b: Any) -> Tensor:
+def _binary(op: type[Function], a: Any, b: Any) -> Tensor:
+    """Lift a pair of operands, check they broadcast, and run `op` on them."""
+    a, b = operands(op.name, a, b)
+    try:
+        return run(op, (a, b))
+    except ValueError:
+        raise broadcast_error(op.name, a, b) from None
+
+
+class AddOp(Function):
     """out = a + b;  ∂out/∂a = 1, ∂out/∂b = 1."""
-    a, b = operands("add", a, b)
-    try:
-        out = a.data + b.data
-    except ValueError:
-        raise broadcast_error("add", a, b) from None
-    return result(out, (a, b), lambda g: (g, g), "add")
+
+    name = "add"
+
+    @staticmethod
+    def forward(a, b):
+        return (a + b,)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return g, g
 
 
-def sub(a: Any, b: Any) -> Tensor:
+class SubOp(Function):
     """out = a − b;  ∂out/∂a = 1, ∂out/∂b = −1."""
-    a, b = operands("sub", a, b)
-    try:
-        out = a.data - b.data
-    except ValueError:
-        raise broadcast_error("sub", a, b) from None
-    return result(out, (a, b), lambda g: (g, -g if b.requires_grad else None), "sub")
+
+    name = "sub"
+
+    @staticmethod
+    def forward(a, b):
+        return (a - b,)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return g, -g if needs[1] else None
 
 
-def mul(a: Any, b: Any) -> Tensor:
+class MulOp(Function):
     """out = a·b;  ∂out/∂a = b, ∂out/∂b = a."""
-    a, b = operands("mul", a, b)
-    try:
-        out = a.data * b.data
-    except ValueError:
-        raise broadcast_error("mul", a, b) from None
 
-    def vjp(g: np.ndarray) -> tuple:
-        return (g * b.data if a.requires_grad else None,
-                g * a.data if b.requires_grad else None)
+    name = "mul"
 
-    return result(out, (a, b), vjp, "mul")
+    @staticmethod
+    def forward(a, b):
+        return (a * b,)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        a, b = inputs
+        return g * b if needs[0] else None, g * a if needs[1] else None
 
 
-def div(a: Any, b: Any) -> Tensor:
+class DivOp(Function):
     """out = a / b;  ∂out/∂a = 1/b, ∂out/∂b = −a/b² = −out/b."""
-    a, b = operands("div", a, b)
-    try:
-        out = a.data / b.data
-    except ValueError:
-        raise broadcast_error("div", a, b) from None
 
-    def vjp(g: np.ndarray) -> tuple:
-        ga = g / b.data
-        return (ga if a.requires_grad else None,
-                -ga * out if b.requires_grad else None)
+    name = "div"
 
-    return result(out, (a, b), vjp, "div")
+    @staticmethod
+    def forward(a, b):
+        return (a / b,)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        ga = g / inputs[1]
+        return ga if needs[0] else None, -ga * outputs[0] if needs[1] else None
 
 
-def pow(a: Any, b: Any) -> Tensor:
+class PowOp(Function):
     """out = aᵇ;  ∂out/∂a = b·aᵇ⁻¹ (0 where b = 0),  ∂out/∂b = aᵇ·ln a (defined for a > 0).
 
     ∂out/∂a is computed as b·aᵇ⁻¹, never as b·out/a, so a = 0 gives the limits: 1 for b = 1,
     0 for b = 2, ∞ for b = ½; and b = 0 (out = 1 for every a) gives 0 even at a = 0, where
     aᵇ⁻¹ = ∞ (as PyTorch does). ∂out/∂b is set to 0 where a ≤ 0.
     """
-    a, b = operands("pow", a, b)
-    try:
-        out = a.data ** b.data
-    except ValueError:
-        raise broadcast_error("pow", a, b) from None
 
-    def vjp(g: np.ndarray) -> tuple:
+    name = "pow"
+
+    @staticmethod
+    def forward(a, b):
+        return (a**b,)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        (a, b), out = inputs, outputs[0]
         ga = gb = None
-        if a.requires_grad:
+        if needs[0]:
             with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** (b − 1) for b < 1
-                slope = b.data * a.data ** (b.data - 1)
-            constant = b.data == 0
+                slope = b * a ** (b - 1)
+            constant = b == 0
             if np.any(constant):
                 slope = np.where(constant, np.zeros((), slope.dtype), slope)
             ga = g * slope
-        if b.requires_grad:
-            positive = a.data > 0
-            gb = g * out * np.log(np.where(positive, a.data, 1)) * positive
+        if needs[1]:
+            positive = a > 0
+            gb = g * out * np.log(np.where(positive, a, 1)) * positive
         return ga, gb
 
-    return result(out, (a, b), vjp, "pow")
+
+def add(a: Any, b: Any) -> Tensor:
+    """out = a + b (see `AddOp`)."""
+    return _binary(AddOp, a, b)
 
 
-def neg(a: Tensor) -> Tensor:
+def sub(a: Any, b: Any) -> Tensor:
+    """out = a − b (see `SubOp`)."""
+    return _binary(SubOp, a, b)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """out = a·b (see `MulOp`)."""
+    return _binary(MulOp, a, b)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """out = a / b (see `DivOp`)."""
+    return _binary(DivOp, a, b)
+
+
+def pow(a: Any, b: Any) -> Tensor:
+    """out = aᵇ (see `PowOp`)."""
+    return _binary(PowOp, a, b)
+
+
+class NegOp(Function):
     """out = −a;  ∂out/∂a = −1."""
-    return result(-a.data, (a,), lambda g: (-g,), "neg")
+
+    name = "neg"
+
+    @staticmethod
+    def forward(a):
+        return (-a,)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (-g,)
 
 
-def exp(a: Tensor) -> Tensor:
+class ExpOp(Function):
     """out = eᵃ;  ∂out/∂a = eᵃ = out (memoized)."""
-    out = np.exp(a.data.astype(float_dtype_of(a), copy=False))
-    return result(out, (a,), lambda g: (g * out,), "exp")
+
+    name = "exp"
+
+    @staticmethod
+    def forward(a):
+        return (np.exp(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g * outputs[0],)
 
 
-def log(a: Tensor) -> Tensor:
+class LogOp(Function):
     """out = ln a;  ∂out/∂a = 1/a."""
-    out = np.log(a.data.astype(float_dtype_of(a), copy=False))
-    return result(out, (a,), lambda g: (g / a.data,), "log")
+
+    name = "log"
+
+    @staticmethod
+    def forward(a):
+        return (np.log(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g / inputs[0],)
 
 
-def sqrt(a: Tensor) -> Tensor:
+class SqrtOp(Function):
     """out = √a;  ∂out/∂a = 1/(2√a) = 0.5/out."""
-    out = np.sqrt(a.data.astype(float_dtype_of(a), copy=False))
-    return result(out, (a,), lambda g: (g * 0.5 / out,), "sqrt")
+
+    name = "sqrt"
+
+    @staticmethod
+    def forward(a):
+        return (np.sqrt(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g * 0.5 / outputs[0],)
 
 
-def abs(a: Tensor) -> Tensor:
+class AbsOp(Function):
     """out = |a|;  ∂out/∂a = sign(a) (0 at a = 0)."""
-    return result(np.abs(a.data), (a,), lambda g: (g * np.sign(a.data),), "abs")
+
+    name = "abs"
+
+    @staticmethod
+    def forward(a):
+        return (np.abs(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g * np.sign(inputs[0]),)
 
 
-def clip(a: Tensor, low: float | None = None, high: float | None = None) -> Tensor:
+def neg(a: Any) -> Tensor:
+    """out = −a."""
+    return run(NegOp, (lift(a),))
+
+
+def exp(a: Any) -> Tensor:
+    """out = eᵃ (see `ExpOp`)."""
+    return run(ExpOp, (floating(a),))
+
+
+def log(a: Any) -> Tensor:
+    """out = ln a (see `LogOp`)."""
+    return run(LogOp, (floating(a),))
+
+
+def sqrt(a: Any) -> Tensor:
+    """out = √a (see `SqrtOp`)."""
+    return run(SqrtOp, (floating(a),))
+
+
+def abs(a: Any) -> Tensor:
+    """out = |a| (see `AbsOp`)."""
+    return run(AbsOp, (lift(a),))
+
+
+class ClipOp(Function):
     """out = min(max(a, low), high);  ∂out/∂a = 1 where low ≤ a ≤ high, else 0."""
-    out = np.clip(a.data, low, high)
 
-    def vjp(g: np.ndarray) -> tuple:
-        inside = np.ones(a.data.shape, dtype=bool)
+    name = "clip"
+
+    @staticmethod
+    def forward(a, low, high):
+        return (np.clip(a, low, high),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, low, high):
+        a = inputs[0]
+        inside = np.ones(a.shape, dtype=bool)
         if low is not None:
-            inside &= a.data >= low
+            inside &= a >= low
         if high is not None:
-            inside &= a.data <= high
+            inside &= a <= high
         return (g * inside,)
 
-    return result(out, (a,), vjp, "clip")
+
+def clip(a: Any, low: float | None = None, high: float | None = None) -> Tensor:
+    """out = min(max(a, low), high) (see `ClipOp`)."""
+    return run(ClipOp, (lift(a),), low=low, high=high)
+
+
+class WhereOp(Function):
+    """out = a where condition else b;  ∂out/∂a = condition, ∂out/∂b = not condition.
+
+    The condition is an input (a boolean tensor without gradient), so a traced step recomputes
+    it from each batch rather than keeping the first one's.
+    """
+
+    name = "where"
+
+    @staticmethod
+    def forward(condition, a, b):
+        return (np.where(condition, a, b),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        condition, zero = inputs[0], np.zeros((), dtype=g.dtype)
+        return (None, np.where(condition, g, zero) if needs[1] else None,
+                np.where(condition, zero, g) if needs[2] else None)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
-    """out = a where condition else b;  ∂out/∂a = condition, ∂out/∂b = not condition."""
-    cond = lift(condition).data.astype(bool, copy=False)
+    """out = a where condition else b (see `WhereOp`)."""
+    cond = lift(condition)
+    if cond.data.dtype != bool:
+        cond = Tensor._constant(cond.data.astype(bool))
     a, b = operands("where", a, b)
     try:
-        out = np.where(cond, a.data, b.data)
+        return run(WhereOp, (cond, a, b))
     except ValueError:
-        raise broadcast_error("where", lift(condition), a, b) from None
-
-    def vjp(g: np.ndarray) -> tuple:
-        zero = np.zeros((), dtype=g.dtype)
-        return (np.where(cond, g, zero) if a.requires_grad else None,
-                np.where(cond, zero, g) if b.requires_grad else None)
-
-    return result(out, (a, b), vjp, "where")
+        raise broadcast_error("where", cond, a, b) from None
 
 
-def astype(a: Tensor, dtype: Any) -> Tensor:
+class AstypeOp(Function):
     """out = a in another dtype;  the gradient is cast back to a's dtype."""
-    out = a.data.astype(dtype)
-    if out.dtype.kind != "f":
-        return Tensor(out)  # integers carry no gradient
-    return result(out, (a,), lambda g: (g.astype(a.data.dtype),), "astype")
+
+    name = "astype"
+
+    @staticmethod
+    def forward(a, dtype):
+        return (a.astype(dtype),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, dtype):
+        return (g.astype(inputs[0].dtype),)
+
+
+def astype(a: Any, dtype: Any) -> Tensor:
+    """out = a in another dtype (see `AstypeOp`); an integer result carries no gradient."""
+    a, dtype = lift(a), np.dtype(dtype)
+    if dtype.kind != "f":
+        return Tensor(a.data.astype(dtype))
+    return run(AstypeOp, (a,), dtype=dtype)
+
+
+class CompareOp(Function):
+    """out = ufunc(a, b) for a comparison ufunc (np.less, np.equal, ...): booleans, no gradient.
+
+    Recorded like any op (while a traced step records, or when an input requires grad), so a
+    traced step recomputes a mask from each batch.
+    """
+
+    name = "compare"
+    differentiable = False
+
+    @staticmethod
+    def forward(a, b, ufunc):
+        return (ufunc(a, b),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, ufunc):
+        return None, None
 
 
 def compare(ufunc: np.ufunc, a: Any, b: Any) -> Tensor:
-    """A comparison: a boolean tensor with no gradient."""
+    """A comparison (see `CompareOp`)."""
     a, b = operands(ufunc.__name__, a, b)
     try:
-        return Tensor(ufunc(a.data, b.data))
+        return run(CompareOp, (a, b), ufunc=ufunc)
     except ValueError:
         raise broadcast_error(ufunc.__name__, a, b) from None

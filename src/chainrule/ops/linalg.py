@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import ShapeError
-from chainrule.ops.base import Kernel, kernel_result, operands, result
+from chainrule.ops.base import Function, operands, run
 from chainrule.tensor import Tensor
 
 
@@ -15,11 +15,42 @@ def _swap(m: np.ndarray) -> np.ndarray:
     return m.swapaxes(-1, -2)
 
 
-def matmul(a: Any, b: Any) -> Tensor:
+class MatmulOp(Function):
     """out = a @ b;  ∂E/∂a = g @ bᵀ, ∂E/∂b = aᵀ @ g (batch axes broadcast as in NumPy).
 
     A 1-D operand is treated as a row (left) or column (right) vector, as NumPy does.
     """
+
+    name = "matmul"
+
+    @staticmethod
+    def forward(a, b):
+        return (np.asarray(a @ b),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        a, b = inputs
+        # Promote 1-D operands to matrices, so the two 2-D rules cover every case.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if b.ndim == 1:
+            g = g[..., None]
+        if a.ndim == 1:
+            g = g[..., None, :]
+        ga = gb = None
+        if needs[0]:
+            ga = g @ _swap(b2)
+            if a.ndim == 1:
+                ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:])
+        if needs[1]:
+            gb = _swap(a2) @ g
+            if b.ndim == 1:
+                gb = gb[..., 0]
+        return ga, gb
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """out = a @ b (see `MatmulOp`)."""
     a, b = operands("matmul", a, b)
     if a.data.ndim == 0 or b.data.ndim == 0:
         raise ShapeError(
@@ -27,7 +58,7 @@ def matmul(a: Any, b: Any) -> Tensor:
             f"{b.data.shape}; use * to multiply by a scalar"
         )
     try:
-        out = a.data @ b.data
+        return run(MatmulOp, (a, b))
     except ValueError:
         raise ShapeError(
             f"matmul: shapes {a.data.shape} and {b.data.shape} do not line up: the last "
@@ -36,33 +67,14 @@ def matmul(a: Any, b: Any) -> Tensor:
             f"({b.data.shape[0] if b.data.ndim == 1 else b.data.shape[-2]})"
         ) from None
 
-    def vjp(g: np.ndarray) -> tuple:
-        # Promote 1-D operands to matrices, so the two 2-D rules cover every case.
-        a2 = a.data[None, :] if a.data.ndim == 1 else a.data
-        b2 = b.data[:, None] if b.data.ndim == 1 else b.data
-        if b.data.ndim == 1:
-            g = g[..., None]
-        if a.data.ndim == 1:
-            g = g[..., None, :]
-        ga = gb = None
-        if a.requires_grad:
-            ga = g @ _swap(b2)
-            if a.data.ndim == 1:
-                ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:])
-        if b.requires_grad:
-            gb = _swap(a2) @ g
-            if b.data.ndim == 1:
-                gb = gb[..., 0]
-        return ga, gb
 
-    return result(out, (a, b), vjp, "matmul")
-
-
-class Linear(Kernel):
+class LinearOp(Function):
     """z = x·Wᵀ + b, a dense layer's net input (the notes' net = Σ w·x + b).
 
     ∂E/∂x = g·W,  ∂E/∂W = gᵀ·x,  ∂E/∂b = Σ over the batch of g.
     """
+
+    name = "linear"
 
     @staticmethod
     def forward(x, w, b=None):
@@ -106,4 +118,4 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                 f"{wd.shape}; it must have shape ({wd.shape[0]},)"
             )
         parents = (x, weight, bias)
-    return kernel_result(Linear, parents, "linear")
+    return run(LinearOp, parents)

@@ -20,8 +20,8 @@ from typing import Any, Literal
 import numpy as np
 
 from chainrule.errors import ConfigError, DataError, ShapeError
-from chainrule.ops.activation import Sigmoid, log_softmax_array, softmax_array
-from chainrule.ops.base import Kernel, float_dtype_of, kernel_result, lift, operands
+from chainrule.ops.activation import SigmoidOp, log_softmax_array, softmax_array
+from chainrule.ops.base import Function, floating, lift, operands, run
 from chainrule.tensor import Tensor
 
 Reduction = Literal["mean", "sum", "none"]
@@ -61,12 +61,15 @@ def _pair_grads(gy: np.ndarray, needs: tuple) -> tuple:
     return (gy if needs[0] else None, -gy if needs[1] else None)
 
 
-class HalfSquaredError(Kernel):
+class HalfSquaredErrorOp(Function):
     """The notes' error E = ½ Σ_o (t_o − y_o)² per sample;  ∂E/∂y_o = y_o − t_o, ∂E/∂t = −∂E/∂y.
 
     outputs: (E, diff = y − t).  For "mean" and "sum" the per-sample sum is one dot product,
     Σ over samples of ½ Σ_o diff² = ½·(diff · diff).
     """
+
+    name = "half_squared_error"
+    keeps = ("diff",)
 
     @staticmethod
     def forward(y, t, reduction, scale):
@@ -90,12 +93,15 @@ def half_squared_error(y: Any, t: Any, reduction: Reduction = "mean") -> Tensor:
     """
     y, t = _pair("half_squared_error", y, t)
     scale = _reduction("half_squared_error", reduction, y.data.shape[:-1])
-    return kernel_result(HalfSquaredError, (y, t), "half_squared_error", reduction=reduction,
+    return run(HalfSquaredErrorOp, (y, t), reduction=reduction,
                          scale=scale)
 
 
-class MeanSquaredError(Kernel):
+class MeanSquaredErrorOp(Function):
     """E = (y − t)² per element;  ∂E/∂y = 2(y − t), ∂E/∂t = −∂E/∂y.  outputs: (E, diff)."""
+
+    name = "mse"
+    keeps = ("diff",)
 
     @staticmethod
     def forward(y, t, reduction, scale):
@@ -113,7 +119,7 @@ def mse(y: Any, t: Any, reduction: Reduction = "mean") -> Tensor:
     """Mean squared error: E = (1/N) Σ (y − t)² over all N elements (no ½);  ∂E/∂y = 2(y − t)/N."""
     y, t = _pair("mse", y, t)
     scale = _reduction("mse", reduction, y.data.shape)
-    return kernel_result(MeanSquaredError, (y, t), "mse", reduction=reduction, scale=scale)
+    return run(MeanSquaredErrorOp, (y, t), reduction=reduction, scale=scale)
 
 
 def _check_binary_targets(op: str, t: np.ndarray) -> None:
@@ -121,12 +127,15 @@ def _check_binary_targets(op: str, t: np.ndarray) -> None:
         raise DataError(f"{op}: targets must lie in [0, 1], got values from {t.min()} to {t.max()}")
 
 
-class BinaryCrossEntropy(Kernel):
+class BinaryCrossEntropyOp(Function):
     """E = −[t·ln p + (1 − t)·ln(1 − p)] per element, for probabilities p.
 
     ∂E/∂p = (p − t) / (p·(1 − p)),  ∂E/∂t = ln(1 − p) − ln p.  Logs are floored at −100 so
     p = 0 or 1 stays finite.  outputs: (E, ln p, ln(1 − p)).
     """
+
+    name = "binary_cross_entropy"
+    keeps = ("log_p", "log_q")
 
     @staticmethod
     def forward(p, t, reduction, scale):
@@ -155,16 +164,18 @@ def binary_cross_entropy(p: Any, t: Any, reduction: Reduction = "mean") -> Tenso
     p, t = _pair("binary_cross_entropy", p, t)
     _check_binary_targets("binary_cross_entropy", t.data)
     scale = _reduction("binary_cross_entropy", reduction, p.data.shape)
-    return kernel_result(BinaryCrossEntropy, (p, t), "binary_cross_entropy",
+    return run(BinaryCrossEntropyOp, (p, t),
                          reduction=reduction, scale=scale)
 
 
-class BinaryCrossEntropyWithLogits(Kernel):
+class BinaryCrossEntropyWithLogitsOp(Function):
     """E = −[t·ln σ(z) + (1 − t)·ln(1 − σ(z))] per element, for logits z.
 
     ∂E/∂z = σ(z) − t,  ∂E/∂t = −z.  Computed as max(z, 0) − t·z + ln(1 + e^(−|z|)), finite
     for any z.
     """
+
+    name = "binary_cross_entropy_with_logits"
 
     @staticmethod
     def forward(z, t, reduction, scale):
@@ -174,7 +185,7 @@ class BinaryCrossEntropyWithLogits(Kernel):
     @staticmethod
     def backward(g, inputs, outputs, needs, reduction, scale):
         (z, t), factor = inputs, _factor(g, reduction, scale)
-        sigma = Sigmoid.forward(z)[0]
+        sigma = SigmoidOp.forward(z)[0]
         return (factor * (sigma - t) if needs[0] else None, -factor * z if needs[1] else None)
 
 
@@ -183,15 +194,17 @@ def binary_cross_entropy_with_logits(z: Any, t: Any, reduction: Reduction = "mea
     z, t = _pair("binary_cross_entropy_with_logits", z, t)
     _check_binary_targets("binary_cross_entropy_with_logits", t.data)
     scale = _reduction("binary_cross_entropy_with_logits", reduction, z.data.shape)
-    return kernel_result(BinaryCrossEntropyWithLogits, (z, t),
-                         "binary_cross_entropy_with_logits", reduction=reduction, scale=scale)
+    return run(BinaryCrossEntropyWithLogitsOp, (z, t), reduction=reduction, scale=scale)
 
 
-class CrossEntropy(Kernel):
+class CrossEntropyOp(Function):
     """E = −ln softmax(z)[label] per sample;  ∂E/∂z = softmax(z) − onehot(label).
 
     Uses a max-shifted log-softmax, finite for any logits.  outputs: (E, softmax(z)).
     """
+
+    name = "cross_entropy"
+    keeps = ("probabilities",)
 
     @staticmethod
     def forward(z, labels, reduction, scale):
@@ -240,8 +253,7 @@ def cross_entropy(logits: Tensor, labels: Any, reduction: Reduction = "mean") ->
             f"cross_entropy: label {bad} is out of range for {classes} classes "
             f"(labels must be 0..{classes - 1})"
         )
-    if z.data.dtype.kind != "f":
-        z = Tensor._constant(z.data.astype(float_dtype_of(z)))
+    z = floating(z)
     scale = _reduction("cross_entropy", reduction, labels.shape)
-    return kernel_result(CrossEntropy, (z, Tensor._constant(labels)), "cross_entropy",
+    return run(CrossEntropyOp, (z, Tensor._constant(labels)),
                          reduction=reduction, scale=scale)

@@ -8,33 +8,63 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import ShapeError
-from chainrule.ops.base import lift, operands, result
+from chainrule.ops.base import Function, common, lift, run
 from chainrule.tensor import Tensor
 
 
-def reshape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+class ReshapeOp(Function):
     """out = x with a new shape;  the gradient is reshaped back."""
+
+    name = "reshape"
+
+    @staticmethod
+    def forward(x, shape):
+        return (x.reshape(shape),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, shape):
+        return (g.reshape(inputs[0].shape),)
+
+
+def reshape(x: Any, shape: tuple[int, ...]) -> Tensor:
+    """out = x with a new shape (see `ReshapeOp`)."""
+    x = lift(x)
     try:
-        out = x.data.reshape(shape)
+        return run(ReshapeOp, (x,), shape=tuple(shape))
     except ValueError:
         raise ShapeError(
             f"reshape: cannot reshape a tensor of shape {x.data.shape} ({x.data.size} values) "
             f"into shape {tuple(shape)}"
         ) from None
-    return result(out, (x,), lambda g: (g.reshape(x.data.shape),), "reshape")
 
 
-def transpose(x: Tensor, axes: tuple[int, ...] | None = None) -> Tensor:
-    """out = x with its axes permuted (reversed by default);  the gradient is permuted back."""
-    try:
-        out = x.data.transpose(axes)
-    except ValueError:
-        raise ShapeError(
-            f"transpose: axes {axes} are not a permutation of the {x.data.ndim} axes of a "
-            f"tensor of shape {x.data.shape}"
-        ) from None
-    inverse = None if axes is None else tuple(np.argsort([a % x.data.ndim for a in axes]))
-    return result(out, (x,), lambda g: (g.transpose(inverse),), "transpose")
+class TransposeOp(Function):
+    """out = x with its axes permuted (reversed for axes=None);  the gradient is permuted back."""
+
+    name = "transpose"
+
+    @staticmethod
+    def forward(x, axes):
+        return (x.transpose(axes),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, axes):
+        return (g.transpose(None if axes is None else np.argsort(axes)),)
+
+
+def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Tensor:
+    """out = x with its axes permuted, reversed by default (see `TransposeOp`)."""
+    x = lift(x)
+    ndim = x.data.ndim
+    if axes is not None:
+        axes = tuple(int(a) for a in axes)
+        if sorted(a % ndim if -ndim <= a < ndim else a for a in axes) != list(range(ndim)):
+            raise ShapeError(
+                f"transpose: axes {axes} are not a permutation of the {ndim} axes of a "
+                f"tensor of shape {x.data.shape}"
+            )
+        axes = tuple(a % ndim for a in axes)
+    return run(TransposeOp, (x,), axes=axes)
 
 
 def _is_basic(index: Any) -> bool:
@@ -43,65 +73,97 @@ def _is_basic(index: Any) -> bool:
     return all(isinstance(p, int | slice | type(None)) or p is Ellipsis for p in parts)
 
 
-def getitem(x: Tensor, index: Any) -> Tensor:
-    """out = x[index];  the gradient is scattered back, summed where an element was picked twice."""
-    if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    try:
-        out = x.data[index]
-    except IndexError as error:
-        raise ShapeError(f"getitem: index {index!r} does not fit shape {x.data.shape}: {error}") \
-            from None
+class GetitemOp(Function):
+    """out = x[index];  the gradient is scattered back, summed where an element was picked twice.
 
-    def vjp(g: np.ndarray) -> tuple:
-        full = np.zeros(x.data.shape, dtype=g.dtype)
+    A fancy index that repeats elements scatters with np.add.at; basic indexing (ints, slices)
+    cannot repeat one, so it scatters by assignment.
+    """
+
+    name = "getitem"
+
+    @staticmethod
+    def forward(x, index):
+        return (np.asarray(x[index]),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, index):
+        full = np.zeros(inputs[0].shape, dtype=g.dtype)
         if _is_basic(index):
             full[index] = g
         else:
             np.add.at(full, index, g)
         return (full,)
 
-    return result(np.asarray(out), (x,), vjp, "getitem")
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """out = x[index] (see `GetitemOp`)."""
+    x = lift(x)
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    try:
+        return run(GetitemOp, (x,), index=index)
+    except IndexError as error:
+        raise ShapeError(f"getitem: index {index!r} does not fit shape {x.data.shape}: {error}") \
+            from None
 
 
-def _common(op: str, tensors: Sequence[Any]) -> list[Tensor]:
+def _parts(op: str, tensors: Sequence[Any]) -> tuple[Tensor, ...]:
     if len(tensors) == 0:
         raise ShapeError(f"{op}: needs at least one tensor")
-    lifted = [lift(t) for t in tensors]
-    first = lifted[0]
-    return [first] + [operands(op, first, t)[1] for t in lifted[1:]]
+    return common(op, tensors)
+
+
+def _join_error(op: str, parts: tuple[Tensor, ...], axis: int, error: Exception) -> ShapeError:
+    shapes = ", ".join(str(t.data.shape) for t in parts)
+    verb = "join" if op == "concatenate" else "stack"
+    return ShapeError(f"{op}: cannot {verb} shapes {shapes} along axis {axis}: {error}")
+
+
+class ConcatenateOp(Function):
+    """out = the tensors joined along an existing axis;  each gets its slice of the gradient."""
+
+    name = "concatenate"
+
+    @staticmethod
+    def forward(*parts, axis):
+        return (np.concatenate(parts, axis=axis),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, axis):
+        bounds = np.cumsum([p.shape[axis] for p in inputs])[:-1]
+        return tuple(np.split(g, bounds, axis=axis))
+
+
+class StackOp(Function):
+    """out = the tensors stacked along a new axis;  each gets its slice of the gradient."""
+
+    name = "stack"
+
+    @staticmethod
+    def forward(*parts, axis):
+        return (np.stack(parts, axis=axis),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, axis):
+        return tuple(np.moveaxis(g, axis, 0))
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """out = the tensors joined along an existing axis;  each gets its slice of the gradient."""
-    parts = _common("concatenate", tensors)
+    """out = the tensors joined along an existing axis (see `ConcatenateOp`)."""
+    parts = _parts("concatenate", tensors)
     try:
-        out = np.concatenate([t.data for t in parts], axis=axis)
+        return run(ConcatenateOp, parts, axis=axis)
     except (ValueError, np.exceptions.AxisError) as error:
-        shapes = ", ".join(str(t.data.shape) for t in parts)
-        raise ShapeError(f"concatenate: cannot join shapes {shapes} along axis {axis}: {error}") \
-            from None
-    bounds = np.cumsum([t.data.shape[axis] for t in parts])[:-1]
-
-    def vjp(g: np.ndarray) -> tuple:
-        return tuple(np.split(g, bounds, axis=axis))
-
-    return result(out, tuple(parts), vjp, "concatenate")
+        raise _join_error("concatenate", parts, axis, error) from None
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """out = the tensors stacked along a new axis;  each gets its slice of the gradient."""
-    parts = _common("stack", tensors)
+    """out = the tensors stacked along a new axis (see `StackOp`)."""
+    parts = _parts("stack", tensors)
     try:
-        out = np.stack([t.data for t in parts], axis=axis)
+        return run(StackOp, parts, axis=axis)
     except (ValueError, np.exceptions.AxisError) as error:
-        shapes = ", ".join(str(t.data.shape) for t in parts)
-        raise ShapeError(f"stack: cannot stack shapes {shapes} along axis {axis}: {error}") \
-            from None
-
-    def vjp(g: np.ndarray) -> tuple:
-        return tuple(np.moveaxis(g, axis, 0))
-
-    return result(out, tuple(parts), vjp, "stack")
+        raise _join_error("stack", parts, axis, error) from None

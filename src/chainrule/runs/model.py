@@ -57,14 +57,14 @@ def probability_rule(loss: str | None, task: str | None) -> str | None:
 def probabilities(loss: str, task: str, outputs: np.ndarray) -> np.ndarray | None:
     """Class probabilities (one column per class) from a network's raw outputs under `loss`,
     or None for regression (see `probability_rule`)."""
-    from chainrule.ops.activation import Sigmoid, softmax_array
+    from chainrule.ops.activation import SigmoidOp, softmax_array
 
     rule = probability_rule(loss, task)
     if rule == "softmax":
         return softmax_array(outputs, axis=1)
     if rule is None:
         return None
-    p = Sigmoid.forward(outputs)[0] if rule == "sigmoid" else outputs
+    p = SigmoidOp.forward(outputs)[0] if rule == "sigmoid" else outputs
     return np.column_stack([1 - p[:, 0], p[:, 0]])
 
 
