@@ -4,7 +4,7 @@
 
 Measures the engine's bookkeeping (graph building, the backward walk, gradient accumulation)
 on a tiny network, where it dominates, and on a wide one, where BLAS does. "chainrule" is eager
-mode (a new graph every call); "traced" replays the same kernels from a trace (trace.py).
+mode (a new graph every call); "traced" replays the same ops from a trace (trace.py).
 Each contender computes the same thing: z1 = x·W1ᵀ + b1, h = σ(z1), z2 = h·W2ᵀ + b2, y = σ(z2),
 E = mean over the batch of ½ Σ (t − y)², then ∂E/∂W1, ∂E/∂b1, ∂E/∂W2, ∂E/∂b2.
 """

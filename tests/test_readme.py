@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -28,6 +29,9 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch):
     assert namespace["E"].item() == pytest.approx(0.298371109, abs=1e-9)
     assert namespace["W2"].grad[0, 0] == pytest.approx(0.082167041, abs=1e-9)
     assert namespace["W1"].grad[0, 0] == pytest.approx(0.000438568, abs=1e-9)
+    # A user's op and the functional gradient: the same ∂E/∂w1, no .grad changed.
+    assert (namespace["theta"].grad == np.cos(namespace["theta"].numpy())).all()
+    assert namespace["dE_dW1"][0, 0] == pytest.approx(0.000438568, abs=1e-9)
     # The training tour: digits, held-out accuracy.
     assert namespace["history"].final["val_accuracy"] >= 0.97
     # The run layer: a finished run, and its model predicts a setosa.

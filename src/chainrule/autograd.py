@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -128,22 +128,23 @@ def graph(root: Tensor, caller: str = "backward") -> list[Tensor]:
     `cr.draw` read graphs through it. A part freed by an earlier backward is a GraphError."""
     seen = {id(root): root}
     stack = [root]
+    pop, push = stack.pop, stack.append
     while stack:
-        node = stack.pop()
+        node = pop()
         if node._outputs is FREED:
             raise GraphError(
                 f"{caller}: the graph behind this tensor was already freed by an earlier "
                 "backward(); call backward(retain_graph=True) the first time to use it again"
             )
         for parent in node._parents:
-            if id(parent) not in seen:
-                seen[id(parent)] = parent
-                stack.append(parent)
+            key = id(parent)
+            if key not in seen:
+                seen[key] = parent
+                push(parent)
     return sorted(seen.values(), key=_creation)
 
 
-def _creation(t: Tensor) -> int:
-    return t._seq
+_creation = attrgetter("_seq")
 
 
 def schedule(nodes: list[Tensor]) -> list[Step]:
@@ -155,9 +156,10 @@ def schedule(nodes: list[Tensor]) -> list[Step]:
         node = nodes[out]
         if node._outputs is None:
             continue
-        inputs = tuple([slot[id(p)] for p in node._parents])
+        parents = node._parents
+        inputs = tuple([slot[id(p)] for p in parents])
         steps.append((node._fn, gatherer(inputs), inputs, out,
-                      tuple([p.requires_grad for p in node._parents]), node._attrs))
+                      tuple([p.requires_grad for p in parents]), node._attrs))
     return steps
 
 

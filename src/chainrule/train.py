@@ -354,7 +354,8 @@ def fit(
         --resume. The checkpoint's optimizer state, hyperparameters included (the lr as
         scheduled, momentum, betas), replaces the optimizer's, as `load_state_dict` does.
     trace: replay a traced step (trace.py) instead of building the graph every step: the same
-        kernels in the same order, so the same weights, with less overhead on small networks.
+        ops (their forward functions, then the backward schedule) in the same order, so the
+        same weights, with less overhead on small networks.
 
     >>> history = fit(model, "cross_entropy", SGD(model.parameters(), lr=0.1), X, y,
     ...               epochs=20, batch_size=32, validation_data=(X_val, y_val))

@@ -105,7 +105,8 @@ class LogsumexpOp(Function):
         weights = np.where(finite, weights, 0)
         infinite = np.isposinf(x) & np.isposinf(out)  # a +∞ row: its infinite entries share
         if infinite.any():
-            weights = np.where(infinite, 1 / infinite.sum(axis=axes, keepdims=True), weights)
+            count = np.maximum(infinite.sum(axis=axes, keepdims=True), 1)
+            weights = np.where(infinite, 1 / count, weights)
         return ((_expand(g, axes, keepdims) * weights).astype(x.dtype, copy=False),)
 
 
