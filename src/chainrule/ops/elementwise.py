@@ -556,30 +556,32 @@ def _share(g: np.ndarray, a_loses: np.ndarray, b_loses: np.ndarray, tie: np.ndar
 
 
 class LogaddexpOp(Function):
-    """out = ln(eᵃ + eᵇ), computed stably as max(a, b) + ln(1 + e^−|a−b|), which never
-    overflows;  ∂out/∂a = eᵃ⁻ᵒᵘᵗ = σ(a − b), ∂out/∂b = eᵇ⁻ᵒᵘᵗ = σ(b − a).
+    """out = ln(eᵃ + eᵇ), computed stably as max(a, b) + ln(1 + r) with r = e^−|a−b| ≤ 1, which
+    never overflows;  ∂out/∂a = σ(a − b), ∂out/∂b = σ(b − a).
 
-    a − out ≤ 0, so the exponentials cannot overflow either. Where a = b (the two infinities
-    included, where a − b is undefined) out = a + ln 2 and each side gets half the gradient.
+    Both sigmoids come from the kept ratio r: 1/(1 + r) for the larger input and r/(1 + r) for
+    the smaller, with no exponential of a large number and no cancellation. Where a = b (two
+    equal infinities included, where a − b is undefined) r = 1: out = a + ln 2 and each side
+    gets half the gradient (PyTorch gives NaN at equal infinities).
     """
 
     name = "logaddexp"
+    keeps = ("ratio",)
 
     @staticmethod
     def forward(a, b):
-        tie = a == b
         with np.errstate(invalid="ignore"):  # ∞ − ∞ where both are the same infinity
-            gap = np.where(tie, np.zeros((), a.dtype), np.abs(a - b))
-        return (np.maximum(a, b) + np.log1p(np.exp(-gap)),)
+            gap = np.where(a == b, np.zeros((), a.dtype), np.abs(a - b))
+        ratio = np.exp(-gap)
+        return np.maximum(a, b) + np.log1p(ratio), ratio
 
     @staticmethod
     def backward(g, inputs, outputs, needs):
-        (a, b), out = inputs, outputs[0]
-        tie, half = a == b, np.asarray(0.5, dtype=g.dtype)
-        with np.errstate(invalid="ignore"):  # ∞ − ∞ on the ties, replaced by ½
-            ga = g * np.where(tie, half, np.exp(a - out)) if needs[0] else None
-            gb = g * np.where(tie, half, np.exp(b - out)) if needs[1] else None
-        return ga, gb
+        (a, b), ratio = inputs, outputs[1]
+        share = g / (1 + ratio)  # the larger input's part; the smaller one's is share·r
+        a_larger = a >= b
+        return (np.where(a_larger, share, share * ratio) if needs[0] else None,
+                np.where(a_larger, share * ratio, share) if needs[1] else None)
 
 
 def sin(a: Any) -> Tensor:
