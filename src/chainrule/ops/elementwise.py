@@ -484,7 +484,7 @@ class FloorOp(_StepOp):
 
     @staticmethod
     def forward(a):
-        return (np.floor(a) if a.dtype.kind == "f" else a.copy(),)  # integers stay integers
+        return (np.floor(a) if a.dtype.kind == "f" else a.copy(),)
 
 
 class CeilOp(_StepOp):
