@@ -301,6 +301,51 @@ class Tensor:
     def abs(self) -> Tensor:
         return elementwise.abs(self)
 
+    def sin(self) -> Tensor:
+        return elementwise.sin(self)
+
+    def cos(self) -> Tensor:
+        return elementwise.cos(self)
+
+    def tan(self) -> Tensor:
+        return elementwise.tan(self)
+
+    def log1p(self) -> Tensor:
+        return elementwise.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return elementwise.expm1(self)
+
+    def log2(self) -> Tensor:
+        return elementwise.log2(self)
+
+    def log10(self) -> Tensor:
+        return elementwise.log10(self)
+
+    def square(self) -> Tensor:
+        return elementwise.square(self)
+
+    def sign(self) -> Tensor:
+        return elementwise.sign(self)
+
+    def floor(self) -> Tensor:
+        return elementwise.floor(self)
+
+    def ceil(self) -> Tensor:
+        return elementwise.ceil(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        return elementwise.round(self, decimals)
+
+    def maximum(self, other: Any) -> Tensor:
+        return elementwise.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return elementwise.minimum(self, other)
+
+    def logaddexp(self, other: Any) -> Tensor:
+        return elementwise.logaddexp(self, other)
+
     def clip(self, low: float | None = None, high: float | None = None) -> Tensor:
         return elementwise.clip(self, low, high)
 

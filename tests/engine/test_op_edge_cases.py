@@ -160,3 +160,49 @@ def test_float_activations_of_integer_tensors_take_the_default_dtype(op):
 def test_leaky_relu_of_an_integer_tensor():
     out = F.leaky_relu(cr.tensor(np.array([1, -2, 3])), 0.5)
     assert out.dtype == np.float32 and out.tolist() == [1.0, -1.0, 3.0]
+
+
+# --- the newer elementwise ops: numbers, arrays and integers in -------------------------------
+
+def test_elementwise_functions_accept_numbers_and_arrays():
+    assert F.sin(0.4).dtype == np.float32  # a number: the default dtype
+    assert F.sin(0.4).item() == pytest.approx(math.sin(0.4), rel=1e-7)
+    assert F.cos(np.array([0.0, math.pi])).tolist() == [1.0, -1.0]  # an array keeps float64
+    assert F.log2(np.array([8.0])).tolist() == [3.0]
+    assert F.log10(100.0).item() == pytest.approx(2.0)
+    assert F.log1p(np.array([1e-20])).item() == 1e-20  # ln(1 + x) would give 0
+    assert F.expm1(np.array([1e-20])).item() == 1e-20
+    assert F.square(np.array([-3.0, 2.0])).tolist() == [9.0, 4.0]
+    assert F.round(np.array([0.5, 1.5, 2.5, -0.5, 1.26])).tolist() == [0.0, 2.0, 2.0, -0.0, 1.0]
+    assert F.round(np.array([1.26, 15.0]), 1).tolist() == [1.3, 15.0]
+    assert F.floor(-1.5).item() == -2.0 and F.ceil(-1.5).item() == -1.0
+    big = F.maximum(np.ones(3), 2.0)
+    assert big.dtype == np.float64 and big.tolist() == [2.0, 2.0, 2.0]
+    assert F.minimum(np.array([[1.0], [3.0]]), np.array([2.0, 0.0])).tolist() == [[1.0, 0.0],
+                                                                                [2.0, 0.0]]
+    assert F.logaddexp(0.0, 0.0).item() == pytest.approx(math.log(2.0))
+    assert F.logaddexp(np.array([1000.0]), 1000.0).item() == pytest.approx(1000.0 + math.log(2))
+    x = cr.tensor(np.array([0.3, -1.2]), requires_grad=True)
+    for y in (x.sin(), x.tan(), x.expm1(), x.square(), x.sign(), x.round(), x.maximum(0.0),
+              x.minimum(np.zeros(2)), x.logaddexp(1.0)):
+        assert y.dtype == np.float64 and y.requires_grad and y.shape == (2,)
+
+
+def test_step_ops_have_zero_gradient_and_keep_integer_dtypes():
+    x = cr.tensor(np.array([-1.7, 0.2, 2.5]), requires_grad=True)
+    (x.sign() + x.floor() + x.ceil() + x.round()).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.zeros(3))
+    labels = np.array([-2, 0, 3])
+    for out in (F.sign(labels), F.floor(labels), F.ceil(labels), F.round(labels),
+                F.square(labels), F.maximum(labels, labels), F.minimum(labels, labels)):
+        assert out.dtype == labels.dtype
+    assert F.sin(labels).dtype == np.float32 and F.logaddexp(labels, labels).dtype == np.float32
+    mask = np.array([True, False])
+    assert F.sign(mask).tolist() == [True, False] and F.floor(mask).dtype == bool
+
+
+def test_elementwise_binary_ops_name_themselves_in_shape_errors():
+    for op in (F.maximum, F.minimum, F.logaddexp):
+        with pytest.raises(cr.ShapeError, match=rf"{op.__name__}: shapes \(2,\) and \(3,\) "
+                                                "cannot be broadcast"):
+            op(np.ones(2), np.ones(3))

@@ -83,6 +83,23 @@ OPS = [
     OpCase("mse_none", lambda y, t: F.mse(y, t, reduction="none"), 2),
     OpCase("binary_cross_entropy", _probabilities_and_targets, 2, 0.1, 0.9),
     OpCase("bce_with_logits", lambda z, t: F.binary_cross_entropy_with_logits(z, t.clip(0, 1)), 2),
+    OpCase("sin", lambda a: a.sin()),
+    OpCase("cos", lambda a: a.cos()),
+    OpCase("tan", lambda a: a.tan(), 1, -1.2, 1.2),  # poles at ±π/2
+    OpCase("log1p", lambda a: a.log1p(), 1, -0.5, 3.0),
+    OpCase("expm1", lambda a: a.expm1()),
+    OpCase("log2", lambda a: a.log2(), 1, 0.2, 3.0),
+    OpCase("log10", lambda a: a.log10(), 1, 0.2, 3.0),
+    OpCase("square", lambda a: a.square()),
+    # the step ops pass no gradient: times a, the gradient is the step's value alone (a plain
+    # pass-through would add a); draws within eps of a jump have probability ~1e-6
+    OpCase("sign", lambda a: a.sign() * a, away_from_zero=True),
+    OpCase("floor", lambda a: a.floor() * a),
+    OpCase("ceil", lambda a: a.ceil() * a),
+    OpCase("round", lambda a: a.round() * a),
+    OpCase("maximum", lambda a, b: a.maximum(b), 2, broadcast=True),
+    OpCase("minimum", lambda a, b: F.minimum(a, b), 2, broadcast=True),
+    OpCase("logaddexp", lambda a, b: a.logaddexp(b), 2, -20.0, 20.0, broadcast=True),
 ]
 
 # Same-shape requirements for these two-input ops (they refuse to broadcast, or join along axis 0).

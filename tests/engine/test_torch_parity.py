@@ -80,7 +80,12 @@ POOL_OPS = [
            lambda a, b: (a * a + 0.5) ** b.tanh()),
     PoolOp("where", 2, lambda a, b: cr.where(a.data > b.data, a, b),
            lambda a, b: torch.where(a > b, a, b)),
+    PoolOp("maximum", 2, F.maximum, torch.maximum),
+    PoolOp("minimum", 2, lambda a, b: a.minimum(b), lambda a, b: a.minimum(b)),
+    PoolOp("logaddexp", 2, F.logaddexp, torch.logaddexp),
     PoolOp("sigmoid", 1, lambda a: a.sigmoid(), lambda a: a.sigmoid()),
+    PoolOp("sin", 1, lambda a: a.sin(), lambda a: a.sin()),
+    PoolOp("cos", 1, F.cos, torch.cos),
     PoolOp("tanh", 1, lambda a: a.tanh(), lambda a: a.tanh()),
     PoolOp("softplus", 1, F.softplus, tF.softplus),
     PoolOp("square_plus_one", 1, lambda a: a * a + 1.0, lambda a: a * a + 1.0),
@@ -184,3 +189,87 @@ def test_mlp_with_cross_entropy_matches_torch():
     torch.nn.functional.cross_entropy(logits, torch.tensor(labels)).backward()
     for o, t in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(o.grad, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# --- the elementwise ops one at a time: value and gradient on random shapes --------------------
+# (name, chainrule, torch, low, high): inputs drawn from [low, high], away from poles.
+ELEMENTWISE_UNARY = [
+    ("sin", F.sin, torch.sin, -3.0, 3.0),
+    ("cos", F.cos, torch.cos, -3.0, 3.0),
+    ("tan", F.tan, torch.tan, -1.2, 1.2),
+    ("log1p", F.log1p, torch.log1p, -0.9, 3.0),
+    ("expm1", F.expm1, torch.expm1, -3.0, 3.0),
+    ("log2", F.log2, torch.log2, 0.1, 3.0),
+    ("log10", F.log10, torch.log10, 0.1, 3.0),
+    ("square", F.square, torch.square, -3.0, 3.0),
+    ("sign", F.sign, torch.sign, -3.0, 3.0),
+    ("floor", F.floor, torch.floor, -3.0, 3.0),
+    ("ceil", F.ceil, torch.ceil, -3.0, 3.0),
+    ("round", F.round, torch.round, -3.0, 3.0),
+]
+ELEMENTWISE_BINARY = [
+    ("maximum", F.maximum, torch.maximum),
+    ("minimum", F.minimum, torch.minimum),
+    ("logaddexp", F.logaddexp, torch.logaddexp),
+]
+BROADCAST_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((), (2, 3)),
+                   ((2, 1, 4), (3, 1)), ((5,), ())]
+
+
+def _value_and_grads_match(ours_fn, theirs_fn, arrays, rng):
+    ours = [cr.tensor(x, requires_grad=True) for x in arrays]
+    theirs = [torch.tensor(x, requires_grad=True) for x in arrays]
+    a, b = ours_fn(*ours), theirs_fn(*theirs)
+    np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-12, atol=1e-14)
+    weights = rng.standard_normal(a.shape)
+    (a * weights).sum().backward()
+    (b * torch.tensor(weights)).sum().backward()
+    for o, t in zip(ours, theirs, strict=True):
+        assert o.grad is not None and o.grad.shape == o.shape
+        np.testing.assert_allclose(o.grad, t.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(("name", "ours", "theirs", "low", "high"), ELEMENTWISE_UNARY,
+                         ids=[row[0] for row in ELEMENTWISE_UNARY])
+def test_elementwise_unary_ops_match_torch(name, ours, theirs, low, high, seed):
+    rng = np.random.default_rng(seed)
+    shape = tuple(rng.integers(1, 5, size=rng.integers(0, 4)))
+    _value_and_grads_match(ours, theirs, [rng.uniform(low, high, size=shape)], rng)
+
+
+@pytest.mark.parametrize(("a_shape", "b_shape"), BROADCAST_PAIRS)
+@pytest.mark.parametrize(("name", "ours", "theirs"), ELEMENTWISE_BINARY,
+                         ids=[row[0] for row in ELEMENTWISE_BINARY])
+def test_elementwise_binary_ops_match_torch_with_broadcasting(name, ours, theirs, a_shape,
+                                                             b_shape):
+    rng = np.random.default_rng(len(a_shape) * 7 + len(b_shape))
+    # values on a coarse grid, so that many pairs tie and the tie rule is compared too
+    a = rng.integers(-3, 4, size=a_shape) / 2.0
+    b = rng.integers(-3, 4, size=b_shape) / 2.0
+    _value_and_grads_match(ours, theirs, [a, b], rng)
+
+
+def test_maximum_minimum_split_ties_in_half():
+    a, b = np.array([1.0, 2.0, 0.0, -5.0]), np.array([1.0, 1.0, 3.0, -5.0])
+    for ours, theirs in [(F.maximum, torch.maximum), (F.minimum, torch.minimum)]:
+        _value_and_grads_match(ours, theirs, [a, b], np.random.default_rng(0))
+    x, y = cr.tensor(a, requires_grad=True), cr.tensor(b, requires_grad=True)
+    F.maximum(x, y).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.5, 1.0, 0.0, 0.5])
+    np.testing.assert_array_equal(y.grad, [0.5, 0.0, 1.0, 0.5])
+
+
+def test_logaddexp_is_stable_at_large_values_and_infinities():
+    a = np.array([1000.0, -1000.0, 2.0, 0.0, -np.inf, np.inf, -np.inf])
+    b = np.array([1000.0, -1001.0, 1.0, -800.0, -np.inf, np.inf, 3.0])
+    x, y = cr.tensor(a, requires_grad=True), cr.tensor(b, requires_grad=True)
+    out = F.logaddexp(x, y)
+    np.testing.assert_allclose(out.data, np.logaddexp(a, b), rtol=1e-15)
+    np.testing.assert_allclose(out.data, torch.logaddexp(torch.tensor(a), torch.tensor(b)),
+                               rtol=1e-15)
+    out.backward(np.ones_like(a))
+    # ∂out/∂a = σ(a − b); on a tie (both infinities included, where torch gives NaN) ½ each
+    sigma = 1 / (1 + np.exp(-np.array([0.0, 1.0, 1.0, 800.0, 0.0, 0.0, -np.inf])))
+    np.testing.assert_allclose(x.grad, sigma, rtol=1e-15)
+    np.testing.assert_allclose(y.grad, 1 - sigma, rtol=1e-15)

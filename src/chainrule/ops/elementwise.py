@@ -6,6 +6,7 @@ For out = f(a, b) the VJP multiplies the incoming ∂E/∂out by the local deriv
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -337,3 +338,330 @@ def compare(ufunc: np.ufunc, a: Any, b: Any) -> Tensor:
         return run(CompareOp, (a, b), ufunc=ufunc)
     except ValueError:
         raise broadcast_error(ufunc.__name__, a, b) from None
+
+
+# --- more elementwise math: trigonometry, logarithms, rounding, pairwise max/min -------------
+class SinOp(Function):
+    """out = sin a;  ∂out/∂a = cos a."""
+
+    name = "sin"
+
+    @staticmethod
+    def forward(a):
+        return (np.sin(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g * np.cos(inputs[0]),)
+
+
+class CosOp(Function):
+    """out = cos a;  ∂out/∂a = −sin a."""
+
+    name = "cos"
+
+    @staticmethod
+    def forward(a):
+        return (np.cos(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (-g * np.sin(inputs[0]),)
+
+
+class TanOp(Function):
+    """out = tan a;  ∂out/∂a = 1/cos² a = 1 + out² (memoized)."""
+
+    name = "tan"
+
+    @staticmethod
+    def forward(a):
+        return (np.tan(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        out = outputs[0]
+        return (g * (1 + out * out),)
+
+
+class Log1pOp(Function):
+    """out = ln(1 + a), accurate for small a;  ∂out/∂a = 1/(1 + a)."""
+
+    name = "log1p"
+
+    @staticmethod
+    def forward(a):
+        return (np.log1p(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g / (1 + inputs[0]),)
+
+
+class Expm1Op(Function):
+    """out = eᵃ − 1, accurate for small a;  ∂out/∂a = eᵃ.
+
+    eᵃ is recomputed rather than taken as out + 1, which rounds to 0 for a ≲ −37.
+    """
+
+    name = "expm1"
+
+    @staticmethod
+    def forward(a):
+        return (np.expm1(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g * np.exp(inputs[0]),)
+
+
+class Log2Op(Function):
+    """out = log₂ a;  ∂out/∂a = 1/(a·ln 2)."""
+
+    name = "log2"
+
+    @staticmethod
+    def forward(a):
+        return (np.log2(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g / (inputs[0] * math.log(2)),)
+
+
+class Log10Op(Function):
+    """out = log₁₀ a;  ∂out/∂a = 1/(a·ln 10)."""
+
+    name = "log10"
+
+    @staticmethod
+    def forward(a):
+        return (np.log10(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g / (inputs[0] * math.log(10)),)
+
+
+class SquareOp(Function):
+    """out = a²;  ∂out/∂a = 2a."""
+
+    name = "square"
+
+    @staticmethod
+    def forward(a):
+        return (np.square(a),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return (g * 2 * inputs[0],)
+
+
+class _StepOp(Function):
+    """A piecewise-constant op: its derivative is 0 wherever it exists (and undefined at the
+    jumps), so the gradient is 0 everywhere, as in PyTorch. Nothing flows back through it.
+    An integer input comes out in its own dtype, and a boolean one unchanged."""
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, **attrs):
+        return (np.zeros_like(g),)
+
+
+class SignOp(_StepOp):
+    """out = sign a (−1, 0 or 1);  zero gradient (see `_StepOp`)."""
+
+    name = "sign"
+
+    @staticmethod
+    def forward(a):
+        return (a.copy() if a.dtype.kind == "b" else np.sign(a),)
+
+
+class FloorOp(_StepOp):
+    """out = ⌊a⌋, the largest integer ≤ a;  zero gradient (see `_StepOp`)."""
+
+    name = "floor"
+
+    @staticmethod
+    def forward(a):
+        return (np.floor(a) if a.dtype.kind == "f" else a.copy(),)
+
+
+class CeilOp(_StepOp):
+    """out = ⌈a⌉, the smallest integer ≥ a;  zero gradient (see `_StepOp`)."""
+
+    name = "ceil"
+
+    @staticmethod
+    def forward(a):
+        return (np.ceil(a) if a.dtype.kind == "f" else a.copy(),)
+
+
+class RoundOp(_StepOp):
+    """out = a rounded to `decimals` places, halves to even (as NumPy and PyTorch round);
+    zero gradient (see `_StepOp`)."""
+
+    name = "round"
+
+    @staticmethod
+    def forward(a, decimals):
+        return (a.copy() if a.dtype.kind == "b" else np.round(a, decimals),)
+
+
+class MaximumOp(Function):
+    """out = max(a, b) elementwise;  ∂out/∂a = 1 where a > b, ∂out/∂b = 1 where b > a.
+
+    On a tie (a = b) each side gets half the gradient, as torch.maximum does: the average of
+    the two one-sided derivatives, so the two gradients still add up to g.
+    """
+
+    name = "maximum"
+
+    @staticmethod
+    def forward(a, b):
+        return (np.maximum(a, b),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        a, b = inputs
+        return _share(g, a < b, b < a, a == b, needs)
+
+
+class MinimumOp(Function):
+    """out = min(a, b) elementwise;  ∂out/∂a = 1 where a < b, ∂out/∂b = 1 where b < a.
+
+    On a tie (a = b) each side gets half the gradient, as torch.minimum does (see `MaximumOp`).
+    """
+
+    name = "minimum"
+
+    @staticmethod
+    def forward(a, b):
+        return (np.minimum(a, b),)
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        a, b = inputs
+        return _share(g, a > b, b > a, a == b, needs)
+
+
+def _share(g: np.ndarray, a_loses: np.ndarray, b_loses: np.ndarray, tie: np.ndarray,
+           needs: tuple) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """g split between the two inputs of a maximum or minimum: all of it to the one chosen, half
+    to each on a tie. As in PyTorch, a NaN on either side (no loser, no tie) passes g to both."""
+    zero = np.zeros((), dtype=g.dtype)
+    shared = np.where(tie, g / 2, g)
+    return (np.where(a_loses, zero, shared) if needs[0] else None,
+            np.where(b_loses, zero, shared) if needs[1] else None)
+
+
+class LogaddexpOp(Function):
+    """out = ln(eᵃ + eᵇ), computed stably as max(a, b) + ln(1 + r) with r = e^−|a−b| ≤ 1, which
+    never overflows;  ∂out/∂a = σ(a − b), ∂out/∂b = σ(b − a).
+
+    Both sigmoids come from the kept ratio r: 1/(1 + r) for the larger input and r/(1 + r) for
+    the smaller, with no exponential of a large number and no cancellation. Where a = b (two
+    equal infinities included, where a − b is undefined) r = 1: out = a + ln 2 and each side
+    gets half the gradient (PyTorch gives NaN at equal infinities).
+    """
+
+    name = "logaddexp"
+    keeps = ("ratio",)
+
+    @staticmethod
+    def forward(a, b):
+        with np.errstate(invalid="ignore"):  # ∞ − ∞ where both are the same infinity
+            gap = np.where(a == b, np.zeros((), a.dtype), np.abs(a - b))
+        ratio = np.exp(-gap)
+        return np.maximum(a, b) + np.log1p(ratio), ratio
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        (a, b), ratio = inputs, outputs[1]
+        share = g / (1 + ratio)  # the larger input's part; the smaller one's is share·r
+        a_larger = a >= b
+        return (np.where(a_larger, share, share * ratio) if needs[0] else None,
+                np.where(a_larger, share * ratio, share) if needs[1] else None)
+
+
+def sin(a: Any) -> Tensor:
+    """out = sin a (see `SinOp`)."""
+    return run(SinOp, (floating(a),))
+
+
+def cos(a: Any) -> Tensor:
+    """out = cos a (see `CosOp`)."""
+    return run(CosOp, (floating(a),))
+
+
+def tan(a: Any) -> Tensor:
+    """out = tan a (see `TanOp`)."""
+    return run(TanOp, (floating(a),))
+
+
+def log1p(a: Any) -> Tensor:
+    """out = ln(1 + a) (see `Log1pOp`)."""
+    return run(Log1pOp, (floating(a),))
+
+
+def expm1(a: Any) -> Tensor:
+    """out = eᵃ − 1 (see `Expm1Op`)."""
+    return run(Expm1Op, (floating(a),))
+
+
+def log2(a: Any) -> Tensor:
+    """out = log₂ a (see `Log2Op`)."""
+    return run(Log2Op, (floating(a),))
+
+
+def log10(a: Any) -> Tensor:
+    """out = log₁₀ a (see `Log10Op`)."""
+    return run(Log10Op, (floating(a),))
+
+
+def square(a: Any) -> Tensor:
+    """out = a² (see `SquareOp`)."""
+    return run(SquareOp, (lift(a),))
+
+
+def sign(a: Any) -> Tensor:
+    """out = sign a; its gradient is zero everywhere (see `SignOp`)."""
+    return run(SignOp, (lift(a),))
+
+
+def floor(a: Any) -> Tensor:
+    """out = ⌊a⌋; its gradient is zero everywhere (see `FloorOp`)."""
+    return run(FloorOp, (lift(a),))
+
+
+def ceil(a: Any) -> Tensor:
+    """out = ⌈a⌉; its gradient is zero everywhere (see `CeilOp`)."""
+    return run(CeilOp, (lift(a),))
+
+
+def round(a: Any, decimals: int = 0) -> Tensor:
+    """out = a rounded to `decimals` places, halves to even; its gradient is zero everywhere
+    (see `RoundOp`)."""
+    return run(RoundOp, (lift(a),), decimals=decimals)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """out = max(a, b) elementwise, broadcasting; a tie splits the gradient in half (see
+    `MaximumOp`)."""
+    return _binary(MaximumOp, a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """out = min(a, b) elementwise, broadcasting; a tie splits the gradient in half (see
+    `MinimumOp`)."""
+    return _binary(MinimumOp, a, b)
+
+
+def logaddexp(a: Any, b: Any) -> Tensor:
+    """out = ln(eᵃ + eᵇ) elementwise, broadcasting, without overflow (see `LogaddexpOp`)."""
+    a, b = operands("logaddexp", a, b)
+    a, b = floating(a), floating(b)
+    try:
+        return run(LogaddexpOp, (a, b))
+    except ValueError:
+        raise broadcast_error("logaddexp", a, b) from None
