@@ -60,7 +60,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
                           f"{show(norm_type)}")
     norm_type = float(norm_type)
     params = _with_grads(owner, parameters)
-    total = _norm([_norm(np.abs(p.grad, dtype=np.float64).ravel(), norm_type) for p in params],
+    total = _norm([_norm(np.abs(p.grad, dtype=np.float64), norm_type) for p in params],
                   norm_type)
     coefficient = max_norm / (total + EPS)
     if math.isfinite(total) and coefficient < 1:
