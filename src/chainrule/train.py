@@ -4,6 +4,7 @@
         for each mini-batch (shuffled with the seed):
             E = loss(model(x), t)          # 1. forward pass, 2. loss
             E.backward()                   # 3. backward pass: ∂E/∂W for every parameter
+            clip_grad_norm_(W, grad_clip)  #    (only with grad_clip: cap the gradients' norm)
             optimizer.step()               # 4. update: W ← W − η·∂E/∂W (or a better rule)
         evaluate on the validation data; callbacks (early stopping, checkpoints); log
 
@@ -49,7 +50,7 @@ from chainrule.optim import Optimizer
 from chainrule.optim.schedules import LRScheduler, ReduceLROnPlateau
 from chainrule.tensor import Tensor
 from chainrule.trace import TracedStep
-from chainrule.validate import is_positive_int, is_real
+from chainrule.validate import is_positive_int, is_real, positive_finite
 
 
 @dataclass
@@ -173,6 +174,7 @@ class TrainState:
     partial: dict[str, float] = field(default_factory=dict)  # this epoch's running sums
     epoch_started: float = 0.0
     traces: dict | None = None  # traced steps by batch shape, when fit(trace=True)
+    grad_clip: float | None = None  # the maximum gradient norm, when fit(grad_clip=...)
     backup: list | None = None  # (name, parameter, its weights before the step), for each one
     stop: bool = False
     finished: bool = False  # the loop ended normally (epoch limit or stop), not by an error
@@ -337,6 +339,7 @@ def fit(
     checkpoint_config: dict | None = None,
     checkpoint_every: float = 5.0,
     trace: bool = False,
+    grad_clip: float | None = None,
 ) -> History:
     """Train `model` on (X, y) by mini-batch backpropagation and return its `History`.
 
@@ -356,6 +359,10 @@ def fit(
     trace: replay a traced step (trace.py) instead of building the graph every step: the same
         ops (their forward functions, then the backward schedule) in the same order, so the
         same weights, with less overhead on small networks.
+    grad_clip: a maximum gradient norm: after each backward pass (eager or traced) and the
+        divergence check, `nn.utils.clip_grad_norm_(parameters, grad_clip)` scales the
+        trainable parameters' gradients together so their total 2-norm is at most grad_clip,
+        then the optimizer steps. None (the default): no clipping.
 
     >>> history = fit(model, "cross_entropy", SGD(model.parameters(), lr=0.1), X, y,
     ...               epochs=20, batch_size=32, validation_data=(X_val, y_val))
@@ -371,10 +378,12 @@ def fit(
     if not is_real(checkpoint_every) or not 0 <= checkpoint_every < math.inf:
         raise ConfigError("fit: checkpoint_every must be a non-negative number of seconds, got "
                           f"{checkpoint_every!r}")
+    if grad_clip is not None:
+        grad_clip = positive_finite("fit", "grad_clip", grad_clip)
     steps_per_epoch = math.ceil(n / batch_size)
 
     state = TrainState(model, optimizer, History(), np.random.default_rng(seed),
-                       traces={} if trace else None)
+                       traces={} if trace else None, grad_clip=grad_clip)
     callbacks = list(callbacks)
     if resume is not None:
         _restore(state, resume, scheduler, batch_size, n, callbacks)
@@ -454,13 +463,15 @@ def _run_epoch(state: TrainState, loss_fn: nn.Module, X: np.ndarray, y: np.ndarr
 
 def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.ndarray,
                 callbacks: list[Callback]) -> None:
-    """One update: forward, loss, backward, check, step, check (Note [divergence])."""
+    """One update: forward, loss, backward, check, clip, step, check (Note [divergence])."""
     value, output = _forward_backward(state, loss_fn, xb, yb)
     bad = None if math.isfinite(value) else "the loss"
     if bad is None:
         bad = _first_non_finite_gradient(state)
     if bad is not None:
         raise _divergence(state, value, bad)
+    if state.grad_clip is not None:
+        nn.utils.clip_grad_norm_([p for _, p, _ in _trainable(state)], state.grad_clip)
     state.consistent = False
     _guarded_step(state, value)
     state.step += 1

@@ -1,4 +1,5 @@
-"""Neural-network building blocks: Module and Parameter, layers, initializers and losses.
+"""Neural-network building blocks: Module and Parameter, layers, initializers, losses and
+gradient clipping (`nn.utils.clip_grad_norm_`, `nn.utils.clip_grad_value_`).
 
 >>> import chainrule.nn as nn
 >>> model = nn.Sequential(nn.Linear(2, 2, rng=0), nn.Sigmoid(), nn.Linear(2, 2, rng=1),
@@ -7,7 +8,7 @@
 ['0.weight', '0.bias', '2.weight', '2.bias']
 """
 
-from chainrule.nn import init
+from chainrule.nn import init, utils
 from chainrule.nn.layers import (
     ACTIVATIONS,
     HIDDEN_ACTIVATIONS,
@@ -41,5 +42,5 @@ __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HalfSquaredError", "Identity",
     "LeakyReLU", "Linear", "LoadResult", "LogSoftmax", "MSELoss", "Module", "Parameter", "ReLU",
     "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "check_parameter_memory", "get_loss",
-    "init", "mlp",
+    "init", "mlp", "utils",
 ]
