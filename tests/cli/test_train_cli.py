@@ -134,3 +134,21 @@ def test_resume_with_force_trains_on_with_the_new_settings(tmp_path):
     assert resumed.exit_code == 0, resumed.output
     history = json.loads((part / "history.json").read_text())
     assert [epoch["lr"] for epoch in history["epochs"]] == [0.01, 0.01, 0.05, 0.05]
+
+
+def test_grad_clip_is_a_train_option_stored_with_the_run_and_checked(tmp_path):
+    runs = {}
+    for clip in (None, "0.01"):
+        out = tmp_path / f"clip-{clip}"
+        extra = () if clip is None else ("--grad-clip", clip)
+        result = run("train", "--dataset", "xor", "--hidden", "4", "--epochs", "3", "--lr", "0.5",
+                     "--optimizer", "sgd", "--out", out, "--quiet", *extra)
+        assert result.exit_code == 0, result.output
+        runs[clip] = json.loads((out / "history.json").read_text())["epochs"][-1]["loss"]
+        assert json.loads((out / "config.json").read_text())["grad_clip"] == \
+            (None if clip is None else 0.01)
+    assert runs[None] != runs["0.01"]  # clipping to 0.01 changes the steps
+    result = run("train", "--dataset", "xor", "--grad-clip", "0", "--out", tmp_path / "bad")
+    assert result.exit_code == 2
+    assert result.output == ("error: options: 1 problem: --grad-clip: must be a positive finite "
+                             "number, got 0.0\n")

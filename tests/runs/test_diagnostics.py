@@ -101,7 +101,8 @@ def test_check_thresholds():
     _, warnings = diagnostics.check(_monitor_with({"0": spike, "2": steady}))
     assert warnings == ["exploding gradients: at step 10 the gradient of layer 1 (4→4) has norm "
                         "60: one gradient step, η·‖∂E/∂W‖ = 6, is larger than the layer's "
-                        "weights, ‖W‖ = 5 (warning above 1 × ‖W‖); lower the learning rate"]
+                        "weights, ‖W‖ = 5 (warning above 1 × ‖W‖); lower the learning rate or "
+                        "clip the gradients (--grad-clip, grad_clip=)"]
     _, warnings = diagnostics.check(_monitor_with({"0": spike, "2": steady}, lr=0.01))
     assert warnings == []  # the same norms at η = 0.01: a step of 0.6, against ‖W‖ = 5
     jump = [1e-3] * 9 + [5.0]  # 5000 × its median, but a step of 0.5: not exploding
@@ -113,7 +114,8 @@ def test_check_thresholds():
     overflow = [1.0] * 4 + [float("inf")] * 6
     _, warnings = diagnostics.check(_monitor_with({"0": steady, "2": overflow}))
     assert warnings == ["exploding gradients: at step 5 the gradient of layer 2 (4→4) has norm "
-                        "inf; lower the learning rate"]
+                        "inf; lower the learning rate or clip the gradients (--grad-clip, "
+                        "grad_clip=)"]
 
 
 def test_the_monitor_records_the_weights_before_each_update_and_the_learning_rate():

@@ -49,6 +49,9 @@ def train(
     trace: Annotated[bool | None, options.config_option(
         "trace", "Replay a traced step (faster on small networks; the same weights) or build "
                  "the graph every step.", "--trace/--eager", shown="eager")] = None,
+    grad_clip: Annotated[float | None, options.config_option(
+        "grad_clip", "Clip each update's gradients to this total norm (the remedy for "
+                     "exploding gradients).", "--grad-clip", shown="none")] = None,
     animate: Annotated[bool | None, options.config_option(
         "animate", "Also write training.gif: the decision boundary and the loss epoch by epoch "
                    "(data with 2 features; at most 60 epochs drawn, evenly spaced, and the "
@@ -91,7 +94,7 @@ def train(
                "momentum": momentum, "weight_decay": weight_decay, "epochs": epochs,
                "batch_size": batch_size, "val_split": val_split,
                "early_stopping": early_stopping, "seed": seed, "dtype": dtype, "trace": trace,
-               "network": network, "header": header, "animate": animate}
+               "grad_clip": grad_clip, "network": network, "header": header, "animate": animate}
     values, flags, source = cfg.gather(config, options)
     checkpoint = None
     if resume is not None:

@@ -91,6 +91,7 @@ class TrainConfig(BaseModel):
     dtype: Literal["float32", "float64"] = "float32"
     standardize: bool = True
     trace: bool = False
+    grad_clip: float | None = None  # the largest total gradient norm of an update (fit's)
     animate: bool = False
 
     @model_validator(mode="before")
@@ -101,9 +102,11 @@ class TrainConfig(BaseModel):
             return WORKED_EXAMPLE_DEFAULTS | values
         return values
 
-    @field_validator("lr")
+    @field_validator("lr", "grad_clip")
     @classmethod
-    def _positive_finite(cls, value: float) -> float:
+    def _positive_finite(cls, value: float | None) -> float | None:
+        if value is None:
+            return value
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"must be a positive finite number, got {value}")
         return value

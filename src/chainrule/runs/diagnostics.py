@@ -192,7 +192,8 @@ def check(monitor: GradientMonitor, *, vanishing_ratio: float = VANISHING_RATIO,
     if exploding:
         others = len(exploding) - 1
         also = f" (and {others} more layer{'s' if others > 1 else ''})" if others else ""
-        warnings.append(f"exploding gradients: {exploding[0]}{also}; lower the learning rate")
+        warnings.append(f"exploding gradients: {exploding[0]}{also}; lower the learning rate "
+                        "or clip the gradients (--grad-clip, grad_clip=)")
     if monitor.activations:
         warnings += _unit_warnings(monitor.activations[-1], label)
     return ratio, warnings

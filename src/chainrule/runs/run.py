@@ -206,7 +206,8 @@ def _train(config: TrainConfig, prepared: Prepared, folder: RunFolder | None,
                       seed=config.seed, validation_data=validation, callbacks=callbacks,
                       progress=progress, resume=resume,
                       checkpoint=None if folder is None else str(folder.checkpoint),
-                      checkpoint_config=config.model_dump(), trace=config.trace)
+                      checkpoint_config=config.model_dump(), trace=config.trace,
+                      grad_clip=config.grad_clip)
         status = "early-stopped" if history.stop_reason else "finished"
         result = recorded(RunResult(config, prepared, model, history, status))
     except DivergenceError as error:
