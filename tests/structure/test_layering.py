@@ -5,7 +5,7 @@ The layers, lowest first (a module may import its own layer and any below it):
     errors, version, validate, configfile, display   (helpers for every layer)
     autograd
     tensor ↔ ops                             (each needs the other)
-    functional < check < nn (and examples, built from nn) < optim
+    functional, creation < check < nn (and examples, built from nn) < optim
     data, io, fileschema, trace, draw        (helpers for training and above)
     train < runs < explain, onnx < cli, playground, sklearn
                                (explain may read nn, train and io, not runs; onnx reads runs,
@@ -31,7 +31,8 @@ import chainrule as cr
 SRC = Path(cr.__file__).parent
 RANKS = {
     "errors": 0, "version": 0, "validate": 0, "configfile": 0, "display": 0,
-    "autograd": 1, "tensor": 2, "ops": 2, "functional": 3, "check": 4, "nn": 5, "examples": 5,
+    "autograd": 1, "tensor": 2, "ops": 2, "functional": 3, "creation": 3, "check": 4, "nn": 5,
+    "examples": 5,
     "optim": 6, "data": 7, "io": 7, "fileschema": 7, "trace": 7, "draw": 7, "train": 8, "runs": 9,
     "explain": 10, "onnx": 10,
     "cli": 11, "playground": 11, "sklearn": 11,

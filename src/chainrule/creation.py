@@ -1,0 +1,105 @@
+"""Tensor constructors, and the one random generator they draw from (`manual_seed`).
+
+    cr.manual_seed(0)
+    w = cr.randn(3, 2, requires_grad=True)     # the same numbers after every manual_seed(0)
+    cr.zeros(3), cr.ones((2, 2)), cr.full((2,), 0.5), cr.arange(4), cr.eye(3), cr.rand(2)
+
+Shapes are given as separate ints or one tuple; dtype defaults to the default float dtype
+(float32 unless `set_default_dtype` says otherwise). `randn` and `rand` draw directly in that
+dtype from chainrule's generator: a `numpy.random.Generator` that `manual_seed` reseeds (fresh
+OS entropy until then). Layers take their own `rng` (nn/init.py) and are unaffected by it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.errors import DTypeError, ShapeError
+from chainrule.tensor import Tensor, get_default_dtype
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reseed the generator `randn` and `rand` draw from; returns it."""
+    global _generator
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise DTypeError(f"manual_seed: the seed must be a non-negative int, got {seed!r}")
+    _generator = np.random.default_rng(int(seed))
+    return _generator
+
+
+def generator() -> np.random.Generator:
+    """The generator `randn` and `rand` draw from (reseeded by `manual_seed`)."""
+    return _generator
+
+
+def _shape(op: str, shape: tuple) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], tuple | list):
+        shape = tuple(shape[0])
+    if not all(isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 0
+               for n in shape):
+        raise ShapeError(f"{op}: a shape is non-negative ints, as {op}(2, 3) or {op}((2, 3)); "
+                         f"got {shape!r}")
+    return tuple(int(n) for n in shape)
+
+
+def _float(op: str, dtype: Any) -> np.dtype:
+    dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
+    if dtype.kind != "f":
+        raise DTypeError(f"{op}: draws floats; dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _made(data: np.ndarray, requires_grad: bool) -> Tensor:
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros."""
+    return _made(np.zeros(_shape("zeros", shape), dtype or get_default_dtype()), requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    return _made(np.ones(_shape("ones", shape), dtype or get_default_dtype()), requires_grad)
+
+
+def full(shape: Any, value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of one value: full((2, 3), 0.5)."""
+    shape = _shape("full", (shape,))
+    return _made(np.full(shape, value, dtype or get_default_dtype()), requires_grad)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Evenly spaced values in [start, stop), as np.arange: integers when start, stop and step
+    are ints (labels, indices), the default float dtype otherwise."""
+    if step == 0:
+        raise ShapeError("arange: step must not be 0")
+    values = np.arange(start, stop, step) if stop is not None else np.arange(start, step=step)
+    if dtype is not None:
+        values = values.astype(dtype)
+    elif values.dtype.kind == "f":
+        values = values.astype(get_default_dtype())
+    return _made(values, requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """The n × m identity matrix (n × n by default)."""
+    rows, cols = _shape("eye", (n, n if m is None else m))
+    return _made(np.eye(rows, cols, dtype=dtype or get_default_dtype()), requires_grad)
+
+
+def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from chainrule's generator (see `manual_seed`)."""
+    return _made(_generator.standard_normal(_shape("randn", shape), dtype=_float("randn", dtype)),
+                 requires_grad)
+
+
+def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from chainrule's generator (see `manual_seed`)."""
+    return _made(_generator.random(_shape("rand", shape), dtype=_float("rand", dtype)),
+                 requires_grad)
