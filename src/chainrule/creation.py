@@ -6,8 +6,8 @@
 
 Shapes are given as separate ints or one tuple; dtype defaults to the default float dtype
 (float32 unless `set_default_dtype` says otherwise). `randn` and `rand` draw directly in that
-dtype from chainrule's generator: a `numpy.random.Generator` that `manual_seed` reseeds (fresh
-OS entropy until then). Layers take their own `rng` (nn/init.py) and are unaffected by it.
+dtype from chainrule's generator (tensor.py's `generator`, which `manual_seed` reseeds; fresh OS
+entropy until then), as does Dropout. Layers' weights take their own `rng` (nn/init.py).
 """
 
 from __future__ import annotations
@@ -17,23 +17,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import DTypeError, ShapeError
-from chainrule.tensor import Tensor, get_default_dtype
-
-_generator = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed the generator `randn` and `rand` draw from; returns it."""
-    global _generator
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise DTypeError(f"manual_seed: the seed must be a non-negative int, got {seed!r}")
-    _generator = np.random.default_rng(int(seed))
-    return _generator
-
-
-def generator() -> np.random.Generator:
-    """The generator `randn` and `rand` draw from (reseeded by `manual_seed`)."""
-    return _generator
+from chainrule.tensor import Tensor, generator, get_default_dtype, manual_seed
 
 
 def _shape(op: str, shape: tuple) -> tuple[int, ...]:
@@ -95,11 +79,14 @@ def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = F
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from chainrule's generator (see `manual_seed`)."""
-    return _made(_generator.standard_normal(_shape("randn", shape), dtype=_float("randn", dtype)),
+    return _made(generator().standard_normal(_shape("randn", shape), dtype=_float("randn", dtype)),
                  requires_grad)
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from chainrule's generator (see `manual_seed`)."""
-    return _made(_generator.random(_shape("rand", shape), dtype=_float("rand", dtype)),
+    return _made(generator().random(_shape("rand", shape), dtype=_float("rand", dtype)),
                  requires_grad)
+
+
+__all__ = ["arange", "eye", "full", "manual_seed", "ones", "rand", "randn", "zeros"]

@@ -39,6 +39,23 @@ def get_default_dtype() -> np.dtype:
     return _default_dtype
 
 
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reseed the generator `randn` and `rand` draw from; returns it."""
+    global _generator
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise DTypeError(f"manual_seed: the seed must be a non-negative int, got {seed!r}")
+    _generator = np.random.default_rng(int(seed))
+    return _generator
+
+
+def generator() -> np.random.Generator:
+    """The generator `randn` and `rand` draw from (reseeded by `manual_seed`)."""
+    return _generator
+
+
 def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data

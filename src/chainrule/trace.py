@@ -115,10 +115,24 @@ class TracedStep:
                     "NumPy); it would be frozen into the trace: train this model eagerly"
                 )
 
+    def _rewind(self) -> None:
+        """Set each generator an op draws from (DropoutOp keeps its generator's state before
+        the draw) back to where the recorded eager step found it: the check's replay draws the
+        same masks as the eager step, and recording a trace draws nothing, so the first replay
+        draws what an eager step would have."""
+        starts: dict[int, tuple] = {}
+        for _, _, attrs, _ in self.forward_plan:
+            if "state" in attrs:
+                starts.setdefault(id(attrs["rng"]), (attrs["rng"], attrs["state"]))
+        for rng, state in starts.values():
+            rng.bit_generator.state = state
+
     def _check_against_eager(self, x: np.ndarray, y: np.ndarray, loss: float) -> None:
         """Replay once on the recorded batch: loss and gradients must equal the eager ones."""
         eager = [p.grad for p in self.params]
+        self._rewind()
         replayed = self.forward_backward(x, y)
+        self._rewind()
         same = replayed == loss and all(
             (a is None and b is None) or (a is not None and b is not None
                                           and np.array_equal(a, b))

@@ -17,7 +17,9 @@ from chainrule.errors import ConfigError, DTypeError, ShapeError
 from chainrule.nn import init
 from chainrule.nn.module import Module, Parameter, SummaryRow
 from chainrule.ops import activation
+from chainrule.ops.elementwise import dropout
 from chainrule.ops.linalg import linear
+from chainrule.ops.shape import reshape
 from chainrule.tensor import Tensor, get_default_dtype
 from chainrule.validate import is_int, is_positive_int, physical_memory, show_bytes
 
@@ -214,6 +216,49 @@ class Identity(_Activation):
 
     def forward(self, x: Any) -> Any:
         return x
+
+
+# --- shape and regularisation --------------------------------------------------------------
+class Flatten(Module):
+    """out = x reshaped to (batch, features): every axis from `start_axis` on joined into one."""
+
+    def __init__(self, start_axis: int = 1) -> None:
+        super().__init__()
+        if not is_int(start_axis) or start_axis < 0:
+            raise ConfigError(f"Flatten: start_axis must be a non-negative int, got "
+                              f"{start_axis!r}")
+        self.start_axis = start_axis
+
+    def forward(self, x: Any) -> Tensor:
+        shape = x.shape
+        if len(shape) < self.start_axis:
+            raise ShapeError(f"Flatten: start_axis {self.start_axis} is beyond the "
+                             f"{len(shape)} axes of an input of shape {tuple(shape)}")
+        return reshape(x, (*shape[:self.start_axis], -1))
+
+    def extra_repr(self) -> str:
+        return f"start_axis={self.start_axis}"
+
+
+class Dropout(Module):
+    """While training, zero each input with probability p and scale the rest by 1/(1 − p);
+    in eval() mode, the identity. rng: an int seed or a numpy Generator for the masks; None
+    draws from chainrule's generator, which `cr.manual_seed` reseeds."""
+
+    def __init__(self, p: float = 0.5, rng: Any = None) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
+            raise ConfigError(f"Dropout: p must be a probability in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.rng = None if rng is None else init.as_generator(rng)
+
+    def forward(self, x: Any) -> Any:
+        if not self.training or self.p == 0:
+            return x
+        return dropout(x, self.p, self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 # --- Sequential ------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.errors import ConfigError
 from chainrule.ops.base import Function, broadcast_error, floating, lift, operands, run
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, generator
 
 
 def _binary(op: type[Function], a: Any, b: Any) -> Tensor:
@@ -665,3 +666,37 @@ def logaddexp(a: Any, b: Any) -> Tensor:
         return run(LogaddexpOp, (a, b))
     except ValueError:
         raise broadcast_error("logaddexp", a, b) from None
+
+
+class DropoutOp(Function):
+    """out = a·mask/(1 − p), each mask element 1 with probability 1 − p;  ∂out/∂a = mask/(1 − p).
+
+    The mask is drawn from the generator `rng` in the attributes and kept for backward. `state`
+    is the generator's state before the draw, so that a traced step can check its replay
+    against the eager step it was recorded from with the very same mask (trace.py).
+    """
+
+    name = "dropout"
+    keeps = ("scaled_mask",)
+
+    @staticmethod
+    def forward(a, p, rng, state):
+        scaled = (rng.random(a.shape) >= p).astype(a.dtype)
+        scaled /= 1 - p
+        return a * scaled, scaled
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs, p, rng, state):
+        return (g * outputs[1],)
+
+
+def dropout(a: Any, p: float = 0.5, rng: np.random.Generator | None = None) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1 − p) (see `DropoutOp`),
+    so the expected output is the input. rng: a numpy Generator; None draws from chainrule's
+    generator (`cr.manual_seed`)."""
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
+        raise ConfigError(f"dropout: p must be a probability in [0, 1), got {p!r}")
+    if rng is None:
+        rng = generator()
+    return run(DropoutOp, (floating(a),), p=float(p), rng=rng,
+               state=rng.bit_generator.state)
