@@ -54,7 +54,7 @@ from chainrule.ops.loss import (
     half_squared_error,
     mse,
 )
-from chainrule.ops.reduce import logsumexp, max, mean, sum
+from chainrule.ops.reduce import cumsum, logsumexp, max, mean, min, norm, prod, std, sum, var
 from chainrule.ops.shape import concatenate, getitem, reshape, stack, transpose
 from chainrule.tensor import Tensor
 
@@ -69,6 +69,7 @@ __all__ = [
     "concatenate",
     "cos",
     "cross_entropy",
+    "cumsum",
     "div",
     "exp",
     "expm1",
@@ -89,11 +90,14 @@ __all__ = [
     "max",
     "maximum",
     "mean",
+    "min",
     "minimum",
     "mse",
     "mul",
     "neg",
+    "norm",
     "pow",
+    "prod",
     "relu",
     "reshape",
     "round",
@@ -105,12 +109,14 @@ __all__ = [
     "sqrt",
     "square",
     "stack",
+    "std",
     "sub",
     "sum",
     "tan",
     "tanh",
     "transpose",
     "value_and_grad",
+    "var",
     "where",
 ]
 
