@@ -7,7 +7,6 @@ reduced gradient gets its reduced axes back by `np.expand_dims(g, axes)`.
 
 from __future__ import annotations
 
-import builtins
 from typing import Any
 
 import numpy as np
@@ -184,7 +183,8 @@ class ProdOp(Function):
 
 def _count(shape: tuple[int, ...], axes: tuple[int, ...], ddof: int) -> int:
     """The divisor of a variance, n − ddof (0 when ddof ≥ n: the result is then inf or nan)."""
-    return builtins.max(int(np.prod([shape[a] for a in axes])) - ddof, 0)
+    n = int(np.prod([shape[a] for a in axes]))
+    return n - ddof if n > ddof else 0
 
 
 class VarOp(Function):
@@ -298,25 +298,23 @@ def prod(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return _reduction(ProdOp, x, axis, keepdims)
 
 
-def _ddof(op: str, ddof: Any) -> int:
+def _spread(op: type[Function], x: Any, axis: Axis, ddof: Any, keepdims: bool) -> Tensor:
     if isinstance(ddof, bool) or not isinstance(ddof, int | np.integer) or ddof < 0:
-        raise ConfigError(f"{op}: ddof must be a non-negative int (0: population, 1: sample "
-                          f"estimate), got {ddof!r}")
-    return int(ddof)
+        raise ConfigError(f"{op.name}: ddof must be a non-negative int (0: population, 1: "
+                          f"sample estimate), got {ddof!r}")
+    x = floating(x)
+    return run(op, (x,), axes=normalize_axis(op.name, axis, x.data.shape), keepdims=keepdims,
+               ddof=int(ddof))
 
 
 def var(x: Any, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
     """out = Σ (x − x̄)² / (n − ddof) over `axis` (see `VarOp`); ddof=1 as torch.var's default."""
-    x = floating(x)
-    return run(VarOp, (x,), axes=normalize_axis("var", axis, x.data.shape), keepdims=keepdims,
-               ddof=_ddof("var", ddof))
+    return _spread(VarOp, x, axis, ddof, keepdims)
 
 
 def std(x: Any, axis: Axis = None, ddof: int = 0, keepdims: bool = False) -> Tensor:
     """out = √var(x) over `axis` (see `StdOp`); gradient 0 where the std is 0, as in PyTorch."""
-    x = floating(x)
-    return run(StdOp, (x,), axes=normalize_axis("std", axis, x.data.shape), keepdims=keepdims,
-               ddof=_ddof("std", ddof))
+    return _spread(StdOp, x, axis, ddof, keepdims)
 
 
 def norm(x: Any, ord: float = 2, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -326,7 +324,7 @@ def norm(x: Any, ord: float = 2, axis: Axis = None, keepdims: bool = False) -> T
         raise ConfigError(f"norm: ord must be 1, 2 or inf (vector norms), got {ord!r}")
     x = floating(x)
     return run(NormOp, (x,), axes=normalize_axis("norm", axis, x.data.shape), keepdims=keepdims,
-               ord=ord)
+               ord=float(ord))
 
 
 def cumsum(x: Any, axis: int | None = None) -> Tensor:
