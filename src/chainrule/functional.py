@@ -55,7 +55,7 @@ from chainrule.ops.loss import (
     half_squared_error,
     mse,
 )
-from chainrule.ops.reduce import logsumexp, max, mean, sum
+from chainrule.ops.reduce import cumsum, logsumexp, max, mean, min, norm, prod, std, sum, var
 from chainrule.ops.shape import concatenate, getitem, reshape, stack, transpose
 from chainrule.tensor import Tensor
 
@@ -70,6 +70,7 @@ __all__ = [
     "concatenate",
     "cos",
     "cross_entropy",
+    "cumsum",
     "div",
     "dropout",
     "exp",
@@ -91,11 +92,14 @@ __all__ = [
     "max",
     "maximum",
     "mean",
+    "min",
     "minimum",
     "mse",
     "mul",
     "neg",
+    "norm",
     "pow",
+    "prod",
     "relu",
     "reshape",
     "round",
@@ -107,12 +111,14 @@ __all__ = [
     "sqrt",
     "square",
     "stack",
+    "std",
     "sub",
     "sum",
     "tan",
     "tanh",
     "transpose",
     "value_and_grad",
+    "var",
     "where",
 ]
 

@@ -306,6 +306,27 @@ class Tensor:
     def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
         return reduce.max(self, axis, keepdims)
 
+    def min(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return reduce.min(self, axis, keepdims)
+
+    def prod(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return reduce.prod(self, axis, keepdims)
+
+    def var(self, axis: int | tuple[int, ...] | None = None, ddof: int = 0,
+            keepdims: bool = False) -> Tensor:
+        return reduce.var(self, axis, ddof, keepdims)
+
+    def std(self, axis: int | tuple[int, ...] | None = None, ddof: int = 0,
+            keepdims: bool = False) -> Tensor:
+        return reduce.std(self, axis, ddof, keepdims)
+
+    def norm(self, ord: float = 2, axis: int | tuple[int, ...] | None = None,
+             keepdims: bool = False) -> Tensor:
+        return reduce.norm(self, ord, axis, keepdims)
+
+    def cumsum(self, axis: int | None = None) -> Tensor:
+        return reduce.cumsum(self, axis)
+
     def exp(self) -> Tensor:
         return elementwise.exp(self)
 

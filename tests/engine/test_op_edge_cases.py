@@ -131,10 +131,56 @@ def test_pow_integer_exponents_at_negative_and_zero_bases(p):
     (lambda x: F.softmax(x.sum()),
      r"softmax: axis -1 is out of range for a tensor of shape \(\) \(it has no axes; use "
      r"axis=None\)"),
+    (lambda x: x.min(axis=1),
+     r"min: axis 1 is out of range for a tensor of shape \(3,\) \(valid axes: -1 to 0\)"),
+    (lambda x: F.prod(x, axis=-2),
+     r"prod: axis -2 is out of range for a tensor of shape \(3,\) \(valid axes: -1 to 0\)"),
+    (lambda x: x.var(axis=(0, 0)),
+     r"var: axis \(0, 0\) names the same axis twice \(shape \(3,\)\)"),
+    (lambda x: F.std(x, axis=3),
+     r"std: axis 3 is out of range for a tensor of shape \(3,\) \(valid axes: -1 to 0\)"),
+    (lambda x: x.norm(2, axis=(-1, 0)),
+     r"norm: axis \(-1, 0\) names the same axis twice \(shape \(3,\)\)"),
+    (lambda x: x.cumsum(axis=-2),
+     r"cumsum: axis -2 is out of range for a tensor of shape \(3,\) \(valid axes: -1 to 0\)"),
+    (lambda x: x.sum().cumsum(axis=0),
+     r"cumsum: axis 0 is out of range for a tensor of shape \(\) \(it has no axes; use "
+     r"axis=None\)"),
+    (lambda x: F.cumsum(x, axis=(0,)), r"cumsum: axis must be one int or None, got \(0,\)"),
 ])
 def test_bad_axes_are_shape_errors_naming_the_op(call, message):
     with pytest.raises(cr.ShapeError, match=message):
         call(cr.tensor([1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda x: x.var(ddof=-1), r"var: ddof must be a non-negative int \(0: population, 1: "
+                               r"sample estimate\), got -1"),
+    (lambda x: F.std(x, ddof=0.5), r"std: ddof must be a non-negative int .*, got 0\.5"),
+    (lambda x: x.norm(3), r"norm: ord must be 1, 2 or inf \(vector norms\), got 3"),
+    (lambda x: F.norm(x, "fro"), r"norm: ord must be 1, 2 or inf \(vector norms\), got 'fro'"),
+])
+def test_bad_ddof_and_ord_are_config_errors(call, message):
+    with pytest.raises(cr.ConfigError, match=message):
+        call(cr.tensor([1.0, 2.0, 3.0]))
+
+
+def test_prod_gradient_through_zeros_matches_finite_differences():
+    x = np.array([[0.0, 2.0, -1.5], [0.0, 0.0, 3.0], [1.0, 0.5, 2.0]])
+    for axis in (None, 0, -1, (0, 1)):
+        cr.gradcheck(lambda a, axis=axis: a.prod(axis=axis), x, atol=1e-7, rtol=1e-5)
+
+
+def test_reductions_of_scalars_and_integers():
+    s = cr.tensor(3.0, dtype="float64", requires_grad=True)
+    assert s.var().item() == 0.0 and s.prod().item() == 3.0 and s.norm().item() == 3.0
+    np.testing.assert_array_equal(s.cumsum().data, [3.0])
+    s.std().backward()  # std 0: gradient 0, as in PyTorch
+    assert s.grad == 0.0
+    ints = cr.tensor(np.array([1, 2, 4]))
+    assert ints.var().dtype == cr.get_default_dtype() and ints.var().item() == pytest.approx(14 / 9)
+    assert ints.norm(1).item() == 7.0 and ints.prod().item() == 8 and ints.min().item() == 1
+    np.testing.assert_array_equal(ints.cumsum().data, [1, 3, 7])
 
 
 def test_softmax_over_several_axes():

@@ -273,3 +273,104 @@ def test_logaddexp_is_stable_at_large_values_and_infinities():
     sigma = 1 / (1 + np.exp(-np.array([0.0, 1.0, 1.0, 800.0, 0.0, 0.0, -np.inf])))
     np.testing.assert_allclose(x.grad, sigma, rtol=1e-15)
     np.testing.assert_allclose(y.grad, 1 - sigma, rtol=1e-15)
+
+
+# --- reductions and cumsum one at a time: value and gradient, negative axes, keepdims ---------
+def _torch_prod(x, dim=None, keepdim=False):
+    """torch.prod over several dims (it takes one at a time)."""
+    if dim is None:
+        return x.prod()
+    dims = sorted(d % x.ndim for d in ((dim,) if isinstance(dim, int) else dim))
+    for d in reversed(dims):
+        x = x.prod(dim=d, keepdim=keepdim)
+    return x
+
+
+def _first_last(x):
+    """The axes (0, −1), or the one axis of a vector."""
+    return (0, -1) if x.ndim > 1 else -1
+
+
+# (name, chainrule, torch): each applies to any tensor of at least one axis
+REDUCTIONS = [
+    ("min_all", lambda x: x.min(), torch.amin),
+    ("min_last", lambda x: x.min(axis=-1), lambda x: x.amin(dim=-1)),
+    ("min_first_last_keepdims", lambda x: F.min(x, axis=_first_last(x), keepdims=True),
+     lambda x: x.amin(dim=_first_last(x), keepdim=True)),
+    ("prod_all", lambda x: x.prod(), _torch_prod),
+    ("prod_last_keepdims", lambda x: x.prod(axis=-1, keepdims=True),
+     lambda x: _torch_prod(x, -1, keepdim=True)),
+    ("prod_first_last", lambda x: x.prod(axis=_first_last(x)),
+     lambda x: _torch_prod(x, _first_last(x))),
+    ("var_all", lambda x: x.var(), lambda x: x.var(correction=0)),
+    ("var_last_ddof1", lambda x: F.var(x, axis=-1, ddof=1), lambda x: x.var(dim=-1)),
+    ("var_first_keepdims", lambda x: x.var(axis=0, keepdims=True),
+     lambda x: x.var(dim=0, correction=0, keepdim=True)),
+    ("std_all_ddof1", lambda x: x.std(ddof=1), lambda x: x.std()),
+    ("std_last_keepdims", lambda x: F.std(x, axis=-1, keepdims=True),
+     lambda x: x.std(dim=-1, correction=0, keepdim=True)),
+    ("norm2_all", lambda x: x.norm(), torch.linalg.vector_norm),
+    ("norm2_last_keepdims", lambda x: F.norm(x, 2, axis=-1, keepdims=True),
+     lambda x: torch.linalg.vector_norm(x, 2, dim=-1, keepdim=True)),
+    ("norm1_first_last", lambda x: x.norm(1, axis=_first_last(x)),
+     lambda x: torch.linalg.vector_norm(x, 1, dim=_first_last(x))),
+    ("var_first_last_ddof1", lambda x: x.var(axis=_first_last(x), ddof=1),
+     lambda x: x.var(dim=_first_last(x))),
+    ("norm_inf_first", lambda x: x.norm(np.inf, axis=0),
+     lambda x: torch.linalg.vector_norm(x, np.inf, dim=0)),
+    ("cumsum_last", lambda x: x.cumsum(axis=-1), lambda x: x.cumsum(dim=-1)),
+    ("cumsum_first", lambda x: F.cumsum(x, axis=0), lambda x: x.cumsum(dim=0)),
+    ("cumsum_flat", lambda x: x.cumsum(), lambda x: x.flatten().cumsum(dim=0)),
+]
+REDUCTION_SHAPES = [(5,), (3, 4), (2, 3, 4), (4, 1, 3)]
+
+
+@pytest.mark.parametrize("shape", REDUCTION_SHAPES, ids=str)
+@pytest.mark.parametrize(("name", "ours", "theirs"), REDUCTIONS,
+                         ids=[row[0] for row in REDUCTIONS])
+def test_reductions_match_torch(name, ours, theirs, shape):
+    rng = np.random.default_rng(len(shape))
+    _value_and_grads_match(ours, theirs, [rng.uniform(-2, 2, size=shape)], rng)
+
+
+@pytest.mark.parametrize(("name", "ours", "theirs"), [
+    ("min", lambda x: x.min(axis=-1), lambda x: x.amin(dim=-1)),
+    ("min_all", lambda x: x.min(), torch.amin),
+    ("norm_inf", lambda x: x.norm(np.inf, axis=-1),
+     lambda x: torch.linalg.vector_norm(x, np.inf, dim=-1)),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_min_and_inf_norm_split_ties_evenly_as_torch(name, ours, theirs):
+    # ties, including +2 and −2 for the inf-norm (whose gradient is then ±½ each)
+    x = np.array([[1.0, -2.0, 2.0, 0.5], [-1.0, -1.0, 0.0, 1.0], [3.0, 3.0, 3.0, 3.0]])
+    _value_and_grads_match(ours, theirs, [x], np.random.default_rng(0))
+
+
+def test_prod_gradient_with_zeros_matches_torch():
+    # rows with no zero, one zero and two zeros: ∂/∂x_i = Π_{j≠i} x_j, never out / x_i
+    x = np.array([[2.0, -3.0, 0.5], [2.0, 0.0, 4.0], [0.0, 3.0, 0.0]])
+    for axis, dim in [(-1, -1), (0, 0)]:
+        _value_and_grads_match(lambda a, axis=axis: a.prod(axis=axis),
+                               lambda a, dim=dim: a.prod(dim=dim), [x], np.random.default_rng(1))
+    _value_and_grads_match(lambda a: a.prod(), lambda a: a.prod(), [x[1:2]],
+                           np.random.default_rng(2))
+    ours = cr.tensor(x, requires_grad=True)
+    ours.prod(axis=-1).sum().backward()
+    np.testing.assert_array_equal(ours.grad, [[-1.5, 1.0, -6.0], [0.0, 8.0, 0.0],
+                                              [0.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize(("name", "ours", "theirs"), [
+    ("std", lambda x: x.std(axis=-1), lambda x: x.std(dim=-1, correction=0)),
+    ("std_ddof1", lambda x: x.std(axis=-1, ddof=1), lambda x: x.std(dim=-1)),
+    ("norm2", lambda x: x.norm(axis=-1), lambda x: torch.linalg.vector_norm(x, dim=-1)),
+    ("norm1", lambda x: x.norm(1, axis=-1), lambda x: torch.linalg.vector_norm(x, 1, dim=-1)),
+    ("norm_inf", lambda x: x.norm(np.inf, axis=-1),
+     lambda x: torch.linalg.vector_norm(x, np.inf, dim=-1)),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_std_and_norm_gradients_at_zero_match_torch(name, ours, theirs):
+    # a constant row (std 0) and a zero row (norm 0): gradient 0 there, as in torch, not nan
+    x = np.array([[1.5, 1.5, 1.5], [0.0, 0.0, 0.0], [1.0, -2.0, 0.5]])
+    _value_and_grads_match(ours, theirs, [x], np.random.default_rng(3))
+    a = cr.tensor(x, requires_grad=True)
+    ours(a).sum().backward()
+    np.testing.assert_array_equal(a.grad[1], [0.0, 0.0, 0.0])

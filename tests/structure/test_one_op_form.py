@@ -39,7 +39,8 @@ def test_no_op_is_a_closure_every_result_records_its_function():
     results = [x + 1, x * x, x / 2, x**2, -x, x.exp(), x.abs(), x.sum(), x.mean(), x.max(),
                x.reshape(-1), x.T, x[0], F.softmax(x), F.log_softmax(x), F.logsumexp(x),
                cr.where(x > 0, x, 0.0), cr.concatenate([x, x]), cr.stack([x, x]), x @ x.T,
-               x.clip(0, 1), x.astype("float32"), F.tanh(x),
+               x.clip(0, 1), x.astype("float32"), F.tanh(x), x.min(), x.prod(), x.var(),
+               x.std(), x.norm(), x.norm(1), x.norm(np.inf), x.cumsum(axis=-1),
                F.half_squared_error(x, x.detach()), F.mse(x, x.detach()),
                F.binary_cross_entropy(x.sigmoid(), x.detach().clip(0, 1)),
                F.cross_entropy(x, np.array([1]))]
