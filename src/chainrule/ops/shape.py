@@ -448,7 +448,8 @@ class PadOp(Function):
 
     @staticmethod
     def forward(x, pad_width, constant_values):
-        return (np.pad(x, pad_width, mode="constant", constant_values=constant_values),)
+        # a scalar has no axes to pad: () would read as a float array to np.pad
+        return (np.pad(x, pad_width or 0, mode="constant", constant_values=constant_values),)
 
     @staticmethod
     def backward(g, inputs, outputs, needs, pad_width, constant_values):
