@@ -413,6 +413,40 @@ class Tensor:
     def T(self) -> Tensor:
         return shape_ops.transpose(self, None)
 
+    def squeeze(self, axis: int | tuple[int, ...] | None = None) -> Tensor:
+        return shape_ops.squeeze(self, axis)
+
+    def expand_dims(self, axis: int | tuple[int, ...]) -> Tensor:
+        return shape_ops.expand_dims(self, axis)
+
+    def flatten(self) -> Tensor:
+        """This tensor as 1-D, as ndarray.flatten (torch.flatten with start_dim=0)."""
+        return shape_ops.flatten(self)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        return shape_ops.swapaxes(self, axis1, axis2)
+
+    def moveaxis(self, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
+        return shape_ops.moveaxis(self, source, destination)
+
+    def flip(self, axis: int | tuple[int, ...] | None = None) -> Tensor:
+        return shape_ops.flip(self, axis)
+
+    def roll(self, shift: int | Sequence[int], axis: int | Sequence[int] | None = None) -> Tensor:
+        return shape_ops.roll(self, shift, axis)
+
+    def repeat(self, repeats: int | Sequence[int], axis: int | None = None) -> Tensor:
+        """Each element repeated, as ndarray.repeat (torch's repeat_interleave; torch's
+        Tensor.repeat is `tile`)."""
+        return shape_ops.repeat(self, repeats, axis)
+
+    def tile(self, reps: int | Sequence[int]) -> Tensor:
+        return shape_ops.tile(self, reps)
+
+    def split(self, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+        """The pieces along `axis`, as np.split (see chainrule.functional.split)."""
+        return shape_ops.split(self, indices_or_sections, axis)
+
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
            name: str | None = None) -> Tensor:

@@ -252,3 +252,55 @@ def test_elementwise_binary_ops_name_themselves_in_shape_errors():
         with pytest.raises(cr.ShapeError, match=rf"{op.__name__}: shapes \(2,\) and \(3,\) "
                                                 "cannot be broadcast"):
             op(np.ones(2), np.ones(3))
+
+
+# --- shape ops ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda x: x.squeeze(0), cr.ShapeError,
+     r"squeeze: axis 0 of a tensor of shape \(2, 1, 3\) has size 2; only axes of size 1 can be "
+     r"squeezed"),
+    (lambda x: x.expand_dims(5), cr.ShapeError,
+     r"expand_dims: axis 5 does not fit a tensor of shape \(2, 1, 3\) growing to 4 axes "
+     r"\(valid axes: -4 to 3, each named once\)"),
+    (lambda x: x.swapaxes(0, -4), cr.ShapeError,
+     r"swapaxes: axis -4 is out of range for a tensor of shape \(2, 1, 3\) \(valid axes: -3 to "
+     r"2\)"),
+    (lambda x: x.moveaxis([0, -3], [1, 2]), cr.ShapeError,
+     r"moveaxis: axis \(0, -3\) names the same axis twice \(shape \(2, 1, 3\)\)"),
+    (lambda x: x.moveaxis([0, 1], 2), cr.ShapeError,
+     r"moveaxis: source \[0, 1\] and destination 2 must name as many axes each"),
+    (lambda x: x.flip(3), cr.ShapeError, r"flip: axis 3 is out of range"),
+    (lambda x: x.roll((1, 2), 0), cr.ShapeError,
+     r"roll: shift \(1, 2\) and axis 0 must have the same length \(shape \(2, 1, 3\)\)"),
+    (lambda x: x.repeat([1, 2], axis=-1), cr.ShapeError,
+     r"repeat: 2 repeats for 3 elements along axis 2 of a tensor of shape \(2, 1, 3\) "
+     r"\(give one count, or one per element\)"),
+    (lambda x: x.repeat(-1), cr.ShapeError,
+     r"repeat: repeats must be a non-negative int or a 1-D sequence of them, got -1"),
+    (lambda x: x.tile((2, 1.5)), cr.ShapeError,
+     r"tile: reps must be non-negative ints, got \(2, 1.5\) \(shape \(2, 1, 3\)\)"),
+    (lambda x: x.split(2, axis=-1), cr.ShapeError,
+     r"split: cannot cut axis 2 of size 3 \(shape \(2, 1, 3\)\) into 2 equal pieces; give a "
+     r"divisor of 3 or a list of indices"),
+    (lambda x: F.pad(x, ((1, 1), (2, 2))), cr.ShapeError,
+     r"pad: pad_width \(\(1, 1\), \(2, 2\)\) does not fit a tensor of shape \(2, 1, 3\)"),
+    (lambda x: F.pad(x, -1), cr.ShapeError, r"pad: pad_width -1 does not fit"),
+    (lambda x: F.pad(x, 1, mode="reflect"), cr.ConfigError,
+     r"pad: only mode='constant' is supported, got mode='reflect'"),
+])
+def test_bad_shape_op_arguments_name_the_op_and_shape(call, error, message):
+    with pytest.raises(error, match=message):
+        call(cr.tensor(np.zeros((2, 1, 3))))
+
+
+def test_shape_ops_accept_arrays_and_keep_numpy_values():
+    x = np.arange(6.0).reshape(2, 3)
+    assert F.squeeze(x[None]).shape == (2, 3)
+    np.testing.assert_array_equal(F.flatten(x).data, x.flatten())
+    np.testing.assert_array_equal(F.repeat(x, [2, 0, 1], axis=1).data,
+                                  np.repeat(x, [2, 0, 1], axis=1))
+    np.testing.assert_array_equal(F.pad(x, 1, constant_values=-1.0).data,
+                                  np.pad(x, 1, constant_values=-1.0))
+    assert F.flatten(cr.tensor(3.0)).shape == (1,)
+    assert [p.shape for p in cr.tensor(x).split([1], axis=-1)] == [(2, 1), (2, 2)]

@@ -121,6 +121,27 @@ OPS = [
     OpCase("maximum", lambda a, b: a.maximum(b), 2, broadcast=True),
     OpCase("minimum", lambda a, b: F.minimum(a, b), 2, broadcast=True),
     OpCase("logaddexp", lambda a, b: a.logaddexp(b), 2, -20.0, 20.0, broadcast=True),
+    OpCase("squeeze_all", lambda a: a.squeeze()),
+    OpCase("squeeze_axis", lambda a: a[..., :1].squeeze(-1), min_dims=1),
+    OpCase("expand_dims", lambda a: a.expand_dims((0, -1))),
+    OpCase("flatten", lambda a: a.flatten()),
+    OpCase("swapaxes", lambda a: a.swapaxes(0, -1), min_dims=1),
+    OpCase("moveaxis", lambda a: a.moveaxis([0, -1], [-1, 0]), min_dims=2),
+    OpCase("flip_all", lambda a: a.flip()),
+    OpCase("flip_axis", lambda a: a.flip(-1), min_dims=1),
+    OpCase("roll_flat", lambda a: a.roll(2)),
+    OpCase("roll_axes", lambda a: a.roll((1, -2), (0, -1)), min_dims=1),
+    OpCase("repeat_flat", lambda a: a.repeat(2)),
+    OpCase("repeat_axis", lambda a: a.repeat(3, axis=-1), min_dims=1),
+    OpCase("repeat_counts", lambda a: a.repeat(np.arange(a.shape[0]) % 3, axis=0), min_dims=1),
+    OpCase("tile", lambda a: a.tile((2, 1, 3))),
+    OpCase("tile_fewer_reps", lambda a: a.tile(2)),
+    # each piece weighted differently, so that a gradient sent to the wrong piece shows
+    OpCase("split_indices", lambda a: cr.concatenate(
+        [p * (i + 1.0) for i, p in enumerate(a.split([1, -1], axis=-1))], axis=-1), min_dims=1),
+    OpCase("split_sections", lambda a: cr.concatenate(
+        [p * (i + 1.0) for i, p in enumerate(F.split(a, a.shape[0]))]), min_dims=1),
+    OpCase("pad", lambda a: F.pad(a, (1, 2), constant_values=0.5)),
 ]
 
 # Same-shape requirements for these two-input ops (they refuse to broadcast, or join along axis 0).

@@ -374,3 +374,50 @@ def test_std_and_norm_gradients_at_zero_match_torch(name, ours, theirs):
     a = cr.tensor(x, requires_grad=True)
     ours(a).sum().backward()
     np.testing.assert_array_equal(a.grad[1], [0.0, 0.0, 0.0])
+SHAPE_OPS = [
+    ("squeeze_all", lambda a: a.squeeze(), torch.squeeze, (2, 1, 3, 1)),
+    ("squeeze_axes", lambda a: a.squeeze((1, -1)), lambda a: torch.squeeze(a, (1, -1)),
+     (2, 1, 3, 1)),
+    ("expand_dims", lambda a: F.expand_dims(a, -1), lambda a: torch.unsqueeze(a, -1), (2, 3)),
+    ("expand_dims_front", lambda a: a.expand_dims(0), lambda a: a.unsqueeze(0), (2, 3)),
+    ("flatten", F.flatten, torch.flatten, (2, 3, 4)),
+    ("swapaxes", lambda a: a.swapaxes(0, -1), lambda a: torch.swapaxes(a, 0, -1), (2, 3, 4)),
+    ("moveaxis", lambda a: F.moveaxis(a, [0, 1], [-1, 0]),
+     lambda a: torch.movedim(a, (0, 1), (-1, 0)), (2, 3, 4)),
+    ("flip_all", lambda a: a.flip(), lambda a: torch.flip(a, (0, 1, 2)), (2, 3, 4)),
+    ("flip_axis", lambda a: F.flip(a, -2), lambda a: torch.flip(a, (-2,)), (2, 3, 4)),
+    ("roll_flat", lambda a: a.roll(5), lambda a: torch.roll(a, 5), (2, 3, 4)),
+    ("roll_axes", lambda a: F.roll(a, (1, -2), (0, -1)),
+     lambda a: torch.roll(a, (1, -2), (0, -1)), (2, 3, 4)),
+    ("repeat_flat", lambda a: a.repeat(2), lambda a: torch.repeat_interleave(a, 2), (2, 3)),
+    ("repeat_counts", lambda a: F.repeat(a, [1, 0, 2], axis=-1),
+     lambda a: torch.repeat_interleave(a, torch.tensor([1, 0, 2]), dim=-1), (2, 3)),
+    ("tile", lambda a: a.tile((2, 1, 3)), lambda a: torch.tile(a, (2, 1, 3)), (2, 3)),
+    ("tile_fewer_reps", lambda a: F.tile(a, 2), lambda a: torch.tile(a, (2,)), (2, 3, 4)),
+    ("split_sections", lambda a: cr.concatenate(
+        [p * (i + 1.0) for i, p in enumerate(a.split(2, axis=-1))], axis=-1),
+     lambda a: torch.cat([p * (i + 1.0) for i, p in enumerate(torch.tensor_split(a, 2, -1))],
+                         -1), (2, 3, 4)),
+    ("split_indices", lambda a: cr.concatenate(
+        [p * (i + 1.0) for i, p in enumerate(F.split(a, [1, 3], axis=1))], axis=1),
+     lambda a: torch.cat([p * (i + 1.0) for i, p in enumerate(torch.tensor_split(a, [1, 3], 1))],
+                         1), (2, 5)),
+    ("pad", lambda a: F.pad(a, ((0, 0), (1, 2), (3, 0)), constant_values=0.5),
+     lambda a: torch.nn.functional.pad(a, (3, 0, 1, 2, 0, 0), value=0.5), (2, 3, 4)),
+]
+
+
+@pytest.mark.parametrize(("name", "ours", "theirs", "shape"), SHAPE_OPS,
+                         ids=[row[0] for row in SHAPE_OPS])
+def test_shape_ops_match_torch(name, ours, theirs, shape):
+    rng = np.random.default_rng(len(name))
+    _value_and_grads_match(ours, theirs, [rng.standard_normal(shape)], rng)
+
+
+def test_split_pieces_match_torch_split():
+    x = np.arange(10.0).reshape(2, 5)
+    ours = F.split(x, [2, 4], axis=-1)
+    theirs = torch.split(torch.tensor(x), [2, 2, 1], dim=-1)
+    assert len(ours) == len(theirs)
+    for o, t in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(o.data, t.numpy())
