@@ -47,7 +47,17 @@ from chainrule.ops.elementwise import (
     tan,
     where,
 )
-from chainrule.ops.linalg import linear, matmul
+from chainrule.ops.linalg import (
+    diagonal,
+    dot,
+    einsum,
+    linear,
+    matmul,
+    outer,
+    tensordot,
+    tril,
+    triu,
+)
 from chainrule.ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -57,11 +67,15 @@ from chainrule.ops.loss import (
 )
 from chainrule.ops.reduce import logsumexp, max, mean, sum
 from chainrule.ops.shape import concatenate, getitem, reshape, stack, transpose
+from chainrule.ops.sort import argmax, argmin, argsort, sort
 from chainrule.tensor import Tensor
 
 __all__ = [
     "abs",
     "add",
+    "argmax",
+    "argmin",
+    "argsort",
     "astype",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -70,8 +84,11 @@ __all__ = [
     "concatenate",
     "cos",
     "cross_entropy",
+    "diagonal",
     "div",
+    "dot",
     "dropout",
+    "einsum",
     "exp",
     "expm1",
     "floor",
@@ -95,6 +112,7 @@ __all__ = [
     "mse",
     "mul",
     "neg",
+    "outer",
     "pow",
     "relu",
     "reshape",
@@ -104,6 +122,7 @@ __all__ = [
     "sin",
     "softmax",
     "softplus",
+    "sort",
     "sqrt",
     "square",
     "stack",
@@ -111,7 +130,10 @@ __all__ = [
     "sum",
     "tan",
     "tanh",
+    "tensordot",
     "transpose",
+    "tril",
+    "triu",
     "value_and_grad",
     "where",
 ]
