@@ -47,7 +47,17 @@ from chainrule.ops.elementwise import (
     tan,
     where,
 )
-from chainrule.ops.linalg import linear, matmul
+from chainrule.ops.linalg import (
+    diagonal,
+    dot,
+    einsum,
+    linear,
+    matmul,
+    outer,
+    tensordot,
+    tril,
+    triu,
+)
 from chainrule.ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -74,11 +84,15 @@ from chainrule.ops.shape import (
     tile,
     transpose,
 )
+from chainrule.ops.sort import argmax, argmin, argsort, sort
 from chainrule.tensor import Tensor
 
 __all__ = [
     "abs",
     "add",
+    "argmax",
+    "argmin",
+    "argsort",
     "astype",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -88,8 +102,11 @@ __all__ = [
     "cos",
     "cross_entropy",
     "cumsum",
+    "diagonal",
     "div",
+    "dot",
     "dropout",
+    "einsum",
     "exp",
     "expand_dims",
     "expm1",
@@ -119,6 +136,7 @@ __all__ = [
     "mul",
     "neg",
     "norm",
+    "outer",
     "pad",
     "pow",
     "prod",
@@ -132,6 +150,7 @@ __all__ = [
     "sin",
     "softmax",
     "softplus",
+    "sort",
     "split",
     "sqrt",
     "square",
@@ -143,8 +162,11 @@ __all__ = [
     "swapaxes",
     "tan",
     "tanh",
+    "tensordot",
     "tile",
     "transpose",
+    "tril",
+    "triu",
     "value_and_grad",
     "var",
     "where",

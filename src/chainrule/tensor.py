@@ -447,6 +447,24 @@ class Tensor:
         """The pieces along `axis`, as np.split (see chainrule.functional.split)."""
         return shape_ops.split(self, indices_or_sections, axis)
 
+    def argmax(self, axis: int | None = None) -> Tensor:
+        return sort.argmax(self, axis)
+
+    def argmin(self, axis: int | None = None) -> Tensor:
+        return sort.argmin(self, axis)
+
+    def argsort(self, axis: int = -1) -> Tensor:
+        return sort.argsort(self, axis)
+
+    def sort(self, axis: int = -1) -> Tensor:
+        return sort.sort(self, axis)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        return linalg.diagonal(self, offset, axis1, axis2)
+
+    def dot(self, other: Any) -> Tensor:
+        return linalg.dot(self, other)
+
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
            name: str | None = None) -> Tensor:
@@ -459,5 +477,5 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
 
 
 # The ops import Tensor from this module, so they are imported after it is defined.
-from chainrule.ops import activation, elementwise, linalg, reduce  # noqa: E402
+from chainrule.ops import activation, elementwise, linalg, reduce, sort  # noqa: E402
 from chainrule.ops import shape as shape_ops  # noqa: E402

@@ -304,3 +304,81 @@ def test_shape_ops_accept_arrays_and_keep_numpy_values():
                                   np.pad(x, 1, constant_values=-1.0))
     assert F.flatten(cr.tensor(3.0)).shape == (1,)
     assert [p.shape for p in cr.tensor(x).split([1], axis=-1)] == [(2, 1), (2, 2)]
+
+
+# --- linear algebra and order: bad shapes and subscripts name the op and the shapes -----------
+V3, V4, M23, M34 = np.ones(3), np.ones(4), np.ones((2, 3)), np.ones((3, 4))
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: F.dot(V3, V4), r"dot: vectors of shapes \(3,\) and \(4,\) must have the same length"),
+    (lambda: F.dot(M34, M23), r"dot: shapes \(3, 4\) and \(2, 3\) do not line up: the last "
+                              r"dimension of the first \(4\) must equal the first dimension of "
+                              r"the second \(2\)"),
+    (lambda: F.dot(np.float64(2), V3), r"dot: operands must be vectors or matrices \(1-D or "
+                                       r"2-D\), got shapes \(\) and \(3,\)"),
+    (lambda: F.outer(M23, V3), r"outer: operands must be vectors \(1-D\), got shapes \(2, 3\) "
+                               r"and \(3,\)"),
+    (lambda: F.tensordot(M23, M34, 2), r"tensordot: axis 0 of a \(size 2\) and axis 0 of b "
+                                       r"\(size 3\) are summed together"),
+    (lambda: F.tensordot(M23, M34, 3), r"tensordot: axes=3 must be between 0 and 2"),
+    (lambda: F.tensordot(M23, M34, ([1], [0, 1])), r"tensordot: axes .* pair 1 axes of a with "
+                                                   r"2 of b"),
+    (lambda: F.tensordot(M23, M34, ([5], [0])), r"tensordot: axes \[5\] of a are out of range "
+                                                r"for shape \(2, 3\)"),
+    (lambda: F.tensordot(M23, M34, ([1, -1], [0, 1])), r"tensordot: axes \[1, -1\] of a name "
+                                                       r"the same axis twice"),
+    (lambda: F.einsum("ij,jk->ik", M23, M23), r"einsum: index 'j' has size 3 in one place and 2 "
+                                              r"in another \(operand 1, shape \(2, 3\)\)"),
+    (lambda: F.einsum("ij->i", V3), r"einsum: operand 0 has shape \(3,\) \(1 axes\) but its "
+                                    r"subscripts 'ij' name 2"),
+    (lambda: F.einsum("ij,jk->ik", M23), r"einsum: 'ij,jk->ik' names 2 operands but 1 were "
+                                         r"given"),
+    (lambda: F.einsum("ij->k", M23), r"einsum: output index 'k' in 'ij->k' appears in no "
+                                     r"operand"),
+    (lambda: F.einsum("ij->ii", M23), r"einsum: output 'ii' in 'ij->ii' names an index twice"),
+    (lambda: F.einsum("...j->j", M23), r"einsum: '...j->j': ellipsis \(...\) is not supported"),
+    (lambda: F.einsum("i1->i", M23), r"einsum: 'i1->i' is not of the form 'ij,jk->ik'"),
+    (lambda: F.einsum("ij"), r"einsum: needs at least one operand"),
+    (lambda: F.tril(V3), r"tril: needs a matrix \(at least 2 dimensions\), got shape \(3,\)"),
+    (lambda: F.triu(V3), r"triu: needs a matrix \(at least 2 dimensions\), got shape \(3,\)"),
+    (lambda: F.diagonal(M23, 0, 0, -2), r"diagonal: axis1 and axis2 name the same axis "
+                                        r"\(0, -2\) \(shape \(2, 3\)\)"),
+    (lambda: F.diagonal(M23, 0, 0, 2), r"diagonal: axes \(0, 2\) are out of range for a tensor "
+                                       r"of shape \(2, 3\) \(valid axes: -2 to 1\)"),
+    (lambda: F.argmax(np.ones((0, 2))), r"argmax: tensor of shape \(0, 2\) has no values along "
+                                        r"axis None to choose from"),
+    (lambda: F.argmin(M23, axis=2), r"argmin: axis 2 is out of range for a tensor of shape "
+                                    r"\(2, 3\)"),
+    (lambda: F.argsort(M23, axis=None), r"argsort: axis must be one int, got None"),
+    (lambda: F.sort(M23, axis=(0, 1)), r"sort: axis must be one int, got \(0, 1\)"),
+    (lambda: F.sort(np.float64(1.0)), r"sort: axis -1 is out of range for a tensor of shape "
+                                      r"\(\)"),
+])
+def test_linalg_and_order_ops_refuse_bad_shapes_exactly(call, message):
+    with pytest.raises(cr.ShapeError, match=message):
+        call()
+
+
+def test_order_ops_give_integer_tensors_without_gradient_and_sort_is_stable():
+    x = cr.tensor(np.array([[3.0, 1.0, 3.0], [0.0, 2.0, 0.0]]), requires_grad=True)
+    assert x.argmax().item() == 0 and x.argmin().item() == 3
+    assert x.argmax(axis=1).tolist() == [0, 1] and F.argmin(x, axis=0).tolist() == [1, 0, 1]
+    assert x.argsort().tolist() == [[1, 0, 2], [0, 2, 1]]
+    for out in (x.argmax(), x.argmin(axis=-1), x.argsort(axis=0)):
+        assert out.dtype.kind == "i" and not out.requires_grad
+    s = x.sort()
+    assert s.tolist() == [[1.0, 3.0, 3.0], [0.0, 0.0, 2.0]]
+    s.backward(np.array([[10.0, 20.0, 30.0], [40.0, 50.0, 60.0]]))
+    np.testing.assert_array_equal(x.grad, [[20.0, 10.0, 30.0], [40.0, 60.0, 50.0]])
+    assert F.argmax(np.zeros((0, 2)), axis=1).shape == (0,)
+
+
+def test_dot_of_matrices_is_matmul_and_ops_take_arrays_and_numbers():
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(F.dot(a, b).data, a @ b)
+    np.testing.assert_array_equal(cr.tensor(a).dot(b[:, 0]).data, a @ b[:, 0])
+    assert F.dot([1.0, 2.0], cr.tensor(np.array([3.0, 4.0]))).item() == 11.0
+    assert F.einsum("i,i->", cr.tensor(np.ones(2)), [2, 3]).dtype == np.float64
+    with pytest.raises(cr.DTypeError, match="dot: cannot combine float32 and float64"):
+        F.dot(np.ones(2, np.float32), np.ones(2))

@@ -142,6 +142,18 @@ OPS = [
     OpCase("split_sections", lambda a: cr.concatenate(
         [p * (i + 1.0) for i, p in enumerate(F.split(a, a.shape[0]))]), min_dims=1),
     OpCase("pad", lambda a: F.pad(a, (1, 2), constant_values=0.5)),
+    OpCase("dot", lambda a, b: F.dot(a.reshape(-1), b.reshape(-1)), 2),
+    OpCase("outer", lambda a, b: F.outer(a.reshape(-1), b.reshape(-1)), 2),
+    OpCase("tensordot", lambda a, b: F.tensordot(a, b, (range(1, a.ndim), range(1, b.ndim))), 2,
+           min_dims=1),
+    OpCase("einsum", lambda a, b: F.einsum("ij,kj->ik", a.reshape(a.shape[0], -1),
+                                           b.reshape(b.shape[0], -1)), 2, min_dims=1),
+    OpCase("einsum_diagonal",
+           lambda a, b: F.einsum("ii->i", F.outer(a.reshape(-1), b.reshape(-1))), 2),
+    OpCase("tril", lambda a: F.tril(a, -1), min_dims=2),
+    OpCase("triu", lambda a: F.triu(a, 1), min_dims=2),
+    OpCase("diagonal", lambda a: a.diagonal(0, -1, 0), min_dims=2),
+    OpCase("sort", lambda a: a.sort(axis=0), min_dims=1),
 ]
 
 # Same-shape requirements for these two-input ops (they refuse to broadcast, or join along axis 0).
@@ -226,3 +238,38 @@ def test_loss_values_against_numpy():
     assert F.binary_cross_entropy(y, t).item() == pytest.approx(bce, rel=1e-12)
     z = np.log(y / (1 - y))  # logits of y
     assert F.binary_cross_entropy_with_logits(z, t).item() == pytest.approx(bce, rel=1e-12)
+
+
+@pytest.mark.parametrize(("subscripts", "shapes"), [
+    ("ij,jk->ik", [(2, 3), (3, 4)]), ("ij,jk", [(2, 3), (3, 4)]), ("i,i->", [(3,), (3,)]),
+    ("ij->", [(2, 3)]), ("ij->ji", [(2, 3)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 1)]),
+    ("ii->i", [(3, 3)]), ("ii->", [(3, 3)]), ("iji->ij", [(3, 2, 3)]),
+    ("iij,j->ij", [(3, 3, 2), (2,)]), ("i,j,k->ijk", [(2,), (3,), (2,)]),
+    ("ij,k->ijk", [(2, 3), (2,)]),
+])
+def test_einsum_gradient_with_repeated_and_summed_indices(subscripts, shapes):
+    rng = np.random.default_rng(len(subscripts))
+    arrays = [rng.standard_normal(s) for s in shapes]
+    np.testing.assert_allclose(F.einsum(subscripts, *arrays).data, np.einsum(subscripts, *arrays))
+    cr.gradcheck(lambda *t: F.einsum(subscripts, *t), *arrays, atol=1e-7, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("a_shape", "b_shape", "axes"), [
+    ((2, 3, 4), (3, 4, 5), 2), ((2, 3), (3, 4), 1), ((2,), (3,), 0),
+    ((2, 3, 4), (4, 3, 5), ([1, 2], [1, 0])), ((3, 2), (2, 3), ([0, 1], [1, 0])),
+    ((2, 3, 4), (4, 2), (-1, 0)),
+])
+def test_tensordot_gradient_every_pairing(a_shape, b_shape, axes):
+    rng = np.random.default_rng(len(a_shape) + 3 * len(b_shape))
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    np.testing.assert_allclose(F.tensordot(a, b, axes).data, np.tensordot(a, b, axes))
+    cr.gradcheck(lambda x, y: F.tensordot(x, y, axes), a, b, atol=1e-7, rtol=1e-5)
+
+
+@pytest.mark.parametrize("offset", [-2, -1, 0, 1, 3])
+def test_diagonal_tril_triu_gradient_every_offset(offset):
+    x = np.random.default_rng(5).standard_normal((2, 3, 4))
+    for fn in (lambda t: t.diagonal(offset, 1, 2), lambda t: F.diagonal(t, offset, 2, 0),
+               lambda t: F.tril(t, offset), lambda t: F.triu(t, offset)):
+        cr.gradcheck(fn, x, atol=1e-7, rtol=1e-5)
+    np.testing.assert_array_equal(F.diagonal(x, offset, 2, 0).data, np.diagonal(x, offset, 2, 0))

@@ -421,3 +421,44 @@ def test_split_pieces_match_torch_split():
     assert len(ours) == len(theirs)
     for o, t in zip(ours, theirs, strict=True):
         np.testing.assert_array_equal(o.data, t.numpy())
+
+
+# --- linear algebra and sorting: value and gradient against torch -----------------------------
+# (name, chainrule, torch, input shapes)
+LINALG = [
+    ("dot", F.dot, torch.dot, [(4,), (4,)]),
+    ("outer", F.outer, torch.outer, [(3,), (4,)]),
+    ("tensordot_2", lambda a, b: F.tensordot(a, b), lambda a, b: torch.tensordot(a, b),
+     [(2, 3, 4), (3, 4, 5)]),
+    ("tensordot_pairs", lambda a, b: F.tensordot(a, b, ([1, 0], [0, 2])),
+     lambda a, b: torch.tensordot(a, b, ([1, 0], [0, 2])), [(2, 3, 4), (3, 5, 2)]),
+    ("einsum_matmul", lambda a, b: F.einsum("bij,jk->bki", a, b),
+     lambda a, b: torch.einsum("bij,jk->bki", a, b), [(2, 3, 4), (4, 5)]),
+    ("einsum_diagonal", lambda a: F.einsum("ii->i", a), lambda a: torch.einsum("ii->i", a),
+     [(4, 4)]),
+    ("einsum_trace_times", lambda a, b: F.einsum("iij,j->", a, b),
+     lambda a, b: torch.einsum("iij,j->", a, b), [(3, 3, 2), (2,)]),
+    ("tril", lambda a: F.tril(a, -1), lambda a: torch.tril(a, -1), [(2, 3, 4)]),
+    ("triu", lambda a: F.triu(a, 1), lambda a: torch.triu(a, 1), [(2, 4, 3)]),
+    ("diagonal", lambda a: F.diagonal(a, 1, 0, 2), lambda a: torch.diagonal(a, 1, 0, 2),
+     [(3, 2, 4)]),
+    ("sort", lambda a: F.sort(a, axis=1), lambda a: torch.sort(a, dim=1).values, [(3, 5, 2)]),
+]
+
+
+@pytest.mark.parametrize(("name", "ours", "theirs", "shapes"), LINALG,
+                         ids=[row[0] for row in LINALG])
+def test_linalg_and_sort_match_torch(name, ours, theirs, shapes):
+    rng = np.random.default_rng(len(name))
+    _value_and_grads_match(ours, theirs, [rng.standard_normal(s) for s in shapes], rng)
+
+
+def test_argmax_argmin_argsort_match_torch():
+    x = np.random.default_rng(1).standard_normal((3, 4, 5))
+    t = torch.tensor(x)
+    assert F.argmax(x).item() == torch.argmax(t).item()
+    for axis in (0, 1, -1):
+        np.testing.assert_array_equal(F.argmax(x, axis).data, torch.argmax(t, dim=axis).numpy())
+        np.testing.assert_array_equal(F.argmin(x, axis).data, torch.argmin(t, dim=axis).numpy())
+        np.testing.assert_array_equal(F.argsort(x, axis).data,
+                                      torch.argsort(t, dim=axis).numpy())
