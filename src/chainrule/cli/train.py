@@ -49,6 +49,9 @@ def train(
     trace: Annotated[bool | None, options.config_option(
         "trace", "Replay a traced step (faster on small networks; the same weights) or build "
                  "the graph every step.", "--trace/--eager", shown="eager")] = None,
+    init: Annotated[str | None, options.config_option(
+        "init", "How the weights start: default (U(±1/√fan_in)), xavier_uniform, "
+                "xavier_normal, kaiming_uniform or kaiming_normal (biases 0).", "--init")] = None,
     grad_clip: Annotated[float | None, options.config_option(
         "grad_clip", "Clip each update's gradients to this total norm (the remedy for "
                      "exploding gradients).", "--grad-clip", shown="none")] = None,
@@ -94,7 +97,8 @@ def train(
                "momentum": momentum, "weight_decay": weight_decay, "epochs": epochs,
                "batch_size": batch_size, "val_split": val_split,
                "early_stopping": early_stopping, "seed": seed, "dtype": dtype, "trace": trace,
-               "grad_clip": grad_clip, "network": network, "header": header, "animate": animate}
+               "init": init, "grad_clip": grad_clip, "network": network, "header": header,
+               "animate": animate}
     values, flags, source = cfg.gather(config, options)
     checkpoint = None
     if resume is not None:

@@ -22,6 +22,7 @@ A uniform(−a, a) has variance a²/3, which gives the bounds
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -202,3 +203,41 @@ def kaiming_normal_(param: Tensor, a: float = 0.0, mode: str = "fan_in",
     _check_tensor("kaiming_normal_", param)
     std = _kaiming_std("kaiming_normal_", param, a, mode, nonlinearity)
     return normal_(param, 0.0, std, rng=rng)
+
+
+def _gain_of(activation: str) -> tuple[str, float | None]:
+    """The nonlinearity (and leaky_relu's slope) whose gain a layer followed by `activation`
+    gets; activations without a standard gain (softplus, softmax) count as linear."""
+    if activation == "leaky_relu":
+        return "leaky_relu", 0.01
+    return (activation if activation in _NONLINEARITIES else "linear"), None
+
+
+def _scheme(weights: Callable[..., Tensor]) -> Callable[[Any, str, np.random.Generator], None]:
+    def initialise(linear: Any, activation: str, rng: np.random.Generator) -> None:
+        nonlinearity, slope = _gain_of(activation)
+        if weights in (kaiming_uniform_, kaiming_normal_):
+            weights(linear.weight, slope or 0.0, nonlinearity=nonlinearity
+                    if nonlinearity in ("relu", "leaky_relu") else "linear", rng=rng)
+        else:
+            weights(linear.weight, calculate_gain(nonlinearity, slope), rng=rng)
+        if linear.bias is not None:
+            zeros_(linear.bias)
+
+    return initialise
+
+
+def _default(linear: Any, activation: str, rng: np.random.Generator) -> None:
+    """Linear's own: weights and biases from U(−1/√fan_in, 1/√fan_in), already drawn."""
+
+
+INITIALIZERS: dict[str, Callable[[Any, str, np.random.Generator], None]] = {
+    "default": _default,
+    "xavier_uniform": _scheme(xavier_uniform_),
+    "xavier_normal": _scheme(xavier_normal_),
+    "kaiming_uniform": _scheme(kaiming_uniform_),
+    "kaiming_normal": _scheme(kaiming_normal_),
+}
+"""The schemes `nn.mlp(..., init=)` and `chainrule train --init` name: each sets a Linear layer's
+weights for the activation that follows it (its gain, `calculate_gain`) and its biases to 0;
+"default" keeps Linear's own U(±1/√fan_in) for both."""

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from chainrule.errors import ConfigError, DTypeError, ShapeError
-from chainrule.nn import init
+from chainrule.nn import init as initializers  # not `init`: mlp has an argument of that name
 from chainrule.nn.module import Module, Parameter, SummaryRow
 from chainrule.ops import activation
 from chainrule.ops.elementwise import dropout
@@ -71,7 +71,7 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 dtype: Any = None, rng: init.RNG = None) -> None:
+                 dtype: Any = None, rng: initializers.RNG = None) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if not is_positive_int(value):
@@ -83,7 +83,7 @@ class Linear(Module):
         self.out_features = int(out_features)
         n_parameters = self.out_features * (self.in_features + bool(bias))
         check_parameter_memory(self._name(), n_parameters, dtype)
-        generator = init.as_generator(rng)
+        generator = initializers.as_generator(rng)
         bound = 1.0 / math.sqrt(self.in_features)
         try:
             weight = np.empty((self.out_features, self.in_features), dtype=dtype)
@@ -91,10 +91,10 @@ class Linear(Module):
             raise ConfigError(_too_large(self._name(), n_parameters, dtype,
                                          "more than could be allocated")) from None
         self.weight = Parameter(weight)
-        init.uniform_(self.weight, -bound, bound, rng=generator)
+        initializers.uniform_(self.weight, -bound, bound, rng=generator)
         if bias:
             self.bias = Parameter(np.empty(self.out_features, dtype=dtype))
-            init.uniform_(self.bias, -bound, bound, rng=generator)
+            initializers.uniform_(self.bias, -bound, bound, rng=generator)
         else:
             self.bias = None
 
@@ -250,7 +250,7 @@ class Dropout(Module):
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
             raise ConfigError(f"Dropout: p must be a probability in [0, 1), got {p!r}")
         self.p = float(p)
-        self.rng = None if rng is None else init.as_generator(rng)
+        self.rng = None if rng is None else initializers.as_generator(rng)
 
     def forward(self, x: Any) -> Any:
         if not self.training or self.p == 0:
@@ -407,7 +407,8 @@ def _activation(name: Any, table: Mapping[str, type[Module]], argument: str) -> 
 
 
 def mlp(sizes: Sequence[int], activation: str = "sigmoid", output_activation: str | None = None,
-        *, bias: bool = True, rng: init.RNG = None, dtype: Any = None) -> Sequential:
+        *, bias: bool = True, rng: initializers.RNG = None, dtype: Any = None,
+        init: str = "default") -> Sequential:
     """A multilayer perceptron: Linear(sizes[0], sizes[1]), activation, ..., Linear(.., sizes[-1]).
 
     sizes: the width of every layer, inputs first, e.g. [2, 2, 2] for the notes' network.
@@ -416,7 +417,9 @@ def mlp(sizes: Sequence[int], activation: str = "sigmoid", output_activation: st
     log_softmax), or None for raw outputs.  rng: one Generator (or seed) shared by all layers,
     in order, so a seed reproduces the whole network. A network whose weights would not fit
     in this machine's memory is refused before its first layer is built
-    (`check_parameter_memory`).
+    (`check_parameter_memory`). init: how the weights start, a name of `nn.init.INITIALIZERS`
+    ("default": Linear's own; "xavier_uniform", "xavier_normal", "kaiming_uniform",
+    "kaiming_normal": for the activation after each layer, with biases 0).
 
     >>> mlp([2, 2, 2], "sigmoid", "sigmoid", rng=0)     # the notes' 2-2-2 sigmoid network
     Sequential(
@@ -436,15 +439,22 @@ def mlp(sizes: Sequence[int], activation: str = "sigmoid", output_activation: st
     _activation(activation, HIDDEN_ACTIVATIONS, "activation")
     if output_activation is not None:
         _activation(output_activation, ACTIVATIONS, "output_activation")
+    scheme = initializers.INITIALIZERS.get(init) if isinstance(init, str) else None
+    if scheme is None:
+        raise ConfigError(f"mlp: unknown init {init!r}; valid names are "
+                          f"{', '.join(initializers.INITIALIZERS)}")
     sizes = [int(n) for n in sizes]
     check_parameter_memory(f"mlp: sizes {sizes}",
                            sum(n_out * (n_in + bool(bias)) for n_in, n_out in
                                itertools.pairwise(sizes)),
                            get_default_dtype() if dtype is None else dtype)
-    generator = init.as_generator(rng)
+    generator = initializers.as_generator(rng)
     layers: list[Module] = []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        layers.append(Linear(n_in, n_out, bias, dtype=dtype, rng=generator))
+        layer = Linear(n_in, n_out, bias, dtype=dtype, rng=generator)
+        following = activation if i < len(sizes) - 2 else output_activation or "identity"
+        scheme(layer, following, generator)
+        layers.append(layer)
         if i < len(sizes) - 2:
             layers.append(_activation(activation, HIDDEN_ACTIVATIONS, "activation"))
         elif output_activation is not None:

@@ -40,6 +40,7 @@ from chainrule.io import config_differences
 ACTIVATIONS = tuple(nn.HIDDEN_ACTIVATIONS)
 LOSSES = ("auto", *nn.LOSSES)
 OPTIMIZERS = tuple(optim.OPTIMIZERS)
+INITIALIZERS = tuple(nn.init.INITIALIZERS)
 
 
 NETWORKS = ("mlp", "worked-example")
@@ -91,6 +92,7 @@ class TrainConfig(BaseModel):
     dtype: Literal["float32", "float64"] = "float32"
     standardize: bool = True
     trace: bool = False
+    init: Literal[tuple(INITIALIZERS)] = "default"  # type: ignore[valid-type]
     grad_clip: float | None = None  # the largest total gradient norm of an update (fit's)
     animate: bool = False
 

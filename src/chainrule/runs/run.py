@@ -65,7 +65,7 @@ def build_model(config: TrainConfig, prepared: Prepared) -> nn.Sequential:
         return worked_example_model(dtype=config.dtype)
     return nn.mlp([prepared.dataset.n_features, *config.hidden, prepared.n_outputs],
                   config.activation, "sigmoid" if config.loss == "bce" else None,
-                  rng=config.seed, dtype=config.dtype)
+                  rng=config.seed, dtype=config.dtype, init=config.init)
 
 
 def build_optimizer(config: TrainConfig, params: Any) -> optim.Optimizer:
