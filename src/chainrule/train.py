@@ -11,6 +11,20 @@
 Same seed, same data, same settings → bit-identical weights: the only randomness in the loop
 is the shuffling, drawn from one `np.random.Generator` seeded by `seed`.
 
+Note [sample weights]
+    With `fit(..., sample_weight=w)` each batch's loss is the weighted mean of its samples'
+    losses, E = Σ_k w_k·E_k / Σ_k w_k (for a loss with reduction="sum": Σ_k w_k·E_k), built
+    from chainrule ops on the loss's reduction="none" output, so the gradients follow. For the
+    per-element losses (mse, bce, bce_logits) a sample's loss E_k is first the mean (with "sum":
+    the sum) of its own elements; that is the same as weighting each element by its sample's
+    weight. The weights are shuffled with their samples (the same permutation, drawn the same
+    way, so the batch order is that of an unweighted run). A batch whose weights are all zero
+    has loss 0 and zero gradients (the optimizer still steps). Weights all equal to 1 are no
+    weights: fit then uses the loss as it is, bit-identical to a run without them (the weighted
+    path agrees with it to the last bits, its sums being in another order). The History's loss
+    is the weighted one: per step, and per epoch Σ w·E / Σ w over all samples; accuracy and
+    the validation metrics are unweighted. Traced steps (trace=True) do not take weights.
+
 Note [divergence]
     Before each update the loss and every gradient are checked; after it, every parameter. A NaN
     or an infinity stops training at once with a `DivergenceError` naming the epoch, step, what
@@ -45,7 +59,7 @@ import numpy as np
 from chainrule import data as datasets
 from chainrule import nn
 from chainrule.autograd import no_grad
-from chainrule.errors import ConfigError, DataError, DivergenceError
+from chainrule.errors import ConfigError, DataError, DivergenceError, ShapeError
 from chainrule.optim import Optimizer
 from chainrule.optim.schedules import LRScheduler, ReduceLROnPlateau
 from chainrule.tensor import Tensor
@@ -175,6 +189,7 @@ class TrainState:
     epoch_started: float = 0.0
     traces: dict | None = None  # traced steps by batch shape, when fit(trace=True)
     grad_clip: float | None = None  # the maximum gradient norm, when fit(grad_clip=...)
+    weights: tuple | None = None  # (sample weights, the loss per sample), when they matter
     backup: list | None = None  # (name, parameter, its weights before the step), for each one
     stop: bool = False
     finished: bool = False  # the loop ended normally (epoch limit or stop), not by an error
@@ -340,6 +355,7 @@ def fit(
     checkpoint_every: float = 5.0,
     trace: bool = False,
     grad_clip: float | None = None,
+    sample_weight: Any = None,
 ) -> History:
     """Train `model` on (X, y) by mini-batch backpropagation and return its `History`.
 
@@ -363,6 +379,9 @@ def fit(
         divergence check, `nn.utils.clip_grad_norm_(parameters, grad_clip)` scales the
         trainable parameters' gradients together so their total 2-norm is at most grad_clip,
         then the optimizer steps. None (the default): no clipping.
+    sample_weight: one non-negative finite weight per training sample (not all zero): each
+        batch's loss becomes the weighted mean Σ w·E / Σ w of its samples' losses (Note
+        [sample weights]). None (the default): every sample counts the same.
 
     >>> history = fit(model, "cross_entropy", SGD(model.parameters(), lr=0.1), X, y,
     ...               epochs=20, batch_size=32, validation_data=(X_val, y_val))
@@ -380,10 +399,11 @@ def fit(
                           f"{checkpoint_every!r}")
     if grad_clip is not None:
         grad_clip = positive_finite("fit", "grad_clip", grad_clip)
+    weights = _checked_weights(sample_weight, n, loss_fn, trace, X.dtype)
     steps_per_epoch = math.ceil(n / batch_size)
 
     state = TrainState(model, optimizer, History(), np.random.default_rng(seed),
-                       traces={} if trace else None, grad_clip=grad_clip)
+                       traces={} if trace else None, grad_clip=grad_clip, weights=weights)
     callbacks = list(callbacks)
     if resume is not None:
         _restore(state, resume, scheduler, batch_size, n, callbacks)
@@ -454,17 +474,23 @@ def _run_epoch(state: TrainState, loss_fn: nn.Module, X: np.ndarray, y: np.ndarr
     if state.epoch_rng_state is None:
         state.epoch_rng_state = state.rng.bit_generator.state
     done = math.ceil(state.partial.get("count", 0) / batch_size)  # batches (see _restore)
-    order = datasets.batches(X, y, batch_size, shuffle=shuffle, rng=state.rng)
-    for xb, yb in islice(order, done, None):
-        _train_step(state, loss_fn, xb, yb, callbacks)
+    if state.weights is None:
+        order = datasets.batches(X, y, batch_size, shuffle=shuffle, rng=state.rng)
+        steps = ((xb, yb, None) for xb, yb in order)
+    else:  # the same permutation, drawn the same way, picks the weights with their samples
+        order = datasets.batches(X, np.arange(len(X)), batch_size, shuffle=shuffle,
+                                 rng=state.rng)
+        steps = ((xb, y[rows], state.weights[0][rows]) for xb, rows in order)
+    for xb, yb, wb in islice(steps, done, None):
+        _train_step(state, loss_fn, xb, yb, wb, callbacks)
         if ctrl_c["pressed"]:
             raise KeyboardInterrupt
 
 
 def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.ndarray,
-                callbacks: list[Callback]) -> None:
+                wb: np.ndarray | None, callbacks: list[Callback]) -> None:
     """One update: forward, loss, backward, check, clip, step, check (Note [divergence])."""
-    value, output = _forward_backward(state, loss_fn, xb, yb)
+    value, output = _forward_backward(state, loss_fn, xb, yb, wb)
     bad = None if math.isfinite(value) else "the loss"
     if bad is None:
         bad = _first_non_finite_gradient(state)
@@ -477,8 +503,11 @@ def _train_step(state: TrainState, loss_fn: nn.Module, xb: np.ndarray, yb: np.nd
     state.step += 1
     state.history.step_losses.append(value)
     partial = state.partial
-    partial["loss_sum"] = partial.get("loss_sum", 0.0) + value * len(xb)
+    weight = len(xb) if wb is None else float(wb.sum())
+    partial["loss_sum"] = partial.get("loss_sum", 0.0) + value * weight
     partial["count"] = partial.get("count", 0) + len(xb)
+    if wb is not None:
+        partial["weight"] = partial.get("weight", 0.0) + weight
     correct = _correct(loss_fn, output, yb)
     if correct is not None:
         partial["correct"] = partial.get("correct", 0) + correct
@@ -501,15 +530,19 @@ def _guarded_step(state: TrainState, loss: float) -> None:
 
 
 def _forward_backward(state: TrainState, loss_fn: nn.Module, xb: np.ndarray,
-                      yb: np.ndarray) -> tuple[float, np.ndarray]:
+                      yb: np.ndarray, wb: np.ndarray | None) -> tuple[float, np.ndarray]:
     """Fill every parameter's .grad with ∂E/∂W; return E and the model's output.
 
     Eagerly (a new graph each step), or by replaying a traced step for this batch shape.
+    With sample weights wb, E is the weighted mean of the per-sample losses.
     """
     if state.traces is None:
         state.optimizer.zero_grad()
         output = state.model(Tensor._constant(xb))
-        E = loss_fn(output, yb)
+        if wb is None:
+            E = loss_fn(output, yb)
+        else:
+            E = _weighted_loss(state.weights[1], loss_fn.reduction, output, yb, wb)
         E.backward()
         return float(E.data), output.data
     traced = state.traces.get((xb.shape, yb.shape))
@@ -524,8 +557,9 @@ def _end_of_epoch(state: TrainState, loss_fn: nn.Module, validation_data: Any,
     """Log the epoch (training and validation metrics), step the schedule, run callbacks."""
     state.consistent = False
     partial = state.partial
-    logs: dict[str, float] = {"epoch": state.epoch + 1,
-                              "loss": partial["loss_sum"] / partial["count"]}
+    logs: dict[str, float] = {
+        "epoch": state.epoch + 1,
+        "loss": partial["loss_sum"] / partial.get("weight", partial["count"])}
     if "correct" in partial:
         logs["accuracy"] = partial["correct"] / partial["count"]
     if validation_data is not None:
@@ -651,6 +685,57 @@ def _checked_data(model: nn.Module, loss_fn: nn.Module, X: Any, y: Any,
     else:
         y = y.astype(np.int64)
     return X.astype(dtype), y
+
+
+def _weighted_loss(per_sample: nn.Module, reduction: str, output: Tensor, yb: np.ndarray,
+                   wb: np.ndarray) -> Tensor:
+    """Σ_k w_k·E_k / Σ_k w_k over the batch ("sum": Σ_k w_k·E_k), as chainrule ops
+    (Note [sample weights]); per_sample is the loss with reduction="none"."""
+    E = per_sample(output, yb)
+    if E.data.ndim == 2:  # mse, bce, bce_logits: per element; a sample's loss is its row's
+        E = E.mean(axis=1) if reduction == "mean" else E.sum(axis=1)
+    total = (E * Tensor._constant(wb)).sum()
+    if reduction == "sum":
+        return total
+    denominator = float(wb.sum())
+    return total / (denominator if denominator > 0 else 1.0)  # all zero: E = 0, no gradient
+
+
+def _checked_weights(sample_weight: Any, n: int, loss_fn: nn.Module, trace: bool,
+                     dtype: np.dtype) -> tuple[np.ndarray, nn.Module] | None:
+    """The sample weights (cast to the data's dtype) and the loss per sample, or None when
+    there are no weights or they are all 1 (Note [sample weights])."""
+    if sample_weight is None:
+        return None
+    try:
+        w = datasets.numeric_array(sample_weight, "sample_weight")
+    except DataError as error:
+        raise DataError(f"fit: {error}") from None
+    if w.shape != (n,):
+        raise ShapeError(f"fit: sample_weight must have shape ({n},), one weight per training "
+                         f"sample, got shape {w.shape}")
+    w = w.astype(dtype)
+    if not np.all(np.isfinite(w)):
+        bad = int(np.flatnonzero(~np.isfinite(w))[0])
+        raise DataError(f"fit: sample_weight must be finite, got {w[bad]} for sample {bad}")
+    if np.any(w < 0):
+        bad = int(np.flatnonzero(w < 0)[0])
+        raise DataError(f"fit: sample_weight must be non-negative, got {w[bad]} for sample {bad}")
+    if not np.any(w > 0):
+        raise DataError("fit: sample_weight is all zero; at least one sample needs a positive "
+                        "weight")
+    if trace:
+        raise ConfigError("fit: sample_weight does not work with trace=True (a traced step "
+                          "takes no weights); drop one of them")
+    kind = type(loss_fn)
+    if kind not in nn.LOSSES.values() or loss_fn.reduction not in ("mean", "sum"):
+        raise ConfigError(
+            f"fit: sample_weight needs one of chainrule's losses ({', '.join(nn.LOSSES)}) with "
+            f"reduction 'mean' or 'sum', got {loss_fn!r}"
+        )
+    if np.all(w == 1):
+        return None
+    return w, kind("none")
 
 
 def _checked_batch_size(batch_size: int | None, n: int) -> int:
