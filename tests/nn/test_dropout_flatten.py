@@ -82,3 +82,40 @@ def test_explain_refuses_dropout_by_name():
     with pytest.raises(cr.ConfigError, match=r"^explain: module 2 \(Dropout\): Dropout is not "
                                             r"supported"):
         cr.explain(model, np.array([[0.05, 0.1]]), np.array([[0.01, 0.99]]))
+
+
+def test_layer_norm_normalises_each_sample_and_its_gradient_checks():
+    x = np.random.default_rng(0).standard_normal((4, 5)) * 3 + 1
+    layer = nn.LayerNorm(5, dtype="float64")
+    out = layer(x).numpy()
+    np.testing.assert_allclose(out.mean(axis=-1), 0, atol=1e-12)
+    np.testing.assert_allclose(out.var(axis=-1), 1, rtol=1e-5)
+    layer.weight.data[:] = np.arange(1.0, 6.0)
+    layer.bias.data[:] = 0.5
+    assert cr.gradcheck(lambda a, w, b: nn.LayerNorm(5, dtype="float64").forward(a) * w + b,
+                        x, layer.weight.numpy().copy(), layer.bias.numpy().copy()).passed
+    assert cr.gradcheck(lambda a: layer(a), x).passed
+    assert set(layer.state_dict()) == {"weight", "bias"}
+    with pytest.raises(cr.ShapeError, match=r"^LayerNorm: expected inputs whose last axis has 5 "
+                                            r"features, got shape \(4, 3\)$"):
+        layer(np.ones((4, 3)))
+
+
+def test_layer_norm_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).standard_normal((3, 6))
+    ours = nn.LayerNorm(6, dtype="float64")
+    ours.weight.data[:] = np.linspace(0.5, 2, 6)
+    ours.bias.data[:] = np.linspace(-1, 1, 6)
+    theirs = torch.nn.LayerNorm(6, dtype=torch.float64)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(ours.weight.numpy()))
+        theirs.bias.copy_(torch.tensor(ours.bias.numpy()))
+    xt, xc = torch.tensor(x, requires_grad=True), cr.tensor(x, requires_grad=True)
+    weights = np.random.default_rng(2).standard_normal((3, 6))
+    (theirs(xt) * torch.tensor(weights)).sum().backward()
+    (ours(xc) * weights).sum().backward()
+    np.testing.assert_allclose(ours(x).numpy(), theirs(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(xc.grad, xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-9)

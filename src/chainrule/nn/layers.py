@@ -17,8 +17,9 @@ from chainrule.errors import ConfigError, DTypeError, ShapeError
 from chainrule.nn import init as initializers  # not `init`: mlp has an argument of that name
 from chainrule.nn.module import Module, Parameter, SummaryRow
 from chainrule.ops import activation
-from chainrule.ops.elementwise import dropout
+from chainrule.ops.elementwise import dropout, sqrt
 from chainrule.ops.linalg import linear
+from chainrule.ops.reduce import mean, var
 from chainrule.ops.shape import reshape
 from chainrule.tensor import Tensor, get_default_dtype
 from chainrule.validate import is_int, is_positive_int, physical_memory, show_bytes
@@ -238,6 +239,40 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_axis={self.start_axis}"
+
+
+class LayerNorm(Module):
+    """out = (x − mean) / √(var + eps) · weight + bias over the last axis, per sample.
+
+    mean and var (ddof 0) are each sample's own, so it behaves the same in train() and eval();
+    weight starts at 1 and bias at 0 (elementwise_affine=False: neither). Written from
+    chainrule's ops, so its gradient is theirs (checked against finite differences and
+    torch.nn.LayerNorm).
+    """
+
+    def __init__(self, features: int, eps: float = 1e-5, elementwise_affine: bool = True, *,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        if not is_positive_int(features):
+            raise ConfigError(f"LayerNorm: features must be a positive int, got {features!r}")
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
+            raise ConfigError(f"LayerNorm: eps must be a small positive number, got {eps!r}")
+        dtype = np.dtype(get_default_dtype() if dtype is None else dtype)
+        self.features, self.eps = int(features), float(eps)
+        self.weight = Parameter(np.ones(self.features, dtype)) if elementwise_affine else None
+        self.bias = Parameter(np.zeros(self.features, dtype)) if elementwise_affine else None
+
+    def forward(self, x: Any) -> Tensor:
+        shape = getattr(x, "shape", np.shape(x))
+        if not shape or shape[-1] != self.features:
+            raise ShapeError(f"LayerNorm: expected inputs whose last axis has {self.features} "
+                             f"features, got shape {tuple(shape)}")
+        centred = x - mean(x, axis=-1, keepdims=True)
+        out = centred / sqrt(var(x, axis=-1, keepdims=True) + self.eps)
+        return out if self.weight is None else out * self.weight + self.bias
+
+    def extra_repr(self) -> str:
+        return f"features={self.features}, eps={self.eps:g}"
 
 
 class Dropout(Module):
