@@ -90,6 +90,17 @@ class no_grad:
         return wrapper
 
 
+class enable_grad:
+    """Context manager under which ops record a graph, even inside a no_grad() block."""
+
+    def __enter__(self) -> None:
+        _GradMode.saved.append(_GradMode.enabled)
+        _GradMode.enabled = True
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = _GradMode.saved.pop()
+
+
 class tracing:
     """Context manager under which every op is recorded, also ops whose inputs need no
     gradient (the batch scaled, a mask compared from it), so that a traced step (trace.py)
@@ -327,14 +338,3 @@ def _accumulate(node: Tensor, g: np.ndarray, owned: set[int]) -> None:
     else:
         owned.add(owner)
     node.grad = g
-
-
-class enable_grad:
-    """Context manager under which ops record a graph, even inside a no_grad() block."""
-
-    def __enter__(self) -> None:
-        _GradMode.saved.append(_GradMode.enabled)
-        _GradMode.enabled = True
-
-    def __exit__(self, *exc: object) -> None:
-        _GradMode.enabled = _GradMode.saved.pop()

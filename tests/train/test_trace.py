@@ -106,3 +106,27 @@ def test_an_array_made_outside_the_graph_cannot_be_traced():
                                          r"neither a parameter nor the batch"):
         TracedStep(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1),
                    np.zeros((3, 2), np.float32), np.zeros((3, 2), np.float32))
+
+
+def test_ops_on_the_batch_alone_are_replayed_on_each_new_batch():
+    class Prepare(nn.Module):  # no parameter: recorded only because a trace records everything
+        def forward(self, x):
+            return cr.where(x > 0, x * 2.0, x / 2.0)
+
+    data = np.random.default_rng(2).standard_normal((4, 5, 2))
+    targets = np.random.default_rng(3).standard_normal((4, 5, 1))
+    weights = []
+    for traced in (False, True):
+        model = nn.Sequential(Prepare(), nn.Linear(2, 1, rng=0, dtype="float64"))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        step = TracedStep(model, nn.MSELoss(), opt, data[0], targets[0]) if traced else None
+        for x, t in zip(data, targets, strict=True):
+            if traced:
+                step(x, t)
+            else:
+                opt.zero_grad()
+                nn.MSELoss()(model(cr.tensor(x)), cr.tensor(t)).backward()
+                opt.step()
+        weights.append(model.state_dict())
+    for key in weights[0]:
+        np.testing.assert_array_equal(weights[1][key], weights[0][key])
