@@ -28,7 +28,8 @@ class Adam(Optimizer):
     On the first step m̂ = g and v̂ = g², so every weight moves by about η against the sign of
     its gradient, whatever the gradient's size.
 
-    params: iterable of parameters.  lr: η > 0.  betas: (β1, β2), each in [0, 1).
+    params: iterable of parameters, or of groups (Note [parameter groups] in optimizer.py).
+    lr: η > 0.  betas: (β1, β2), each in [0, 1).
     eps: ε > 0.  weight_decay: λ ≥ 0, added to the gradient (see AdamW for the decoupled form).
 
     >>> import chainrule as cr

@@ -1,9 +1,10 @@
 """Optimizer: the shared plumbing of every update rule W ← W − η·(something made of ∂E/∂W).
 
-An optimizer holds a list of parameters and, for each one, a few state arrays (a momentum
-buffer, moving averages). After `loss.backward()` has filled every parameter's `.grad` with
-∂E/∂W, `step()` changes each parameter's `.data` in place by the subclass's rule;
-`zero_grad()` clears the gradients before the next backward pass (they accumulate otherwise).
+An optimizer holds a list of parameters, in groups (Note [parameter groups]), and for each one a
+few state arrays (a momentum buffer, moving averages). After `loss.backward()` has filled every
+parameter's `.grad` with ∂E/∂W, `step()` changes each parameter's `.data` in place by the
+subclass's rule; `zero_grad()` clears the gradients before the next backward pass (they
+accumulate otherwise).
 
     >>> opt = SGD(model.parameters(), lr=0.5)
     >>> for x, t in batches:
@@ -22,6 +23,21 @@ Note [in-place updates]
       - one scratch array for the intermediate results of a single step: never saved;
       - with L2 weight decay only, an array holding g = ∂E/∂W + λ·W: never saved.
     All of them have the parameter's dtype, so float32 training stays float32.
+
+Note [parameter groups]
+    As in PyTorch, `params` may instead be a list of dicts, each a group of parameters with its
+    own hyperparameters: "params" (an iterable of parameters, or one) and any of the rule's
+    hyperparameters, which override the optimizer's arguments for that group:
+
+        >>> opt = SGD([{"params": model[0].parameters(), "lr": 0.1},
+        ...            {"params": model[2].parameters()}], lr=0.01, momentum=0.9)
+        >>> [g["lr"] for g in opt.param_groups]
+        [0.1, 0.01]
+
+    `opt.param_groups` is that list, each dict holding "params" and every hyperparameter; a plain
+    iterable of parameters makes one group. A parameter may be in one group only. `opt.lr` (and
+    `opt.momentum`, ...) reads the first group's value; setting `opt.lr` sets every group's.
+    The schedules set each group's lr from its own initial one.
 
 Note [weight decay]
     Two published ways to shrink weights towards zero by a factor λ (`weight_decay`):
@@ -44,6 +60,10 @@ Note [state dict layout]
                    "0.exp_avg_sq": ndarray,         #   of that state array; a parameter that
                    "0.step": ndarray(int64, ()),    #   has never been updated has no entries
                    "1.exp_avg": ...}}
+
+    With several parameter groups it also has "groups": one dict per group, with "params" (its
+    parameters' indices) and its hyperparameters in the form of "hyper" ("hyper" holds the first
+    group's). With one group it has no "groups", so one layout serves both old and new files.
 
     `load_state_dict(d)` checks the class name, the parameter count, the hyperparameter names and
     values, and every array's name and shape, before it changes anything; then it copies the

@@ -22,7 +22,8 @@ class RMSprop(Optimizer):
 
     Unlike Adam, v is not bias-corrected: the first steps are larger, by up to 1/√(1 − α).
 
-    params: iterable of parameters.  lr: η > 0.  alpha: α in [0, 1).  eps: ε > 0.
+    params: iterable of parameters, or of groups (Note [parameter groups] in optimizer.py).
+    lr: η > 0.  alpha: α in [0, 1).  eps: ε > 0.
     momentum: μ in [0, 1).  weight_decay: λ ≥ 0.
 
     >>> import chainrule as cr

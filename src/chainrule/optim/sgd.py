@@ -25,7 +25,8 @@ class SGD(Optimizer):
     This is PyTorch's published formulation (without dampening): b is a running sum of past
     gradients, decayed by μ each step, so η is not rescaled by 1/(1 − μ).
 
-    params: iterable of parameters (`.data` updated in place, `.grad` read).
+    params: iterable of parameters (`.data` updated in place, `.grad` read), or of groups
+    (Note [parameter groups] in optimizer.py).
     lr: η > 0.  momentum: μ in [0, 1).  nesterov: needs μ > 0.  weight_decay: λ ≥ 0.
 
     >>> import chainrule as cr
