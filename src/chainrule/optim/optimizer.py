@@ -114,7 +114,7 @@ class Optimizer:
         self.defaults: dict[str, Any] = {"lr": lr, **defaults}
         specs = _group_specs(name, params)
         self.param_groups: list[dict[str, Any]] = []
-        seen: dict[int | None, int | None] = {}  # id(parameter) → its group
+        seen: dict[int, int | None] = {}  # id(parameter) → its group
         for k, spec in enumerate(specs):
             if isinstance(specs, _OneGroup):
                 self.param_groups.append(self._make_group(name, None, spec, seen))
@@ -128,7 +128,7 @@ class Optimizer:
         self._l2_grads: list[np.ndarray | None] = [None] * len(self.params)
 
     def _make_group(self, owner: str, k: int | None, spec: Mapping[str, Any],
-                    seen: dict[int | None, int | None]) -> dict[str, Any]:
+                    seen: dict[int, int | None]) -> dict[str, Any]:
         """Group `k` (None: the only one) from its dict: parameters collected, defaults filled
         in, all checked."""
         if "params" not in spec:
