@@ -24,6 +24,7 @@ Note [the metadata of a chainrule file]
     A checkpoint also has
       optimizer (json)    {"optimizer": "Adam", "num_params": 4, "hyper": {"lr": 0.01,
                           "step_count": 10, ...}}: the optimizer's state_dict() but its arrays
+                          (and "groups" where it has several parameter groups)
       epoch, step         decimal integers: the epochs and optimizer steps done so far
       config (json)       an object: the training configuration, compared on resume
       rng_state (json)    a NumPy generator state (Generator.bit_generator.state) or an object
@@ -197,10 +198,18 @@ class _Hyper(_Strict):
     step_count: Count
 
 
+class _Group(_Strict):
+    model_config = ConfigDict(extra="allow", strict=True)  # each optimizer's own, checked by it
+    __pydantic_extra__: dict[str, Scalar]
+    params: list[Count]
+    lr: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
 class OptimizerState(_Strict):
     optimizer: Identifier
     num_params: Count
     hyper: _Hyper
+    groups: list[_Group] | None = None  # only with several parameter groups
 
 
 U32 = Annotated[int, Field(ge=0, lt=2**32)]
@@ -283,6 +292,7 @@ class _Schedule(_Strict):
     scheduler: Identifier
     hyper: dict[Identifier, Scalar]
     base_lr: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    base_lrs: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = None  # groups
     epoch: Count
     last_lr: Annotated[float, Field(ge=0, allow_inf_nan=False)]
     best: Finite | None = None  # ReduceLROnPlateau's progress

@@ -728,7 +728,7 @@ def save_checkpoint(path: PathLike, *, model: Module, optimizer: Any, epoch: int
     file_metadata.update({
         "user": _to_json(owner, "metadata", dict(metadata or {})),
         "optimizer": _to_json(owner, "the optimizer's state_dict()",
-                              {key: opt[key] for key in ("optimizer", "num_params", "hyper")}),
+                              {key: v for key, v in opt.items() if key != "state"}),
         "epoch": str(int(epoch)), "step": str(int(step)),
         "config": _to_json(owner, "config", dict(config)),
         "rng_state": _to_json(owner, "rng_state", dict(rng_state)),
@@ -821,12 +821,15 @@ def _optimizer_state(path: PathLike, info: schema.OptimizerState, arrays: dict[s
             raise ModelFileError(f"{path}: optimizer tensor 'optim.{key:.80}' is not "
                                  f"'optim.<parameter index>.<name>' with an index below "
                                  f"{info.num_params}")
-    state = {**info.model_dump(), "state": arrays}
+    state = {**info.model_dump(exclude_none=True), "state": arrays}
     kind = next((cls for cls in OPTIMIZERS.values() if cls.__name__ == info.optimizer), None)
     params = list(model.parameters())
     if kind is not None and info.num_params == len(params):
+        groups = params if info.groups is None else [
+            {"params": [params[i] for i in group.params if i < len(params)]}
+            for group in info.groups]
         try:
-            kind(params, lr=1.0).load_state_dict(state)
+            kind(groups, lr=1.0).load_state_dict(state)
         except ChainruleError as error:
             raise ModelFileError(f"{path}: its optimizer state does not load: {error}") from None
     return state

@@ -358,8 +358,8 @@ def test_bad_params():
         SGD(p, lr=0.1)
     with pytest.raises(ConfigError, match=r"params\[1\] is not a parameter"):
         SGD([p, 3.0], lr=0.1)
-    with pytest.raises(ConfigError, match="parameter groups"):
-        SGD([{"params": [p]}], lr=0.1)
+    with pytest.raises(ConfigError, match=r"params\[1\] is a dict; pass either parameters"):
+        SGD([p, {"params": [p]}], lr=0.1)
     with pytest.raises(DTypeError, match=r"params\[0\] must hold a floating-point"):
         SGD([Param(np.zeros(2, dtype=np.int64))], lr=0.1)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,8 @@ class Adam(Optimizer):
     On the first step m̂ = g and v̂ = g², so every weight moves by about η against the sign of
     its gradient, whatever the gradient's size.
 
-    params: iterable of parameters.  lr: η > 0.  betas: (β1, β2), each in [0, 1).
+    params: iterable of parameters, or of groups (Note [parameter groups] in optimizer.py).
+    lr: η > 0.  betas: (β1, β2), each in [0, 1).
     eps: ε > 0.  weight_decay: λ ≥ 0, added to the gradient (see AdamW for the decoupled form).
 
     >>> import chainrule as cr
@@ -51,17 +53,11 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr)
-        try:
-            beta1, beta2 = betas
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"{type(self).__name__}: betas must be a pair (beta1, beta2), got {betas!r}"
-            ) from None
-        self._configure(beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray) -> None:
-        beta1, beta2 = self.betas
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray,
+                group: dict) -> None:
+        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
         if "step" not in state:
             state["step"] = np.zeros((), dtype=np.int64)
         m = state_buffer(state, "exp_avg", w)
@@ -72,8 +68,8 @@ class Adam(Optimizer):
         t = int(state["step"])
 
         # AdamW only: W ← W − η·λ·W
-        if self._decoupled_weight_decay and self.weight_decay != 0.0:
-            w *= 1.0 - self.lr * self.weight_decay
+        if self._decoupled_weight_decay and weight_decay != 0.0:
+            w *= 1.0 - lr * weight_decay
 
         # m ← β1·m + (1 − β1)·g
         m *= beta1
@@ -89,27 +85,36 @@ class Adam(Optimizer):
         # W ← W − η·m̂ / (√v̂ + ε), computed as W − (η / (1 − β1ᵗ))·m / (√v / √(1 − β2ᵗ) + ε)
         np.sqrt(v, out=scratch)
         scratch /= math.sqrt(1.0 - beta2**t)
-        scratch += self.eps
+        scratch += group["eps"]
         np.divide(m, scratch, out=scratch)
-        scratch *= self.lr / (1.0 - beta1**t)
+        scratch *= lr / (1.0 - beta1**t)
         w -= scratch
 
-    def _l2_weight_decay(self) -> float:
-        return 0.0 if self._decoupled_weight_decay else self.weight_decay
+    def _l2_weight_decay(self, group: dict) -> float:
+        return 0.0 if self._decoupled_weight_decay else group["weight_decay"]
 
-    def _hyper(self) -> dict:
-        beta1, beta2 = self.betas
-        return {"beta1": beta1, "beta2": beta2, "eps": self.eps, "weight_decay": self.weight_decay}
+    def _check(self, owner: str, hyper: dict) -> dict:
+        try:
+            beta1, beta2 = hyper["betas"]
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{owner}: betas must be a pair (beta1, beta2), got {hyper['betas']!r}"
+            ) from None
+        return {
+            "betas": (unit_interval(owner, "betas[0]", beta1),
+                      unit_interval(owner, "betas[1]", beta2)),
+            "eps": positive_finite(owner, "eps", hyper["eps"]),
+            "weight_decay": nonnegative_finite(owner, "weight_decay", hyper["weight_decay"]),
+        }
 
-    def _configure(self, beta1: float, beta2: float, eps: float, weight_decay: float) -> None:
-        name = type(self).__name__
-        beta1 = unit_interval(name, "betas[0]", beta1)
-        beta2 = unit_interval(name, "betas[1]", beta2)
-        eps = positive_finite(name, "eps", eps)
-        weight_decay = nonnegative_finite(name, "weight_decay", weight_decay)
-        self.betas = (beta1, beta2)
-        self.eps = eps
-        self.weight_decay = weight_decay
+    def _to_json(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        beta1, beta2 = group["betas"]
+        return {"beta1": beta1, "beta2": beta2, "eps": group["eps"],
+                "weight_decay": group["weight_decay"]}
+
+    def _from_json(self, hyper: dict[str, Any]) -> dict[str, Any]:
+        return {"betas": (hyper["beta1"], hyper["beta2"]), "eps": hyper["eps"],
+                "weight_decay": hyper["weight_decay"]}
 
 
 class AdamW(Adam):

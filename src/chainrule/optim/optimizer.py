@@ -1,9 +1,10 @@
 """Optimizer: the shared plumbing of every update rule W ← W − η·(something made of ∂E/∂W).
 
-An optimizer holds a list of parameters and, for each one, a few state arrays (a momentum
-buffer, moving averages). After `loss.backward()` has filled every parameter's `.grad` with
-∂E/∂W, `step()` changes each parameter's `.data` in place by the subclass's rule;
-`zero_grad()` clears the gradients before the next backward pass (they accumulate otherwise).
+An optimizer holds a list of parameters, in groups (Note [parameter groups]), and for each one a
+few state arrays (a momentum buffer, moving averages). After `loss.backward()` has filled every
+parameter's `.grad` with ∂E/∂W, `step()` changes each parameter's `.data` in place by the
+subclass's rule; `zero_grad()` clears the gradients before the next backward pass (they
+accumulate otherwise).
 
     >>> opt = SGD(model.parameters(), lr=0.5)
     >>> for x, t in batches:
@@ -22,6 +23,21 @@ Note [in-place updates]
       - one scratch array for the intermediate results of a single step: never saved;
       - with L2 weight decay only, an array holding g = ∂E/∂W + λ·W: never saved.
     All of them have the parameter's dtype, so float32 training stays float32.
+
+Note [parameter groups]
+    As in PyTorch, `params` may instead be a list of dicts, each a group of parameters with its
+    own hyperparameters: "params" (an iterable of parameters, or one) and any of the rule's
+    hyperparameters, which override the optimizer's arguments for that group:
+
+        >>> opt = SGD([{"params": model[0].parameters(), "lr": 0.1},
+        ...            {"params": model[2].parameters()}], lr=0.01, momentum=0.9)
+        >>> [g["lr"] for g in opt.param_groups]
+        [0.1, 0.01]
+
+    `opt.param_groups` is that list, each dict holding "params" and every hyperparameter; a plain
+    iterable of parameters makes one group. A parameter may be in one group only. `opt.lr` (and
+    `opt.momentum`, ...) reads the first group's value; setting `opt.lr` sets every group's.
+    The schedules set each group's lr from its own initial one.
 
 Note [weight decay]
     Two published ways to shrink weights towards zero by a factor λ (`weight_decay`):
@@ -44,6 +60,10 @@ Note [state dict layout]
                    "0.exp_avg_sq": ndarray,         #   of that state array; a parameter that
                    "0.step": ndarray(int64, ()),    #   has never been updated has no entries
                    "1.exp_avg": ...}}
+
+    With several parameter groups it also has "groups": one dict per group, with "params" (its
+    parameters' indices) and its hyperparameters in the form of "hyper" ("hyper" holds the first
+    group's). With one group it has no "groups", so one layout serves both old and new files.
 
     `load_state_dict(d)` checks the class name, the parameter count, the hyperparameter names and
     values, and every array's name and shape, before it changes anything; then it copies the
@@ -70,16 +90,18 @@ class Parameter(Protocol):
 
 
 class Optimizer:
-    """Base class: holds the parameters, their state arrays, lr and the step count.
+    """Base class: holds the parameter groups, the parameters' state arrays and the step count.
 
     A subclass supplies its update rule, written once, as
-    `_update(w, g, state, scratch)` — w is the parameter's data (change it in place), g the
-    gradient to use (read only), state the parameter's dict of state arrays and scratch an
-    array of w's shape and dtype for intermediate results — and names its hyperparameters with
-    `_hyper()` (their current values) and `_configure(**hyper)` (validate, then set them).
+    `_update(w, g, state, scratch, group)` — w is the parameter's data (change it in place), g
+    the gradient to use (read only), state the parameter's dict of state arrays, scratch an
+    array of w's shape and dtype for intermediate results and group the parameter's group (its
+    hyperparameters: group["lr"], ...) — passes its hyperparameters' defaults to
+    `Optimizer.__init__` and checks them in `_check(owner, hyper)`.
 
-    params: an iterable of parameters (see `Parameter`); duplicates are dropped, order kept.
-    lr: the learning rate η, a positive finite number. A scheduler may later set `self.lr`.
+    params: an iterable of parameters (see `Parameter`): one group, duplicates dropped, order
+        kept; or an iterable of dicts, parameter groups (Note [parameter groups]).
+    lr: the learning rate η, a positive finite number. A scheduler may later set each group's.
     """
 
     #: Names of the state arrays this rule may keep per parameter.
@@ -87,14 +109,63 @@ class Optimizer:
     #: Those of them that are counters of shape () and integer dtype, not parameter-sized.
     _counter_names: tuple[str, ...] = ()
 
-    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+    def __init__(self, params: Iterable[Any], lr: float, **defaults: Any) -> None:
         name = type(self).__name__
-        self.params: list[Parameter] = _collect_params(name, params)
-        self.lr: float = positive_finite(name, "lr", lr)
+        self.defaults: dict[str, Any] = {"lr": lr, **defaults}
+        specs = _group_specs(name, params)
+        self.param_groups: list[dict[str, Any]] = []
+        seen: dict[int, int | None] = {}  # id(parameter) → its group
+        for k, spec in enumerate(specs):
+            if isinstance(specs, _OneGroup):
+                self.param_groups.append(self._make_group(name, None, spec, seen))
+            else:
+                owner = f"{name}: parameter group {k}"
+                self.param_groups.append(self._make_group(owner, k, spec, seen))
+        self.params: list[Parameter] = [p for group in self.param_groups for p in group["params"]]
         self.step_count: int = 0
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         self._scratch: list[np.ndarray | None] = [None] * len(self.params)
         self._l2_grads: list[np.ndarray | None] = [None] * len(self.params)
+
+    def _make_group(self, owner: str, k: int | None, spec: Mapping[str, Any],
+                    seen: dict[int, int | None]) -> dict[str, Any]:
+        """Group `k` (None: the only one) from its dict: parameters collected, defaults filled
+        in, all checked."""
+        if "params" not in spec:
+            raise ConfigError(f"{owner}: a parameter group needs a 'params' entry, got keys "
+                              f"{sorted(map(str, spec))}")
+        unknown = sorted(str(key) for key in spec if key != "params" and key not in self.defaults)
+        if unknown:
+            raise ConfigError(f"{owner}: unknown hyperparameters {unknown}; "
+                              f"{type(self).__name__} takes {sorted(self.defaults)}")
+        params = spec["params"]
+        if k is not None and hasattr(params, "data"):
+            params = [params]  # a group may hold one parameter, as in PyTorch
+        params = _collect_params(owner, params)
+        for j, p in enumerate(params):
+            if seen.setdefault(id(p), k) != k:
+                raise ConfigError(f"{owner}: its parameter {j} is also in parameter group "
+                                  f"{seen[id(p)]}; each parameter belongs to one group")
+        hyper = {**self.defaults, **{key: v for key, v in spec.items() if key != "params"}}
+        lr = positive_finite(owner, "lr", hyper.pop("lr"))
+        return {"params": params, "lr": lr, **self._check(owner, hyper)}
+
+    def __getattr__(self, key: str) -> Any:
+        # opt.lr, opt.momentum, ...: the first group's value (the only group's, usually).
+        groups = self.__dict__.get("param_groups")
+        if groups and key != "params" and key in groups[0]:
+            return groups[0][key]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
+
+    @property
+    def lr(self) -> float:
+        """The first group's learning rate; setting it sets every group's."""
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        for group in self.param_groups:
+            group["lr"] = value
 
     # --- the update ----------------------------------------------------------------------------
 
@@ -105,34 +176,35 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter in place by the rule; skip frozen ones and ones without grad."""
-        decay = self._l2_weight_decay()
         update, scratches, states = self._update, self._scratch, self.state
-        for i, p in enumerate(self.params):
-            g, w = p.grad, p.data
-            if g is None or not p.requires_grad:
-                continue
-            if getattr(g, "shape", None) != w.shape:
-                self._check_grad(i, p)
-            if decay:
-                g = self._gradient(i, p)
-            scratch = scratches[i]
-            if scratch is None or scratch.shape != w.shape or scratch.dtype != w.dtype:
-                scratch = scratches[i] = _fitting(scratch, w)
-            update(w, g, states[i], scratch)
+        i = -1
+        for group in self.param_groups:
+            decay = self._l2_weight_decay(group)
+            for p in group["params"]:
+                i += 1
+                g, w = p.grad, p.data
+                if g is None or not p.requires_grad:
+                    continue
+                if getattr(g, "shape", None) != w.shape:
+                    self._check_grad(i, p)
+                if decay:
+                    g = self._gradient(i, p, decay)
+                scratch = scratches[i]
+                if scratch is None or scratch.shape != w.shape or scratch.dtype != w.dtype:
+                    scratch = scratches[i] = _fitting(scratch, w)
+                update(w, g, states[i], scratch, group)
         self.step_count += 1
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray) -> None:
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray,
+                group: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not define an update rule")
 
-    def _l2_weight_decay(self) -> float:
+    def _l2_weight_decay(self, group: dict[str, Any]) -> float:
         """λ of the L2 term added to the gradient (Note [weight decay]); 0 means none."""
         return 0.0
 
-    def _gradient(self, i: int, p: Parameter) -> np.ndarray:
-        """g = ∂E/∂W + λ·W (L2 weight decay) in its own buffer, or ∂E/∂W itself when λ = 0."""
-        lam = self._l2_weight_decay()
-        if lam == 0.0:
-            return p.grad
+    def _gradient(self, i: int, p: Parameter, lam: float) -> np.ndarray:
+        """g = ∂E/∂W + λ·W (L2 weight decay) in its own buffer."""
         g = self._l2_grads[i] = _fitting(self._l2_grads[i], p.data)
         np.multiply(p.data, lam, out=g)
         g += p.grad
@@ -147,18 +219,24 @@ class Optimizer:
 
     # --- hyperparameters -----------------------------------------------------------------------
 
-    def _hyper(self) -> dict[str, Any]:
-        """The rule's hyperparameters other than lr, as JSON scalars."""
+    def _check(self, owner: str, hyper: dict[str, Any]) -> dict[str, Any]:
+        """The rule's hyperparameters other than lr, checked (ConfigError naming `owner`)."""
         return {}
 
-    def _configure(self, **hyper: Any) -> None:
-        """Validate the rule's hyperparameters (other than lr), then set them."""
-        if hyper:
-            raise ConfigError(f"{type(self).__name__}: unknown hyperparameters {sorted(hyper)}")
+    def _to_json(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        """A group's hyperparameters other than lr as JSON scalars (the state dict's form)."""
+        return {key: v for key, v in group.items() if key not in ("params", "lr")}
+
+    def _from_json(self, hyper: dict[str, Any]) -> dict[str, Any]:
+        """The inverse of `_to_json`."""
+        return hyper
 
     def __repr__(self) -> str:
-        hyper = {"lr": self.lr, **self._hyper()}
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in hyper.items())})"
+        hyper = {"lr": self.lr, **self._to_json(self.param_groups[0])}
+        text = ", ".join(f"{k}={v!r}" for k, v in hyper.items())
+        if len(self.param_groups) > 1:
+            text += f"; {len(self.param_groups)} parameter groups"
+        return f"{type(self).__name__}({text})"
 
     # --- saving and loading (Note [state dict layout]) -----------------------------------------
 
@@ -169,18 +247,33 @@ class Optimizer:
             for i, state in enumerate(self.state)
             for name, array in state.items()
         }
-        return {
+        first = self.param_groups[0]
+        result = {
             "optimizer": type(self).__name__,
             "num_params": len(self.params),
-            "hyper": {"lr": self.lr, "step_count": self.step_count, **self._hyper()},
+            "hyper": {"lr": first["lr"], "step_count": self.step_count, **self._to_json(first)},
             "state": arrays,
         }
+        if len(self.param_groups) > 1:
+            result["groups"] = self._group_layout()
+        return result
+
+    def _group_layout(self) -> list[dict[str, Any]]:
+        layout, start = [], 0
+        for group in self.param_groups:
+            n = len(group["params"])
+            layout.append({"params": list(range(start, start + n)), "lr": group["lr"],
+                           **self._to_json(group)})
+            start += n
+        return layout
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore what `state_dict()` returned; everything is checked before anything changes."""
         name = type(self).__name__
         where = f"{name}.load_state_dict"
         expected = {"optimizer", "num_params", "hyper", "state"}
+        if len(self.param_groups) > 1:
+            expected.add("groups")
         if not isinstance(state_dict, Mapping) or set(state_dict) != expected:
             got = sorted(state_dict) if isinstance(state_dict, Mapping) else type(state_dict)
             raise ConfigError(
@@ -197,18 +290,37 @@ class Optimizer:
                 f"optimizer has {len(self.params)}; build it over the same parameters"
             )
         hyper = dict(state_dict["hyper"])
-        wanted = {"lr", "step_count", *self._hyper()}
+        layout = self._group_layout()
+        wanted = {"lr", "step_count", *self._to_json(self.param_groups[0])}
         if set(hyper) != wanted:
             raise ConfigError(
                 f"{where}: hyperparameters {sorted(hyper)} do not match {name}'s {sorted(wanted)}"
             )
-        # lr may be 0 here: a cosine schedule ends at eta_min = 0.
-        lr = nonnegative_finite(where, "lr", hyper.pop("lr"))
         step_count = nonnegative_int(where, "step_count", hyper.pop("step_count"))
+        saved = [{**hyper, "params": layout[0]["params"]}] if len(layout) == 1 else (
+            state_dict["groups"])
+        if not isinstance(saved, list) or len(saved) != len(layout):
+            got = len(saved) if isinstance(saved, list) else type(saved).__name__
+            raise ConfigError(f"{where}: 'groups' must list {len(layout)} parameter groups, "
+                              f"got {got}")
+        hypers = []
+        for k, (group, mine) in enumerate(zip(saved, layout, strict=True)):
+            owner = where if len(layout) == 1 else f"{where}: parameter group {k}"
+            if not isinstance(group, Mapping) or set(group) != set(mine):
+                got = sorted(group) if isinstance(group, Mapping) else type(group).__name__
+                raise ConfigError(f"{owner}: keys {got} do not match {sorted(mine)}")
+            if list(group["params"]) != mine["params"]:
+                raise ConfigError(f"{owner}: it holds parameters {list(group['params'])}, "
+                                  f"this optimizer's group {mine['params']}")
+            hyper = {key: v for key, v in group.items() if key not in ("params", "lr")}
+            # lr may be 0 here: a cosine schedule ends at eta_min = 0.
+            lr = nonnegative_finite(owner, "lr", group["lr"])
+            checker = name if len(layout) == 1 else owner
+            hypers.append({"lr": lr, **self._check(checker, self._from_json(hyper))})
         arrays = self._check_arrays(where, state_dict["state"])
-        self._configure(**hyper)  # validates all before setting any
 
-        self.lr = lr
+        for group, hyper in zip(self.param_groups, hypers, strict=True):
+            group.update(hyper)
         self.step_count = step_count
         for state, loaded in zip(self.state, arrays, strict=True):
             for key in [key for key in state if key not in loaded]:
@@ -260,6 +372,31 @@ class Optimizer:
 # --- helpers shared by the optimizers and the schedules ------------------------------------------
 
 
+class _OneGroup(list):
+    """The specs of an optimizer built over a plain iterable of parameters: one group."""
+
+
+def _group_specs(owner: str, params: Any) -> list[Mapping[str, Any]]:
+    """The parameter groups' dicts (Note [parameter groups]); plain parameters are one group."""
+    if isinstance(params, Mapping):
+        return [params]
+    if hasattr(params, "data") and hasattr(params, "grad"):
+        return _OneGroup([{"params": params}])  # _collect_params explains the error
+    try:
+        items = list(params)
+    except TypeError:
+        raise ConfigError(
+            f"{owner}: params must be an iterable of parameters, got {type(params).__name__}"
+        ) from None
+    if not items or not isinstance(items[0], Mapping):
+        return _OneGroup([{"params": items}])
+    for k, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{owner}: parameter group {k} must be a dict with 'params', got "
+                              f"{type(item).__name__}; pass either parameters or groups")
+    return items
+
+
 def _collect_params(owner: str, params: Iterable[Parameter]) -> list[Parameter]:
     """The parameters as a list, each once, in their first order; checked to be parameters."""
     if hasattr(params, "data") and hasattr(params, "grad"):
@@ -278,8 +415,8 @@ def _collect_params(owner: str, params: Iterable[Parameter]) -> list[Parameter]:
     for k, p in enumerate(candidates):
         if isinstance(p, Mapping):
             raise ConfigError(
-                f"{owner}: parameter groups (dicts) are not supported; pass one iterable of "
-                "parameters and one set of hyperparameters"
+                f"{owner}: params[{k}] is a dict; pass either parameters or parameter groups "
+                "(dicts with 'params'), not both"
             )
         if not all(hasattr(p, attr) for attr in ("data", "grad", "requires_grad")):
             raise ConfigError(

@@ -22,7 +22,8 @@ class RMSprop(Optimizer):
 
     Unlike Adam, v is not bias-corrected: the first steps are larger, by up to 1/√(1 − α).
 
-    params: iterable of parameters.  lr: η > 0.  alpha: α in [0, 1).  eps: ε > 0.
+    params: iterable of parameters, or of groups (Note [parameter groups] in optimizer.py).
+    lr: η > 0.  alpha: α in [0, 1).  eps: ε > 0.
     momentum: μ in [0, 1).  weight_decay: λ ≥ 0.
 
     >>> import chainrule as cr
@@ -44,51 +45,42 @@ class RMSprop(Optimizer):
         momentum: float = 0.0,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr)
-        self._configure(alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay)
+        super().__init__(params, lr, alpha=alpha, eps=eps, momentum=momentum,
+                         weight_decay=weight_decay)
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray) -> None:
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray,
+                group: dict) -> None:
+        alpha, momentum = group["alpha"], group["momentum"]
         v = state_buffer(state, "square_avg", w)
 
         # v ← α·v + (1 − α)·g²
-        v *= self.alpha
+        v *= alpha
         np.multiply(g, g, out=scratch)
-        scratch *= 1.0 - self.alpha
+        scratch *= 1.0 - alpha
         v += scratch
 
         # scratch ← g / (√v + ε)
         np.sqrt(v, out=scratch)
-        scratch += self.eps
+        scratch += group["eps"]
         np.divide(g, scratch, out=scratch)
 
-        if self.momentum > 0.0:
+        if momentum > 0.0:
             # b ← μ·b + g / (√v + ε);  W ← W − η·b
             b = state_buffer(state, "momentum_buffer", w)
-            b *= self.momentum
+            b *= momentum
             b += scratch
             np.copyto(scratch, b)
         # W ← W − η·scratch
-        scratch *= self.lr
+        scratch *= group["lr"]
         w -= scratch
 
-    def _l2_weight_decay(self) -> float:
-        return self.weight_decay
+    def _l2_weight_decay(self, group: dict) -> float:
+        return group["weight_decay"]
 
-    def _hyper(self) -> dict:
+    def _check(self, owner: str, hyper: dict) -> dict:
         return {
-            "alpha": self.alpha,
-            "eps": self.eps,
-            "momentum": self.momentum,
-            "weight_decay": self.weight_decay,
+            "alpha": unit_interval(owner, "alpha", hyper["alpha"]),
+            "eps": positive_finite(owner, "eps", hyper["eps"]),
+            "momentum": unit_interval(owner, "momentum", hyper["momentum"]),
+            "weight_decay": nonnegative_finite(owner, "weight_decay", hyper["weight_decay"]),
         }
-
-    def _configure(self, alpha: float, eps: float, momentum: float, weight_decay: float) -> None:
-        name = type(self).__name__
-        alpha = unit_interval(name, "alpha", alpha)
-        eps = positive_finite(name, "eps", eps)
-        momentum = unit_interval(name, "momentum", momentum)
-        weight_decay = nonnegative_finite(name, "weight_decay", weight_decay)
-        self.alpha = alpha
-        self.eps = eps
-        self.momentum = momentum
-        self.weight_decay = weight_decay

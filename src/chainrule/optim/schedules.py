@@ -1,4 +1,7 @@
-"""Learning-rate schedules: set `optimizer.lr` (η) once per epoch.
+"""Learning-rate schedules: set the optimizer's learning rate η once per epoch.
+
+With several parameter groups, each group's η follows the schedule from its own η₀ (as in
+PyTorch); `base_lr` and `last_lr` are the first group's.
 
 Call the schedule's `step()` after the epoch's `optimizer.step()` calls (ReduceLROnPlateau:
 `step(metric)` with the epoch's validation loss). Before any `step()` the optimizer keeps the
@@ -53,9 +56,20 @@ class LRScheduler:
                 f"got {type(optimizer).__name__}"
             )
         self.optimizer = optimizer
-        self.base_lr: float = positive_finite(name, "the optimizer's lr", optimizer.lr)
+        groups = optimizer.param_groups
+        #: η₀ of each parameter group: every group follows the schedule from its own η₀.
+        self.base_lrs: list[float] = [
+            positive_finite(name, "the optimizer's lr" if len(groups) == 1 else
+                            f"parameter group {k}'s lr", group["lr"])
+            for k, group in enumerate(groups)
+        ]
         self.epoch: int = 0
         self._last_lr: float = self.base_lr
+
+    @property
+    def base_lr(self) -> float:
+        """η₀ of the first parameter group (of the only one, usually)."""
+        return self.base_lrs[0]
 
     @property
     def last_lr(self) -> float:
@@ -63,12 +77,18 @@ class LRScheduler:
         return self._last_lr
 
     def step(self) -> None:
-        """Count one epoch and set the optimizer's lr to η_e."""
+        """Count one epoch and set each parameter group's lr to its η_e."""
         self.epoch += 1
-        self._last_lr = self.optimizer.lr = self.lr_at(self.epoch)
+        for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = self._lr(base_lr, self.epoch)
+        self._last_lr = self.optimizer.lr
 
     def lr_at(self, epoch: int) -> float:
-        """η after `epoch` calls of step()."""
+        """η after `epoch` calls of step() (of the first parameter group)."""
+        return self._lr(self.base_lr, epoch)
+
+    def _lr(self, base_lr: float, epoch: int) -> float:
+        """η after `epoch` calls of step() for a group that started at η₀ = base_lr."""
         raise NotImplementedError(f"{type(self).__name__} does not define lr_at")
 
     def _hyper(self) -> dict[str, Any]:
@@ -84,8 +104,9 @@ class LRScheduler:
     # --- saving and loading --------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """JSON-able state: {"scheduler", "hyper": {...}, "base_lr", "epoch", "last_lr", ...}."""
-        return {
+        """JSON-able state: {"scheduler", "hyper": {...}, "base_lr", "epoch", "last_lr", ...},
+        and "base_lrs" (every group's η₀) where the optimizer has several parameter groups."""
+        state = {
             "scheduler": type(self).__name__,
             "hyper": self._hyper(),
             "base_lr": self.base_lr,
@@ -93,6 +114,9 @@ class LRScheduler:
             "last_lr": self.last_lr,
             **self._progress(),
         }
+        if len(self.base_lrs) > 1:
+            state["base_lrs"] = list(self.base_lrs)
+        return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore what `state_dict()` returned, after checking all of it.
@@ -102,6 +126,8 @@ class LRScheduler:
         name = type(self).__name__
         where = f"{name}.load_state_dict"
         expected = {"scheduler", "hyper", "base_lr", "epoch", "last_lr", *self._progress()}
+        if len(self.base_lrs) > 1:
+            expected.add("base_lrs")
         if not isinstance(state_dict, Mapping) or set(state_dict) != expected:
             got = sorted(state_dict) if isinstance(state_dict, Mapping) else type(state_dict)
             raise ConfigError(
@@ -118,11 +144,22 @@ class LRScheduler:
                 f"{where}: settings {sorted(hyper)} do not match {name}'s {sorted(self._hyper())}"
             )
         base_lr = positive_finite(where, "base_lr", state_dict["base_lr"])
+        base_lrs = [base_lr]
+        if len(self.base_lrs) > 1:
+            saved = state_dict["base_lrs"]
+            if not isinstance(saved, list) or len(saved) != len(self.base_lrs):
+                raise ConfigError(f"{where}: base_lrs must list {len(self.base_lrs)} learning "
+                                  f"rates, one per parameter group, got {saved!r}")
+            base_lrs = [positive_finite(where, f"base_lrs[{k}]", lr)
+                        for k, lr in enumerate(saved)]
+            if base_lrs[0] != base_lr:
+                raise ConfigError(f"{where}: base_lr {base_lr!r} is not base_lrs[0] "
+                                  f"{base_lrs[0]!r}")
         epoch = nonnegative_int(where, "epoch", state_dict["epoch"])
         last_lr = nonnegative_finite(where, "last_lr", state_dict["last_lr"])
         progress = self._check_progress(where, state_dict)
         self._configure(**hyper)  # validates all before setting any
-        self.base_lr, self.epoch, self._last_lr = base_lr, epoch, last_lr
+        self.base_lrs, self.epoch, self._last_lr = base_lrs, epoch, last_lr
         for key, value in progress.items():
             setattr(self, key, value)
 
@@ -145,8 +182,8 @@ class StepLR(LRScheduler):
         super().__init__(optimizer)
         self._configure(step_size=step_size, gamma=gamma)
 
-    def lr_at(self, epoch: int) -> float:
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
+    def _lr(self, base_lr: float, epoch: int) -> float:
+        return base_lr * self.gamma ** (epoch // self.step_size)
 
     def _hyper(self) -> dict[str, Any]:
         return {"step_size": self.step_size, "gamma": self.gamma}
@@ -168,8 +205,8 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer)
         self._configure(gamma=gamma)
 
-    def lr_at(self, epoch: int) -> float:
-        return self.base_lr * self.gamma**epoch
+    def _lr(self, base_lr: float, epoch: int) -> float:
+        return base_lr * self.gamma**epoch
 
     def _hyper(self) -> dict[str, Any]:
         return {"gamma": self.gamma}
@@ -194,9 +231,9 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer)
         self._configure(T_max=T_max, eta_min=eta_min)
 
-    def lr_at(self, epoch: int) -> float:
+    def _lr(self, base_lr: float, epoch: int) -> float:
         progress = min(epoch, self.T_max) / self.T_max
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * progress)) / 2
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * progress)) / 2
 
     def _hyper(self) -> dict[str, Any]:
         return {"T_max": self.T_max, "eta_min": self.eta_min}
@@ -259,9 +296,10 @@ class ReduceLROnPlateau(LRScheduler):
             self.num_bad_epochs += 1
 
         if self.num_bad_epochs > self.patience:
-            lowered = max(self.optimizer.lr * self.factor, self.min_lr)
-            if lowered < self.optimizer.lr:
-                self.optimizer.lr = lowered
+            for group in self.optimizer.param_groups:
+                lowered = max(group["lr"] * self.factor, self.min_lr)
+                if lowered < group["lr"]:
+                    group["lr"] = lowered
             self.num_bad_epochs = 0
         self._last_lr = self.optimizer.lr
 
@@ -275,7 +313,7 @@ class ReduceLROnPlateau(LRScheduler):
             return value < self.best - margin
         return value > self.best + margin
 
-    def lr_at(self, epoch: int) -> float:
+    def _lr(self, base_lr: float, epoch: int) -> float:
         raise NotImplementedError("ReduceLROnPlateau's lr depends on the metrics, not the epoch")
 
     def _hyper(self) -> dict[str, Any]:

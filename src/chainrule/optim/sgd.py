@@ -25,7 +25,8 @@ class SGD(Optimizer):
     This is PyTorch's published formulation (without dampening): b is a running sum of past
     gradients, decayed by μ each step, so η is not rescaled by 1/(1 − μ).
 
-    params: iterable of parameters (`.data` updated in place, `.grad` read).
+    params: iterable of parameters (`.data` updated in place, `.grad` read), or of groups
+    (Note [parameter groups] in optimizer.py).
     lr: η > 0.  momentum: μ in [0, 1).  nesterov: needs μ > 0.  weight_decay: λ ≥ 0.
 
     >>> import chainrule as cr
@@ -46,13 +47,15 @@ class SGD(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, lr)
-        self._configure(momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+        super().__init__(params, lr, momentum=momentum, nesterov=nesterov,
+                         weight_decay=weight_decay)
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray) -> None:
-        if self.momentum == 0.0:
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray,
+                group: dict) -> None:
+        lr, momentum = group["lr"], group["momentum"]
+        if momentum == 0.0:
             # W ← W − η·g
-            np.multiply(g, self.lr, out=scratch)
+            np.multiply(g, lr, out=scratch)
             w -= scratch
             return
 
@@ -61,39 +64,29 @@ class SGD(Optimizer):
         if b is None:
             b = state["momentum_buffer"] = np.array(g, dtype=w.dtype)
         else:
-            b *= self.momentum
+            b *= momentum
             b += g
 
-        if self.nesterov:
+        if group["nesterov"]:
             # W ← W − η·(g + μ·b)
-            np.multiply(b, self.momentum, out=scratch)
+            np.multiply(b, momentum, out=scratch)
             scratch += g
         else:
             # W ← W − η·b
             np.copyto(scratch, b)
-        scratch *= self.lr
+        scratch *= lr
         w -= scratch
 
-    def _l2_weight_decay(self) -> float:
-        return self.weight_decay
+    def _l2_weight_decay(self, group: dict) -> float:
+        return group["weight_decay"]
 
-    def _hyper(self) -> dict:
-        return {
-            "momentum": self.momentum,
-            "nesterov": self.nesterov,
-            "weight_decay": self.weight_decay,
-        }
-
-    def _configure(self, momentum: float, nesterov: bool, weight_decay: float) -> None:
-        name = type(self).__name__
-        momentum = unit_interval(name, "momentum", momentum)
-        nesterov = boolean(name, "nesterov", nesterov)
-        weight_decay = nonnegative_finite(name, "weight_decay", weight_decay)
+    def _check(self, owner: str, hyper: dict) -> dict:
+        momentum = unit_interval(owner, "momentum", hyper["momentum"])
+        nesterov = boolean(owner, "nesterov", hyper["nesterov"])
+        weight_decay = nonnegative_finite(owner, "weight_decay", hyper["weight_decay"])
         if nesterov and momentum == 0.0:
             raise ConfigError(
-                f"{name}: nesterov=True needs momentum > 0 (Nesterov looks ahead along the "
+                f"{owner}: nesterov=True needs momentum > 0 (Nesterov looks ahead along the "
                 "momentum buffer), got momentum=0.0; pass e.g. momentum=0.9"
             )
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.weight_decay = weight_decay
+        return {"momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay}
