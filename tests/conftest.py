@@ -100,3 +100,35 @@ def notebook_output():
     <div class="cls"> holding a <style> whose every selector is scoped to it, then the body;
     no page skeleton, no script, nothing fetched. Returns the body."""
     return _check_notebook_output
+
+
+def _check_traced_equals_eager(make_model, make_optimizer, data, targets) -> None:
+    import numpy as np
+
+    import chainrule as cr
+    from chainrule import nn
+    from chainrule.trace import TracedStep
+
+    states = []
+    for traced in (False, True):
+        model = make_model()
+        opt = make_optimizer(model.parameters())
+        step = TracedStep(model, nn.MSELoss(), opt, data[0], targets[0]) if traced else None
+        for x, t in zip(data, targets, strict=True):
+            if traced:
+                step(x, t)
+            else:
+                opt.zero_grad()
+                nn.MSELoss()(model(cr.tensor(x)), cr.tensor(t)).backward()
+                opt.step()
+        states.append(model.state_dict())
+    for key in states[0]:
+        np.testing.assert_array_equal(states[1][key], states[0][key])
+
+
+@pytest.fixture
+def traced_equals_eager():
+    """check(make_model, make_optimizer, data, targets): training a fresh model on the batches
+    data[k], targets[k] with an MSE loss gives bit-identical weights eagerly and by a TracedStep
+    recorded on the first batch."""
+    return _check_traced_equals_eager

@@ -37,24 +37,23 @@ def _float(op: str, dtype: Any) -> np.dtype:
     return dtype
 
 
-def _made(data: np.ndarray, requires_grad: bool) -> Tensor:
-    return Tensor(data, requires_grad=requires_grad)
-
-
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros."""
-    return _made(np.zeros(_shape("zeros", shape), dtype or get_default_dtype()), requires_grad)
+    data = np.zeros(_shape("zeros", shape), dtype or get_default_dtype())
+    return Tensor(data, requires_grad=requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    return _made(np.ones(_shape("ones", shape), dtype or get_default_dtype()), requires_grad)
+    data = np.ones(_shape("ones", shape), dtype or get_default_dtype())
+    return Tensor(data, requires_grad=requires_grad)
 
 
 def full(shape: Any, value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of one value: full((2, 3), 0.5)."""
     shape = _shape("full", (shape,))
-    return _made(np.full(shape, value, dtype or get_default_dtype()), requires_grad)
+    data = np.full(shape, value, dtype or get_default_dtype())
+    return Tensor(data, requires_grad=requires_grad)
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
@@ -68,25 +67,26 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
         values = values.astype(dtype)
     elif values.dtype.kind == "f":
         values = values.astype(get_default_dtype())
-    return _made(values, requires_grad)
+    return Tensor(values, requires_grad=requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """The n × m identity matrix (n × n by default)."""
     rows, cols = _shape("eye", (n, n if m is None else m))
-    return _made(np.eye(rows, cols, dtype=dtype or get_default_dtype()), requires_grad)
+    data = np.eye(rows, cols, dtype=dtype or get_default_dtype())
+    return Tensor(data, requires_grad=requires_grad)
 
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from chainrule's generator (see `manual_seed`)."""
-    return _made(generator().standard_normal(_shape("randn", shape), dtype=_float("randn", dtype)),
-                 requires_grad)
+    data = generator().standard_normal(_shape("randn", shape), dtype=_float("randn", dtype))
+    return Tensor(data, requires_grad=requires_grad)
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from chainrule's generator (see `manual_seed`)."""
-    return _made(generator().random(_shape("rand", shape), dtype=_float("rand", dtype)),
-                 requires_grad)
+    data = generator().random(_shape("rand", shape), dtype=_float("rand", dtype))
+    return Tensor(data, requires_grad=requires_grad)
 
 
 __all__ = ["arange", "eye", "full", "manual_seed", "ones", "rand", "randn", "zeros"]

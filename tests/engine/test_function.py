@@ -9,7 +9,6 @@ import pytest
 import chainrule as cr
 import chainrule.functional as F
 from chainrule import nn, optim
-from chainrule.trace import TracedStep
 
 
 class Sin(cr.Function):
@@ -93,29 +92,15 @@ def test_a_forward_that_returns_no_array_or_the_wrong_count_is_named():
         Counted.apply(np.ones(2))
 
 
-def test_a_users_op_in_a_traced_training_step_equals_the_eager_one():
+def test_a_users_op_in_a_traced_training_step_equals_the_eager_one(traced_equals_eager):
     class SinLayer(nn.Module):
         def forward(self, x):
             return Hypot.apply(Sin.apply(x), x, scale=0.5)
 
     rng = np.random.default_rng(3)
-    batches = rng.standard_normal((4, 6, 3)), rng.standard_normal((4, 6, 2))
-    states = []
-    for traced in (False, True):
-        model = nn.Sequential(nn.Linear(3, 2, rng=1, dtype="float64"), SinLayer())
-        opt = optim.SGD(model.parameters(), lr=0.1)
-        step = TracedStep(model, nn.MSELoss(), opt, batches[0][0], batches[1][0]) \
-            if traced else None
-        for x, t in zip(*batches, strict=True):
-            if traced:
-                step(x, t)
-            else:
-                opt.zero_grad()
-                nn.MSELoss()(model(cr.tensor(x)), cr.tensor(t)).backward()
-                opt.step()
-        states.append(model.state_dict())
-    for key in states[0]:
-        np.testing.assert_array_equal(states[1][key], states[0][key])
+    traced_equals_eager(lambda: nn.Sequential(nn.Linear(3, 2, rng=1, dtype="float64"), SinLayer()),
+                        lambda params: optim.SGD(params, lr=0.1),
+                        rng.standard_normal((4, 6, 3)), rng.standard_normal((4, 6, 2)))
 
 
 def test_grad_and_value_and_grad_touch_no_grad_anywhere():

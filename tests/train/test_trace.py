@@ -71,7 +71,7 @@ class Swish(cr.Function):
         return g * sigma * (1 + x * (1 - sigma))
 
 
-def test_every_op_is_traced_composed_ops_and_a_users_own_included():
+def test_every_op_is_traced_composed_ops_and_a_users_own_included(traced_equals_eager):
     class Mixed(nn.Module):
         def forward(self, x):
             h = Swish.apply(x) * 2.0 + x.sum(axis=1, keepdims=True)  # a user's op, mul, sum
@@ -79,21 +79,8 @@ def test_every_op_is_traced_composed_ops_and_a_users_own_included():
 
     data = np.random.default_rng(0).standard_normal((5, 3, 2))
     targets = np.random.default_rng(1).standard_normal((5, 3, 2))
-    weights = []
-    for traced in (False, True):
-        model = nn.Sequential(nn.Linear(2, 2, rng=0, dtype="float64"), Mixed())
-        opt = optim.Adam(model.parameters(), lr=0.05)
-        step = TracedStep(model, nn.MSELoss(), opt, data[0], targets[0]) if traced else None
-        for x, t in zip(data, targets, strict=True):
-            if traced:
-                step(x, t)
-            else:
-                opt.zero_grad()
-                nn.MSELoss()(model(cr.tensor(x)), cr.tensor(t)).backward()
-                opt.step()
-        weights.append(model.state_dict())
-    for key in weights[0]:
-        np.testing.assert_array_equal(weights[1][key], weights[0][key])
+    traced_equals_eager(lambda: nn.Sequential(nn.Linear(2, 2, rng=0, dtype="float64"), Mixed()),
+                        lambda params: optim.Adam(params, lr=0.05), data, targets)
 
 
 def test_an_array_made_outside_the_graph_cannot_be_traced():
@@ -108,25 +95,12 @@ def test_an_array_made_outside_the_graph_cannot_be_traced():
                    np.zeros((3, 2), np.float32), np.zeros((3, 2), np.float32))
 
 
-def test_ops_on_the_batch_alone_are_replayed_on_each_new_batch():
+def test_ops_on_the_batch_alone_are_replayed_on_each_new_batch(traced_equals_eager):
     class Prepare(nn.Module):  # no parameter: recorded only because a trace records everything
         def forward(self, x):
             return cr.where(x > 0, x * 2.0, x / 2.0)
 
     data = np.random.default_rng(2).standard_normal((4, 5, 2))
     targets = np.random.default_rng(3).standard_normal((4, 5, 1))
-    weights = []
-    for traced in (False, True):
-        model = nn.Sequential(Prepare(), nn.Linear(2, 1, rng=0, dtype="float64"))
-        opt = optim.SGD(model.parameters(), lr=0.1)
-        step = TracedStep(model, nn.MSELoss(), opt, data[0], targets[0]) if traced else None
-        for x, t in zip(data, targets, strict=True):
-            if traced:
-                step(x, t)
-            else:
-                opt.zero_grad()
-                nn.MSELoss()(model(cr.tensor(x)), cr.tensor(t)).backward()
-                opt.step()
-        weights.append(model.state_dict())
-    for key in weights[0]:
-        np.testing.assert_array_equal(weights[1][key], weights[0][key])
+    traced_equals_eager(lambda: nn.Sequential(Prepare(), nn.Linear(2, 1, rng=0, dtype="float64")),
+                        lambda params: optim.SGD(params, lr=0.1), data, targets)

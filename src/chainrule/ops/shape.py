@@ -14,7 +14,8 @@ from chainrule.tensor import Tensor
 
 
 class ReshapeOp(Function):
-    """out = x with a new shape;  the gradient is reshaped back."""
+    """out = x with a new shape;  the gradient is reshaped back (also for the ops below that
+    only change a shape: flatten, squeeze, expand_dims)."""
 
     name = "reshape"
 
@@ -23,7 +24,7 @@ class ReshapeOp(Function):
         return (x.reshape(shape),)
 
     @staticmethod
-    def backward(g, inputs, outputs, needs, shape):
+    def backward(g, inputs, outputs, needs, **attrs):
         return (g.reshape(inputs[0].shape),)
 
 
@@ -170,7 +171,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
         raise _join_error("stack", parts, axis, error) from None
 
 
-class SqueezeOp(Function):
+class SqueezeOp(ReshapeOp):
     """out = x without the given axes of size 1;  the gradient is reshaped back."""
 
     name = "squeeze"
@@ -178,10 +179,6 @@ class SqueezeOp(Function):
     @staticmethod
     def forward(x, axis):
         return (np.squeeze(x, axis),)
-
-    @staticmethod
-    def backward(g, inputs, outputs, needs, axis):
-        return (g.reshape(inputs[0].shape),)
 
 
 def squeeze(x: Any, axis: int | tuple[int, ...] | None = None) -> Tensor:
@@ -202,7 +199,7 @@ def squeeze(x: Any, axis: int | tuple[int, ...] | None = None) -> Tensor:
     return run(SqueezeOp, (x,), axis=axes)
 
 
-class ExpandDimsOp(Function):
+class ExpandDimsOp(ReshapeOp):
     """out = x with new axes of size 1 at the given positions;  the gradient is reshaped back."""
 
     name = "expand_dims"
@@ -210,10 +207,6 @@ class ExpandDimsOp(Function):
     @staticmethod
     def forward(x, axis):
         return (np.expand_dims(x, axis),)
-
-    @staticmethod
-    def backward(g, inputs, outputs, needs, axis):
-        return (g.reshape(inputs[0].shape),)
 
 
 def expand_dims(x: Any, axis: int | tuple[int, ...]) -> Tensor:
