@@ -84,3 +84,16 @@ def test_ctrl_c_while_starting_is_one_line_and_exit_130(command):
             assert process.returncode in (0, -signal.SIGINT), (delay, process.returncode, err)
             assert "Usage:" in out and "-h, --help" in out and err == "", (delay, out, err)
     assert interrupted, "every run finished before its Ctrl-C; the test proved nothing"
+
+
+def test_an_error_wrapping_a_ctrl_c_counts_as_the_ctrl_c():
+    from chainrule.cli.core import _caused_by_ctrl_c
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise ValueError("Error building `literal` serializer") from interrupt
+    except ValueError as wrapped:
+        assert _caused_by_ctrl_c(wrapped)
+    assert not _caused_by_ctrl_c(ValueError("a plain error"))

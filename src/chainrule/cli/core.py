@@ -143,11 +143,32 @@ def main() -> None:
     try:
         load_commands()
         app()
+    except Exception as error:
+        if not _caused_by_ctrl_c(error):
+            raise
+        _interrupted()
     except KeyboardInterrupt:  # while typer builds the commands, before any of them runs
-        # Nothing has run that needs cleaning up, and an exit through SystemExit here can still
-        # end by the signal (status -2, not 130) once Python shuts down: exit at once.
-        print("interrupted (Ctrl-C)", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
+        _interrupted()
+
+
+def _interrupted() -> None:
+    # Nothing has run that needs cleaning up, and an exit through SystemExit here can still
+    # end by the signal (status -2, not 130) once Python shuts down: exit at once.
+    print("interrupted (Ctrl-C)", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def _caused_by_ctrl_c(error: BaseException) -> bool:
+    """Whether a KeyboardInterrupt lies behind `error`: a Ctrl-C that lands inside a library
+    (pydantic building a schema while --help imports a config) can come back wrapped."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
