@@ -14,6 +14,9 @@ Note [the metadata of a chainrule file]
       architecture (json) the layers of the Sequential, enough to rebuild it, e.g.
                           [{"type": "Linear", "in_features": 2, "out_features": 2, "bias": true},
                            {"type": "Sigmoid"}, {"type": "LeakyReLU", "negative_slope": 0.01}]
+                          (also BatchNorm1d with features, eps, momentum, affine, and
+                          LayerNorm with features, eps, elementwise_affine; a BatchNorm1d's
+                          running_mean and running_var are tensors beside its parameters)
                           (a layer has "name" when its name is not its index: an identifier
                           that is no attribute of Sequential, such as "hidden" but never
                           "forward"; a nested Sequential is {"type": "Sequential", "layers":
@@ -61,7 +64,16 @@ from pydantic import (
 )
 
 from chainrule.errors import ChainruleError, ConfigError
-from chainrule.nn.layers import ACTIVATIONS, LeakyReLU, Linear, LogSoftmax, Sequential, Softmax
+from chainrule.nn.layers import (
+    ACTIVATIONS,
+    BatchNorm1d,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    Sequential,
+    Softmax,
+)
 from chainrule.nn.module import Module
 
 FORMAT_VERSION = 2  # 2: the checksum covers the metadata too (Note [the checksum] in io.py)
@@ -117,11 +129,30 @@ class _Softmax(Layer):
     axis: Annotated[int, Field(ge=-MAX_DIMS, lt=MAX_DIMS)]  # any other axis fits no array
 
 
+Epsilon = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+
+
+class BatchNormLayer(Layer):
+    type: Literal["BatchNorm1d"]
+    features: Size
+    eps: Epsilon
+    momentum: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+    affine: bool
+
+
+class LayerNormLayer(Layer):
+    type: Literal["LayerNorm"]
+    features: Size
+    eps: Epsilon
+    elementwise_affine: bool
+
+
 CLASSES: dict[str, type[Module]] = {
-    cls.__name__: cls for cls in (Linear, *ACTIVATIONS.values(), Sequential)}
+    cls.__name__: cls
+    for cls in (Linear, *ACTIVATIONS.values(), BatchNorm1d, LayerNorm, Sequential)}
 """The modules a file can hold, by the name its architecture gives them."""
-_PLAIN = tuple(name for name, cls in CLASSES.items()
-               if cls not in (Linear, LeakyReLU, Softmax, LogSoftmax, Sequential))
+_PLAIN = tuple(name for name, cls in CLASSES.items() if cls not in (
+    Linear, LeakyReLU, Softmax, LogSoftmax, BatchNorm1d, LayerNorm, Sequential))
 
 
 class _Activation(Layer):
@@ -133,13 +164,14 @@ class SequentialLayer(Layer):
     layers: Annotated[list[_Entry], Field(max_length=MAX_LAYERS)]
 
 
-_Entry = Annotated[LinearLayer | _LeakyReLU | _Softmax | _Activation | SequentialLayer,
-                   Field(discriminator="type")]
+_Entry = Annotated[LinearLayer | _LeakyReLU | _Softmax | _Activation | BatchNormLayer
+                   | LayerNormLayer | SequentialLayer, Field(discriminator="type")]
 SequentialLayer.model_rebuild()
 SETTINGS: dict[str, tuple[str, ...]] = {
     kind: tuple(sorted(set(schema.model_fields) - {"type", "name"}))
     for kind, schema in [("Linear", LinearLayer), ("LeakyReLU", _LeakyReLU),
                          ("Softmax", _Softmax), ("LogSoftmax", _Softmax),
+                         ("BatchNorm1d", BatchNormLayer), ("LayerNorm", LayerNormLayer),
                          ("Sequential", SequentialLayer),
                          *((kind, _Activation) for kind in _PLAIN)]}
 """Each module's settings in an architecture entry, e.g. Linear's bias, in_features, ..."""

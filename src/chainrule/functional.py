@@ -65,6 +65,7 @@ from chainrule.ops.loss import (
     half_squared_error,
     mse,
 )
+from chainrule.ops.normalization import batch_norm
 from chainrule.ops.reduce import cumsum, logsumexp, max, mean, min, norm, prod, std, sum, var
 from chainrule.ops.shape import (
     concatenate,
@@ -94,6 +95,7 @@ __all__ = [
     "argmin",
     "argsort",
     "astype",
+    "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "ceil",

@@ -508,10 +508,10 @@ def _describe(module: Module, owner: str) -> dict[str, Any]:
     kind = type(module).__name__
     if schema.CLASSES.get(kind) is not type(module):
         raise ConfigError(
-            f"{owner}: cannot describe {kind} — only a Sequential of built-in layers (Linear "
-            "and the activations) can be rebuilt from a file. For a custom module save its "
-            "weights with chainrule.io.save_state(path, model.state_dict()) and load them "
-            "with load_state and model.load_state_dict"
+            f"{owner}: cannot describe {kind} — only a Sequential of built-in layers (Linear, "
+            "the activations, BatchNorm1d and LayerNorm) can be rebuilt from a file. For a "
+            "custom module save its weights with chainrule.io.save_state(path, "
+            "model.state_dict()) and load them with load_state and model.load_state_dict"
         )
     if isinstance(module, Linear):
         return {"type": kind, "in_features": module.in_features,
@@ -551,14 +551,20 @@ def _model_metadata(model: Module, kind: str, owner: str) -> dict[str, str]:
 def _checked_for_saving(model: Module, metadata: dict[str, str], owner: str) -> None:
     """What the reader would refuse is refused here: the schema, and a layer in two places."""
     layers = schema.validated(owner, metadata, ConfigError).architecture
-    wanted = {name: param.shape for name, param in model.named_parameters()}
-    if _parameter_shapes(layers) != wanted:
+    if _tensor_shapes(layers) != _state_shapes(model):
         raise ConfigError(f"{owner}: the model shares a layer or parameter between two places, "
                           "which a file cannot rebuild; give each place its own layer")
 
 
-def _parameter_shapes(layers: list[schema.Layer], prefix: str = "") -> dict[str, tuple[int, ...]]:
-    """Every parameter's name and shape that a checked architecture makes."""
+def _state_shapes(model: Module) -> dict[str, tuple[int, ...]]:
+    """The shape of every array in the model's state dict (parameters and buffers)."""
+    return {**{name: param.shape for name, param in model.named_parameters()},
+            **{name: array.shape for name, array in model.named_buffers()}}
+
+
+def _tensor_shapes(layers: list[schema.Layer], prefix: str = "") -> dict[str, tuple[int, ...]]:
+    """Every tensor's name and shape that a checked architecture makes: each parameter's and
+    each buffer's (a BatchNorm1d's running statistics)."""
     shapes: dict[str, tuple[int, ...]] = {}
     for index, layer in enumerate(layers):
         name = f"{prefix}{layer.name or index}"
@@ -566,8 +572,14 @@ def _parameter_shapes(layers: list[schema.Layer], prefix: str = "") -> dict[str,
             shapes[f"{name}.weight"] = (layer.out_features, layer.in_features)
             if layer.bias:
                 shapes[f"{name}.bias"] = (layer.out_features,)
+        elif isinstance(layer, schema.BatchNormLayer):
+            kept = ("weight", "bias") * layer.affine + ("running_mean", "running_var")
+            shapes.update({f"{name}.{array}": (layer.features,) for array in kept})
+        elif isinstance(layer, schema.LayerNormLayer):
+            kept = ("weight", "bias") * layer.elementwise_affine
+            shapes.update({f"{name}.{array}": (layer.features,) for array in kept})
         elif isinstance(layer, schema.SequentialLayer):
-            shapes.update(_parameter_shapes(layer.layers, f"{name}."))
+            shapes.update(_tensor_shapes(layer.layers, f"{name}."))
     return shapes
 
 
@@ -579,7 +591,9 @@ def _build(layers: list[schema.Layer], dtype: np.dtype) -> Sequential:
             module = _build(layer.layers, dtype)
         else:
             settings = layer.model_dump(exclude={"type", "name"})
-            extra = {"dtype": dtype, "rng": 0} if isinstance(layer, schema.LinearLayer) else {}
+            extra = ({"dtype": dtype, "rng": 0} if isinstance(layer, schema.LinearLayer) else
+                     {"dtype": dtype} if isinstance(layer, schema.BatchNormLayer
+                                                     | schema.LayerNormLayer) else {})
             module = schema.CLASSES[layer.type](**settings, **extra)
         modules[layer.name or str(index)] = module
     return Sequential(modules)
@@ -588,16 +602,16 @@ def _build(layers: list[schema.Layer], dtype: np.dtype) -> Sequential:
 def _rebuild(path: PathLike, metadata: schema.ModelFile,
              tensors: dict[str, np.ndarray]) -> Sequential:
     """The model described by the metadata, with the tensors' values, after checking both."""
-    wanted = _parameter_shapes(metadata.architecture)
-    _compare_tensors(path, wanted, tensors, np.dtype(metadata.dtype))
-    if not set(metadata.frozen) <= set(wanted):
-        raise ModelFileError(f"{path}: 'frozen' lists {schema.listed(metadata.frozen)}, which are "
-                             "not all parameters of the architecture")
+    _compare_tensors(path, _tensor_shapes(metadata.architecture), tensors,
+                     np.dtype(metadata.dtype))
     try:
         model = _build(metadata.architecture, np.dtype(metadata.dtype))
         model.load_state_dict(tensors)
     except ChainruleError as error:
         raise ModelFileError(f"{path}: its architecture cannot be rebuilt: {error}") from error
+    if not set(metadata.frozen) <= {name for name, _ in model.named_parameters()}:
+        raise ModelFileError(f"{path}: 'frozen' lists {schema.listed(metadata.frozen)}, which are "
+                             "not all parameters of the architecture")
     for name, param in model.named_parameters():
         param.requires_grad_(name not in metadata.frozen)
     return model
@@ -805,8 +819,8 @@ def _callback_states(path: PathLike, states: dict[str, dict[str, Any]],
     for (name, entry), tensors in entries.items():
         states[name][entry] = tensors
         if name.partition("#")[0] == "EarlyStopping" and entry == "best_weights":
-            wanted = {key: param.shape for key, param in model.named_parameters()}
-            _compare_tensors(path, wanted, tensors, dtype, f"{name}'s best weights")
+            _compare_tensors(path, _state_shapes(model), tensors, dtype,
+                             f"{name}'s best weights")
     return states
 
 

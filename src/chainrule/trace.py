@@ -24,6 +24,7 @@ import numpy as np
 
 from chainrule import autograd
 from chainrule.errors import ChainruleError, ShapeError
+from chainrule.ops.base import Function
 from chainrule.tensor import Tensor
 
 
@@ -63,6 +64,8 @@ class TracedStep:
                                                                      for p in t.parents)),
                               t._attrs, i) for i, t in enumerate(nodes) if t._outputs is not None]
         self.steps = autograd.schedule(nodes)
+        self.rewinds = [(t._fn.rewind, t._attrs) for t in reversed(nodes)
+                        if t._fn is not None and t._fn.rewind is not Function.rewind]
         self.seed = np.ones_like(self.values[-1])
         loss.backward()
         self._check_against_eager(x_in.data, y_in.data, float(loss.data))
@@ -116,16 +119,13 @@ class TracedStep:
                 )
 
     def _rewind(self) -> None:
-        """Set each generator an op draws from (DropoutOp keeps its generator's state before
-        the draw) back to where the recorded eager step found it: the check's replay draws the
-        same masks as the eager step, and recording a trace draws nothing, so the first replay
-        draws what an eager step would have."""
-        starts: dict[int, tuple] = {}
-        for _, _, attrs, _ in self.forward_plan:
-            if "state" in attrs:
-                starts.setdefault(id(attrs["rng"]), (attrs["rng"], attrs["state"]))
-        for rng, state in starts.values():
-            rng.bit_generator.state = state
+        """Undo what the recorded step's ops changed outside the graph (`Function.rewind`):
+        Dropout's generator goes back to where the eager step found it and BatchNorm's running
+        statistics to what they were. The check's replay then draws the same masks as the eager
+        step, and recording a trace leaves no trace: the first replay does what an eager step
+        would have. Newest op first, so an op that ran twice ends as it was before the first."""
+        for rewind, attrs in self.rewinds:
+            rewind(**attrs)
 
     def _check_against_eager(self, x: np.ndarray, y: np.ndarray, loss: float) -> None:
         """Replay once on the recorded batch: loss and gradients must equal the eager ones."""

@@ -154,6 +154,8 @@ OPS = [
     OpCase("triu", lambda a: F.triu(a, 1), min_dims=2),
     OpCase("diagonal", lambda a: a.diagonal(0, -1, 0), min_dims=2),
     OpCase("sort", lambda a: a.sort(axis=0), min_dims=1),
+    OpCase("batch_norm", lambda a: F.batch_norm(
+        F.stack([a, a.exp(), a * a]).reshape(3, -1), training=True)),  # a batch of 3 samples
 ]
 
 # Same-shape requirements for these two-input ops (they refuse to broadcast, or join along axis 0).

@@ -12,6 +12,7 @@ from chainrule.nn import init, utils
 from chainrule.nn.layers import (
     ACTIVATIONS,
     HIDDEN_ACTIVATIONS,
+    BatchNorm1d,
     Dropout,
     Flatten,
     Identity,
@@ -47,6 +48,7 @@ __all__ = [
     "LOSS_ALIASES",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",

@@ -19,6 +19,7 @@ from chainrule.nn.module import Module, Parameter, SummaryRow
 from chainrule.ops import activation
 from chainrule.ops.elementwise import dropout, sqrt
 from chainrule.ops.linalg import linear
+from chainrule.ops.normalization import batch_norm
 from chainrule.ops.reduce import mean, var
 from chainrule.ops.shape import reshape
 from chainrule.tensor import Tensor, get_default_dtype
@@ -259,6 +260,7 @@ class LayerNorm(Module):
             raise ConfigError(f"LayerNorm: eps must be a small positive number, got {eps!r}")
         dtype = np.dtype(get_default_dtype() if dtype is None else dtype)
         self.features, self.eps = int(features), float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
         self.weight = Parameter(np.ones(self.features, dtype)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(self.features, dtype)) if elementwise_affine else None
 
@@ -273,6 +275,56 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         return f"features={self.features}, eps={self.eps:g}"
+
+
+class BatchNorm1d(Module):
+    """out = (x − μ)/√(σ² + eps) · weight + bias per feature, μ and σ² taken over the batch.
+
+    x: (batch, features) or (batch, features, length). While training, μ and σ² are the batch's
+    (so a batch needs two or more values per feature), and the buffers running_mean and
+    running_var follow them: running ← (1 − momentum)·running + momentum·batch, the variance
+    unbiased, as in PyTorch. In eval() mode μ and σ² are running_mean and running_var, so a
+    sample's output no longer depends on the rest of its batch. The buffers start at 0 and 1,
+    are saved by state_dict, model files and checkpoints (Note [buffers] in nn/module.py), and
+    a traced step updates them as an eager step does. weight starts at 1 and bias at 0 (affine=
+    False: neither). The normalization is one op, `BatchNormOp` (ops/normalization.py), with
+    the backward through the batch's statistics; it is checked against finite differences and
+    torch.nn.BatchNorm1d.
+    """
+
+    def __init__(self, features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = True, *, dtype: Any = None) -> None:
+        super().__init__()
+        if not is_positive_int(features):
+            raise ConfigError(f"BatchNorm1d: features must be a positive int, got {features!r}")
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
+            raise ConfigError(f"BatchNorm1d: eps must be a small positive number, got {eps!r}")
+        if isinstance(momentum, bool) or not isinstance(momentum, int | float) \
+                or not 0 <= momentum <= 1:
+            raise ConfigError(f"BatchNorm1d: momentum must be a number in [0, 1] (the weight of "
+                              f"each new batch in the running statistics), got {momentum!r}")
+        dtype = np.dtype(get_default_dtype() if dtype is None else dtype)
+        self.features, self.eps, self.momentum = int(features), float(eps), float(momentum)
+        self.affine = bool(affine)
+        self.weight = Parameter(np.ones(self.features, dtype)) if affine else None
+        self.bias = Parameter(np.zeros(self.features, dtype)) if affine else None
+        self.register_buffer("running_mean", np.zeros(self.features, dtype))
+        self.register_buffer("running_var", np.ones(self.features, dtype))
+
+    def forward(self, x: Any) -> Tensor:
+        shape = tuple(x.shape if hasattr(x, "shape") else np.shape(x))
+        if len(shape) not in (2, 3) or shape[1] != self.features:
+            raise ShapeError(f"BatchNorm1d: expected inputs of shape (batch, {self.features}) or "
+                             f"(batch, {self.features}, length), got {shape}")
+        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                          self.training, self.momentum, self.eps)
+
+    def output_features(self, in_features: int | None) -> int | None:
+        return self.features
+
+    def extra_repr(self) -> str:
+        return (f"features={self.features}, eps={self.eps:g}, momentum={self.momentum:g}, "
+                f"affine={self.affine}")
 
 
 class Dropout(Module):
@@ -301,7 +353,9 @@ def _features(module: Module) -> tuple[int, int] | bool | None:
     """(in, out) features of a module, True if it keeps the count, None if it is unknown."""
     if isinstance(module, Linear):
         return module.in_features, module.out_features
-    if isinstance(module, _Activation):
+    if isinstance(module, BatchNorm1d | LayerNorm):
+        return module.features, module.features
+    if isinstance(module, _Activation | Dropout):
         return True
     if isinstance(module, Sequential):
         sizes = [_features(m) for m in module]

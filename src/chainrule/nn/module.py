@@ -22,6 +22,14 @@ Note [frozen parameters]
     — but backward computes no gradient for it, so its `.grad` stays None and an optimizer that
     skips parameters without a gradient leaves it unchanged. The worked example's biases b1 and
     b2 are frozen this way, so that only w1..w8 learn.
+
+Note [buffers]
+    A buffer is an array a module keeps that is not learned by gradients: BatchNorm1d's running
+    mean and variance. `register_buffer(name, array)` registers it; it is then an attribute (a
+    NumPy array), listed by `named_buffers()`, and saved and loaded with the parameters by
+    `state_dict()`/`load_state_dict()` — so model files and checkpoints hold it. Optimizers
+    never see it. A module changes its buffers in place, and load_state_dict copies into them,
+    so an op or a traced step that holds a buffer keeps seeing the module's current values.
 """
 
 from __future__ import annotations
@@ -162,6 +170,7 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "training", True)
 
     # --- registration ----------------------------------------------------------------------
@@ -176,7 +185,13 @@ class Module:
                 )
             object.__setattr__(self, name, value)
             return
-        if isinstance(value, Parameter):
+        buffers: dict[str, np.ndarray | None] = self.__dict__["_buffers"]
+        if name in buffers:
+            if value is not None and not isinstance(value, np.ndarray):
+                raise TypeError(f"{type(self).__name__}: buffer {name!r} holds a NumPy array "
+                                f"(or None), got {type(value).__name__}")
+            buffers[name] = value
+        elif isinstance(value, Parameter):
             modules.pop(name, None)
             params[name] = value
         elif isinstance(value, Module):
@@ -196,6 +211,7 @@ class Module:
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
@@ -204,6 +220,16 @@ class Module:
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, "
                             f"got {type(param).__name__}")
         setattr(self, name, param)
+
+    def register_buffer(self, name: str, array: Any) -> None:
+        """Keep `array` (a NumPy array, copied, or None) as the buffer `name` (Note [buffers])."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"register_buffer: the name must be an identifier, got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: {name!r} is already a parameter or sub-module "
+                           f"of {type(self).__name__}")
+        self._buffers[name] = None
+        setattr(self, name, None if array is None else np.array(array))
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register `module` under `name`, which may be any string (Sequential uses "0", "1")."""
@@ -269,6 +295,23 @@ class Module:
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
+    def named_buffers(self, prefix: str = "", recurse: bool = True
+                      ) -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer with its dotted path ("1.running_mean"), each once, in the order of
+        `named_parameters`."""
+        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        seen: set[int] = set()
+        for path, module in modules:
+            for name, array in module._buffers.items():
+                if array is None or id(array) in seen:
+                    continue
+                seen.add(id(array))
+                yield (f"{path}.{name}" if path else name), array
+
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        for _, array in self.named_buffers(recurse=recurse):
+            yield array
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         """How many numbers the model holds (only those that require grad if trainable_only)."""
         return sum(p.data.size for p in self.parameters()
@@ -310,14 +353,20 @@ class Module:
 
     # --- saving and loading ----------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter's values, keyed by dotted path, in `named_parameters` order.
+        """A copy of every parameter's values and every buffer (Note [buffers]), keyed by
+        dotted path: the parameters in `named_parameters` order, then the buffers.
 
         Frozen parameters are included: they are part of the model.
         """
-        return {name: param.data.copy() for name, param in self.named_parameters()}
+        return {name: array.copy() for name, array in self._arrays().items()}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The arrays a state dict holds, by name: the parameters' and the buffers."""
+        return {**{name: param.data for name, param in self.named_parameters()},
+                **dict(self.named_buffers())}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> LoadResult:
-        """Copy the values in `state` into the parameters, in place.
+        """Copy the values in `state` into the parameters and buffers, in place.
 
         Everything is checked before anything is copied, so a failed load leaves the module
         unchanged: missing and unexpected keys (`ConfigError`, only when strict), values whose
@@ -331,7 +380,7 @@ class Module:
         if not isinstance(state, Mapping):
             raise ConfigError(f"{type(self).__name__}.load_state_dict: expected a mapping from "
                               f"names to arrays, got {type(state).__name__}")
-        params = dict(self.named_parameters())
+        params, buffers = self._arrays(), dict(self.named_buffers())
         missing = [name for name in params if name not in state]
         unexpected = [str(name) for name in state if name not in params]
         owner = f"{type(self).__name__}.load_state_dict"
@@ -356,9 +405,10 @@ class Module:
             values[name] = value
             if value.dtype.kind not in "fiu":
                 wrong_kinds.append(f"{name!r} has dtype {value.dtype}")
-            elif value.shape != param.data.shape:
-                wrong_shapes.append(f"{name!r} has shape {value.shape} but the parameter has "
-                                    f"shape {param.data.shape}")
+            elif value.shape != param.shape:
+                what = "buffer" if name in buffers else "parameter"
+                wrong_shapes.append(f"{name!r} has shape {value.shape} but the {what} has "
+                                    f"shape {param.shape}")
         if wrong_shapes:
             raise ShapeError(f"{owner}: {'; '.join(wrong_shapes)}; was the state dict saved "
                              "from a model with other layer sizes?")
@@ -367,7 +417,7 @@ class Module:
                               "real numbers (floating or integer arrays)")
 
         for name, value in values.items():
-            params[name].data[...] = value.astype(params[name].data.dtype, copy=False)
+            params[name][...] = value.astype(params[name].dtype, copy=False)
         return LoadResult(missing, unexpected)
 
     # --- printing --------------------------------------------------------------------------

@@ -66,6 +66,13 @@ class Function:
         raise NotImplementedError("a Function needs a static backward(g, inputs, outputs, "
                                   "needs, **attrs)")
 
+    @staticmethod
+    def rewind(**attrs: Any) -> None:
+        """Undo what forward changed besides its result, from what the attributes kept of the
+        state before it ran: Dropout's generator, BatchNorm's running statistics. A traced step
+        calls it after replaying its recorded step, so that recording leaves no trace. Most
+        ops change nothing, and this does nothing."""
+
     @classmethod
     def apply(cls, *inputs: Any, **attrs: Any) -> Tensor:
         """Run the op on tensors (arrays and numbers are lifted as operators lift them)."""

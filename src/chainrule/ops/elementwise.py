@@ -689,6 +689,10 @@ class DropoutOp(Function):
     def backward(g, inputs, outputs, needs, p, rng, state):
         return (g * outputs[1],)
 
+    @staticmethod
+    def rewind(p, rng, state):
+        rng.bit_generator.state = state
+
 
 def dropout(a: Any, p: float = 0.5, rng: np.random.Generator | None = None) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1 − p) (see `DropoutOp`),
