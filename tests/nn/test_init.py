@@ -166,3 +166,31 @@ def test_set_values_names_both_shapes():
     np.testing.assert_array_equal(w.data, before)
     with pytest.raises(ConfigError, match="values must be real numbers"):
         init.set_values_(w, [["a", "b"], ["c", "d"]])
+
+
+@pytest.mark.parametrize("fill", ["uniform", "normal"])
+def test_random_fills_draw_in_chunks_the_numbers_of_one_draw(fill):
+    shape = (300, 500)  # more values than one chunk
+    param = Parameter(np.empty(shape, "float32"))
+    generator = np.random.default_rng(3)
+    if fill == "uniform":
+        init.uniform_(param, -0.3, 0.5, rng=3)
+        expected = generator.uniform(-0.3, 0.5, shape)
+    else:
+        init.normal_(param, 0.1, 2.0, rng=3)
+        expected = generator.normal(0.1, 2.0, shape)
+    np.testing.assert_array_equal(param.numpy(), expected.astype("float32"))
+
+
+def test_a_float32_layer_is_drawn_without_a_float64_copy_of_its_weights():
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        Linear(1024, 1024, rng=0, dtype="float32")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the weights (4 MiB), the empty array Parameter copies them from (4 MiB, never written)
+    # and a chunk of draws; before, 8 MiB of float64 draws and their 4 MiB cast came on top
+    assert peak < 2.25 * 1024 * 1024 * 4
