@@ -137,22 +137,28 @@ def graph(root: Tensor, caller: str = "backward") -> list[Tensor]:
     """Every tensor `root` was computed from, and root, oldest first (creation order, which is a
     topological order). The one graph walk: backward, traced steps, explain's recorder and
     `cr.draw` read graphs through it. A part freed by an earlier backward is a GraphError."""
+    if root._outputs is FREED:
+        raise _freed_error(caller)
     seen = {id(root): root}
     stack = [root]
     pop, push = stack.pop, stack.append
     while stack:
-        node = pop()
-        if node._outputs is FREED:
-            raise GraphError(
-                f"{caller}: the graph behind this tensor was already freed by an earlier "
-                "backward(); call backward(retain_graph=True) the first time to use it again"
-            )
-        for parent in node._parents:
+        for parent in pop()._parents:
             key = id(parent)
             if key not in seen:
                 seen[key] = parent
-                push(parent)
+                if parent._parents:  # only an op's result has parents to visit
+                    push(parent)
+                elif parent._outputs is FREED:  # a freed result has none left
+                    raise _freed_error(caller)
     return sorted(seen.values(), key=_creation)
+
+
+def _freed_error(caller: str) -> GraphError:
+    return GraphError(
+        f"{caller}: the graph behind this tensor was already freed by an earlier "
+        "backward(); call backward(retain_graph=True) the first time to use it again"
+    )
 
 
 _creation = attrgetter("_seq")
@@ -320,7 +326,10 @@ def backward(
     for node, g in zip(nodes, grads, strict=True):
         if g is None or not node.requires_grad:
             continue
-        if (node.is_leaf or node._retains_grad) if wanted is None else id(node) in wanted:
+        if wanted is None:  # a leaf's _outputs is None; a freed op result's is FREED
+            if node._outputs is None or node._retains_grad:
+                _accumulate(node, g, owned)
+        elif id(node) in wanted:
             _accumulate(node, g, owned)
 
 

@@ -148,7 +148,7 @@ def broadcast_error(op: str, *tensors: Tensor) -> ShapeError:
 def floating(value: Any) -> Tensor:
     """`value` as a tensor of a floating dtype: itself, or a float copy of an integer tensor
     (which has no gradient to lose) in the default dtype."""
-    x = lift(value)
+    x = value if isinstance(value, Tensor) else lift(value)
     if x.data.dtype.kind == "f":
         return x
     return Tensor._constant(x.data.astype(get_default_dtype()))
@@ -163,6 +163,8 @@ def normalize_axis(op: str, axis: int | tuple[int, ...] | None,
     ndim = len(shape)
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:  # the usual case, one axis in range
+        return (axis % ndim,)
     axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
     try:
         normalized = tuple(sorted(normalize_axis_index(a, ndim) for a in axes))
