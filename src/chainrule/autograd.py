@@ -162,21 +162,24 @@ def _freed_error(caller: str) -> GraphError:
 
 
 _creation = attrgetter("_seq")
+_data = attrgetter("data")
+_outputs = attrgetter("_outputs")
+_requires_grad = attrgetter("requires_grad")
 
 
 def schedule(nodes: list[Tensor]) -> list[Step]:
     """The backward steps of `nodes` (as `graph` returns them), newest op first, in slots: the
     inputs of a step are positions in `nodes`."""
-    slot = {id(t): i for i, t in enumerate(nodes)}
+    slot = {id(t): i for i, t in enumerate(nodes)}.__getitem__
     steps = []
     for out in range(len(nodes) - 1, -1, -1):
         node = nodes[out]
         if node._outputs is None:
             continue
         parents = node._parents
-        inputs = tuple([slot[id(p)] for p in parents])
+        inputs = tuple(map(slot, map(id, parents)))
         steps.append((node._fn, gatherer(inputs), inputs, out,
-                      tuple([p.requires_grad for p in parents]), node._attrs))
+                      tuple(map(_requires_grad, parents)), node._attrs))
     return steps
 
 
@@ -206,7 +209,8 @@ def chain_rule(steps: list[Step], values: list, outputs: list, grads: list,
             if pg is None or not need:
                 continue
             value = values[i]
-            if type(pg) is not np.ndarray or pg.shape != value.shape or pg.dtype != value.dtype:
+            if type(pg) is not np.ndarray or pg.shape != value.shape or \
+                    (pg.dtype is not value.dtype and pg.dtype != value.dtype):
                 pg = _fitted(op, pg, value, values[out])
             previous = grads[i]
             grads[i] = pg if previous is None else previous + pg
@@ -267,7 +271,7 @@ def gradients(root: Tensor, grad: Any = None, *, retain_graph: bool = False,
     grads[-1] = seed
     listen = None if recorder is None else (
         lambda out, g, in_grads: recorder(nodes[out], g, in_grads))
-    chain_rule(steps, [t.data for t in nodes], [t._outputs for t in nodes], grads, listen)
+    chain_rule(steps, list(map(_data, nodes)), list(map(_outputs, nodes)), grads, listen)
     if not retain_graph:
         for step in steps:
             node = nodes[step[3]]

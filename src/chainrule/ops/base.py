@@ -30,6 +30,7 @@ input's shape (Note [broadcasting] in autograd.py), so VJPs stay plain same-shap
 from __future__ import annotations
 
 import re
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import numpy as np
@@ -87,7 +88,10 @@ class Function:
 
 def run(op: type[Function], parents: tuple[Tensor, ...], **attrs: Any) -> Tensor:
     """Run `op` forward on tensors its wrapper already lifted and checked (the library's ops)."""
-    return Tensor._from_op(op, parents, op.forward(*[p.data for p in parents], **attrs), attrs)
+    return Tensor._from_op(op, parents, op.forward(*map(_data, parents), **attrs), attrs)
+
+
+_data = attrgetter("data")
 
 
 def lift(value: Any, like: Tensor | None = None) -> Tensor:
