@@ -137,40 +137,49 @@ def graph(root: Tensor, caller: str = "backward") -> list[Tensor]:
     """Every tensor `root` was computed from, and root, oldest first (creation order, which is a
     topological order). The one graph walk: backward, traced steps, explain's recorder and
     `cr.draw` read graphs through it. A part freed by an earlier backward is a GraphError."""
+    if root._outputs is FREED:
+        raise _freed_error(caller)
     seen = {id(root): root}
     stack = [root]
     pop, push = stack.pop, stack.append
     while stack:
-        node = pop()
-        if node._outputs is FREED:
-            raise GraphError(
-                f"{caller}: the graph behind this tensor was already freed by an earlier "
-                "backward(); call backward(retain_graph=True) the first time to use it again"
-            )
-        for parent in node._parents:
+        for parent in pop()._parents:
             key = id(parent)
             if key not in seen:
                 seen[key] = parent
-                push(parent)
+                if parent._parents:  # only an op's result has parents to visit
+                    push(parent)
+                elif parent._outputs is FREED:  # a freed result has none left
+                    raise _freed_error(caller)
     return sorted(seen.values(), key=_creation)
 
 
+def _freed_error(caller: str) -> GraphError:
+    return GraphError(
+        f"{caller}: the graph behind this tensor was already freed by an earlier "
+        "backward(); call backward(retain_graph=True) the first time to use it again"
+    )
+
+
 _creation = attrgetter("_seq")
+_data = attrgetter("data")
+_outputs = attrgetter("_outputs")
+_requires_grad = attrgetter("requires_grad")
 
 
 def schedule(nodes: list[Tensor]) -> list[Step]:
     """The backward steps of `nodes` (as `graph` returns them), newest op first, in slots: the
     inputs of a step are positions in `nodes`."""
-    slot = {id(t): i for i, t in enumerate(nodes)}
+    slot = {id(t): i for i, t in enumerate(nodes)}.__getitem__
     steps = []
     for out in range(len(nodes) - 1, -1, -1):
         node = nodes[out]
         if node._outputs is None:
             continue
         parents = node._parents
-        inputs = tuple([slot[id(p)] for p in parents])
+        inputs = tuple(map(slot, map(id, parents)))
         steps.append((node._fn, gatherer(inputs), inputs, out,
-                      tuple([p.requires_grad for p in parents]), node._attrs))
+                      tuple(map(_requires_grad, parents)), node._attrs))
     return steps
 
 
@@ -200,7 +209,8 @@ def chain_rule(steps: list[Step], values: list, outputs: list, grads: list,
             if pg is None or not need:
                 continue
             value = values[i]
-            if type(pg) is not np.ndarray or pg.shape != value.shape or pg.dtype != value.dtype:
+            if type(pg) is not np.ndarray or pg.shape != value.shape or \
+                    (pg.dtype is not value.dtype and pg.dtype != value.dtype):
                 pg = _fitted(op, pg, value, values[out])
             previous = grads[i]
             grads[i] = pg if previous is None else previous + pg
@@ -261,7 +271,7 @@ def gradients(root: Tensor, grad: Any = None, *, retain_graph: bool = False,
     grads[-1] = seed
     listen = None if recorder is None else (
         lambda out, g, in_grads: recorder(nodes[out], g, in_grads))
-    chain_rule(steps, [t.data for t in nodes], [t._outputs for t in nodes], grads, listen)
+    chain_rule(steps, list(map(_data, nodes)), list(map(_outputs, nodes)), grads, listen)
     if not retain_graph:
         for step in steps:
             node = nodes[step[3]]
@@ -320,7 +330,10 @@ def backward(
     for node, g in zip(nodes, grads, strict=True):
         if g is None or not node.requires_grad:
             continue
-        if (node.is_leaf or node._retains_grad) if wanted is None else id(node) in wanted:
+        if wanted is None:  # a leaf's _outputs is None; a freed op result's is FREED
+            if node._outputs is None or node._retains_grad:
+                _accumulate(node, g, owned)
+        elif id(node) in wanted:
             _accumulate(node, g, owned)
 
 

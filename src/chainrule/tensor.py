@@ -145,7 +145,14 @@ class Tensor:
         """A tensor around an array that needs no gradient (fast path for op operands)."""
         if data.dtype.kind not in "biuf":
             _as_array(data)  # raises the usual dtype error
-        return cls._from_op(None, (), (data,), {})
+        out = object.__new__(cls)
+        out.data = data if type(data) is np.ndarray else np.asarray(data)
+        out.grad = out.name = out._fn = out._outputs = None
+        out.requires_grad = out._retains_grad = False
+        out._parents = ()
+        out._attrs = {}
+        out._seq = next(_creation_order)
+        return out
 
     # --- inspection -------------------------------------------------------------------------
     @property

@@ -101,7 +101,14 @@ class Linear(Module):
             self.bias = None
 
     def forward(self, x: Any) -> Tensor:
-        shape = x.shape if isinstance(x, Tensor) else np.shape(x)
+        data = x.data if isinstance(x, Tensor) else x
+        if type(data) is not np.ndarray or data.ndim not in (1, 2) or \
+                data.shape[-1] != self.in_features:
+            self._check_input(np.shape(data))
+        return linear(x, self.weight, self.bias)
+
+    def _check_input(self, shape: tuple[int, ...]) -> None:
+        """ShapeError unless `shape` is (batch, in_features) or (in_features,)."""
         if len(shape) not in (1, 2):
             raise ShapeError(
                 f"{self._name()}: expected input of shape (batch, {self.in_features}) or "
@@ -114,7 +121,6 @@ class Linear(Module):
                 f"{self._name()}: expected input with {self.in_features} features in its last "
                 f"dimension, got shape {shape}"
             )
-        return linear(x, self.weight, self.bias)
 
     def _name(self) -> str:
         return f"Linear(in_features={self.in_features}, out_features={self.out_features})"
@@ -143,21 +149,21 @@ class Sigmoid(_Activation):
     """out = σ(net) = 1 / (1 + e^(−net));  ∂out/∂net = out·(1 − out)."""
 
     def forward(self, x: Any) -> Tensor:
-        return activation.sigmoid(_as_tensor(x))
+        return activation.sigmoid(x)
 
 
 class Tanh(_Activation):
     """out = tanh(net);  ∂out/∂net = 1 − out²."""
 
     def forward(self, x: Any) -> Tensor:
-        return activation.tanh(_as_tensor(x))
+        return activation.tanh(x)
 
 
 class ReLU(_Activation):
     """out = max(0, net);  ∂out/∂net = 1 where net > 0, else 0."""
 
     def forward(self, x: Any) -> Tensor:
-        return activation.relu(_as_tensor(x))
+        return activation.relu(x)
 
 
 class LeakyReLU(_Activation):
@@ -421,7 +427,7 @@ class Sequential(Module):
             previous = (index, module, sizes)
 
     def forward(self, x: Any) -> Any:
-        for module in self:
+        for module in self._modules.values():
             x = module(x)
         return x
 

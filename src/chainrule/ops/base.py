@@ -30,6 +30,7 @@ input's shape (Note [broadcasting] in autograd.py), so VJPs stay plain same-shap
 from __future__ import annotations
 
 import re
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import numpy as np
@@ -94,7 +95,10 @@ class Function:
 
 def run(op: type[Function], parents: tuple[Tensor, ...], **attrs: Any) -> Tensor:
     """Run `op` forward on tensors its wrapper already lifted and checked (the library's ops)."""
-    return Tensor._from_op(op, parents, op.forward(*[p.data for p in parents], **attrs), attrs)
+    return Tensor._from_op(op, parents, op.forward(*map(_data, parents), **attrs), attrs)
+
+
+_data = attrgetter("data")
 
 
 def lift(value: Any, like: Tensor | None = None) -> Tensor:
@@ -155,7 +159,7 @@ def broadcast_error(op: str, *tensors: Tensor) -> ShapeError:
 def floating(value: Any) -> Tensor:
     """`value` as a tensor of a floating dtype: itself, or a float copy of an integer tensor
     (which has no gradient to lose) in the default dtype."""
-    x = lift(value)
+    x = value if isinstance(value, Tensor) else lift(value)
     if x.data.dtype.kind == "f":
         return x
     return Tensor._constant(x.data.astype(get_default_dtype()))
@@ -170,6 +174,8 @@ def normalize_axis(op: str, axis: int | tuple[int, ...] | None,
     ndim = len(shape)
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:  # the usual case, one axis in range
+        return (axis % ndim,)
     axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
     try:
         normalized = tuple(sorted(normalize_axis_index(a, ndim) for a in axes))

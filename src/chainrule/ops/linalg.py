@@ -103,6 +103,16 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     x: (batch, in) or (in,);  weight W: (out, in);  bias b: (out,);  z: (batch, out) or (out,).
     """
+    if isinstance(weight, Tensor):  # the usual case, checked cheaply: x an array or tensor
+        x_data = x.data if isinstance(x, Tensor) else x  # of W's dtype that fits W, and b
+        wd = weight.data                                  # (if any) a tensor that fits W
+        if type(x_data) is np.ndarray and x_data.dtype is wd.dtype and wd.ndim == 2 \
+                and 1 <= x_data.ndim <= 2 and x_data.shape[-1] == wd.shape[1] and (
+                    bias is None or (isinstance(bias, Tensor) and bias.data.dtype is wd.dtype
+                                     and bias.data.shape == wd.shape[:1])):
+            if not isinstance(x, Tensor):
+                x = Tensor._constant(x_data)
+            return run(LinearOp, (x, weight) if bias is None else (x, weight, bias))
     x, weight = operands("linear", x, weight)
     xd, wd = x.data, weight.data
     if wd.ndim != 2 or xd.ndim > 2 or xd.shape[-1:] != wd.shape[1:]:

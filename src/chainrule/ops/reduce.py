@@ -7,6 +7,7 @@ reduced gradient gets its reduced axes back by `np.expand_dims(g, axes)`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,7 @@ class MeanOp(Function):
     @staticmethod
     def backward(g, inputs, outputs, needs, axes, keepdims):
         x = inputs[0]
-        n = int(np.prod([x.shape[a] for a in axes]))
+        n = math.prod([x.shape[a] for a in axes])
         return (np.broadcast_to(_expand(g, axes, keepdims) / n, x.shape),)
 
 
