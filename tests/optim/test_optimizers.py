@@ -690,11 +690,11 @@ def _bits(params, opt):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @each_config
 def test_packed_and_blocked_updates_match_the_per_parameter_update_bit_for_bit(make, dtype):
-    # small parameters (packed), large ones (blocked, > 128 KiB), two groups; along the way
+    # small parameters (packed), large ones (blocked, > 256 KiB), two groups; along the way
     # gradients that are None for some parameters (their step counts then differ), a frozen
     # parameter, signed zeros, a transposed (non-contiguous) gradient, a rebound .data and a
     # state dict loaded mid-run
-    shapes = [(300, 200), (200,), (5, 7), (7,), (70_000,), (3,)]
+    shapes = [(400, 200), (200,), (5, 7), (7,), (70_000,), (3,)]
     runs = []
     for elementwise in (True, False):
         rng = np.random.default_rng(11)

@@ -40,7 +40,7 @@ Note [fast updates]
         when a state array was replaced, or after load_state_dict; parameters whose step counts
         differ are updated one by one. Rules without state (plain SGD) are not packed: their
         two passes cost less than the copies.
-      - blocks: a large parameter (> 128 KiB) whose state arrays exist is updated 128 KiB of
+      - blocks: a large parameter (> 256 KiB) whose state arrays exist is updated 256 KiB of
         elements at a time, so a block's intermediate results stay in the cache; the scratch
         and L2 buffers are then block-sized, shared by all parameters of a dtype.
     Other rules (a subclass's, unless it sets `_elementwise`) are run one whole parameter at a
@@ -532,7 +532,7 @@ class Optimizer:
 #: Parameters of at most this many elements are updated together (Note [fast updates]).
 _PACK_LIMIT = 1 << 14
 #: The bytes of one block of a large update: a few arrays of it fit in a core's L2 cache.
-_BLOCK_BYTES = 1 << 17
+_BLOCK_BYTES = 1 << 18
 
 
 def _block(w: np.ndarray) -> int:
