@@ -42,6 +42,7 @@ class Adam(Optimizer):
 
     _state_names = ("step", "exp_avg", "exp_avg_sq")
     _counter_names = ("step",)
+    _elementwise = True
     #: AdamW sets this: weight decay shrinks W directly instead of joining the gradient.
     _decoupled_weight_decay = False
 
@@ -58,14 +59,9 @@ class Adam(Optimizer):
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray,
                 group: dict) -> None:
         lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
-        if "step" not in state:
-            state["step"] = np.zeros((), dtype=np.int64)
         m = state_buffer(state, "exp_avg", w)
         v = state_buffer(state, "exp_avg_sq", w)
-
-        # t ← t + 1
-        state["step"] += 1
-        t = int(state["step"])
+        t = int(state["step"])  # this step included: step() counts it before the rule runs
 
         # AdamW only: W ← W − η·λ·W
         if self._decoupled_weight_decay and weight_decay != 0.0:

@@ -24,6 +24,28 @@ Note [in-place updates]
       - with L2 weight decay only, an array holding g = ∂E/∂W + λ·W: never saved.
     All of them have the parameter's dtype, so float32 training stays float32.
 
+Note [fast updates]
+    An update is a dozen elementwise passes (Adam's), each one NumPy call, so two costs
+    dominate: on small networks the calls themselves (Python overhead per parameter), on large
+    ones memory traffic (each pass reads and writes arrays that do not fit in the cache). A rule
+    that treats every element on its own (`_elementwise`: SGD, Adam, AdamW, RMSprop) is
+    therefore run by step() in two more ways, with the same operations in the same order on
+    every element, so the results are the same bits as one parameter at a time:
+      - packs: the small parameters (≤ 16384 elements) of one group and dtype whose gradients
+        have that dtype are updated as one flat array: their state arrays are views into the
+        pack's flat state arrays (state dicts, load_state_dict and a parameter updated on its
+        own see ordinary arrays); every step copies the weights and gradients in and the
+        weights back out, so a rebound `.data` keeps working. A pack is made anew when its set
+        of parameters changes (a gradient None, a frozen parameter), when it missed a step,
+        when a state array was replaced, or after load_state_dict; parameters whose step counts
+        differ are updated one by one. Rules without state (plain SGD) are not packed: their
+        two passes cost less than the copies.
+      - blocks: a large parameter (> 256 KiB) whose state arrays exist is updated 256 KiB of
+        elements at a time, so a block's intermediate results stay in the cache; the scratch
+        and L2 buffers are then block-sized, shared by all parameters of a dtype.
+    Other rules (a subclass's, unless it sets `_elementwise`) are run one whole parameter at a
+    time.
+
 Note [parameter groups]
     As in PyTorch, `params` may instead be a list of dicts, each a group of parameters with its
     own hyperparameters: "params" (an iterable of parameters, or one) and any of the rule's
@@ -72,6 +94,7 @@ Note [state dict layout]
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -97,7 +120,10 @@ class Optimizer:
     the gradient to use (read only), state the parameter's dict of state arrays, scratch an
     array of w's shape and dtype for intermediate results and group the parameter's group (its
     hyperparameters: group["lr"], ...) — passes its hyperparameters' defaults to
-    `Optimizer.__init__` and checks them in `_check(owner, hyper)`.
+    `Optimizer.__init__` and checks them in `_check(owner, hyper)`. step() advances the
+    counters named in `_counter_names` before the rule runs. A rule that sets `_elementwise`
+    may be given several parameters' arrays concatenated, or blocks of one parameter's
+    (Note [fast updates]); `_buffers(group)` names the state arrays it keeps.
 
     params: an iterable of parameters (see `Parameter`): one group, duplicates dropped, order
         kept; or an iterable of dicts, parameter groups (Note [parameter groups]).
@@ -106,8 +132,16 @@ class Optimizer:
 
     #: Names of the state arrays this rule may keep per parameter.
     _state_names: tuple[str, ...] = ()
-    #: Those of them that are counters of shape () and integer dtype, not parameter-sized.
+    #: Those of them that are counters of shape () and integer dtype, not parameter-sized;
+    #: step() adds 1 to each before the rule runs (created at 0).
     _counter_names: tuple[str, ...] = ()
+    #: True for a rule whose update treats every element on its own (no norms, no sums), so
+    #: that step() may run it on several parameters at once or on blocks (Note [fast updates]).
+    _elementwise: bool = False
+
+    def _buffers(self, group: dict[str, Any]) -> tuple[str, ...]:
+        """The state arrays the rule keeps with `group`'s hyperparameters (elementwise rules)."""
+        return self._state_names
 
     def __init__(self, params: Iterable[Any], lr: float, **defaults: Any) -> None:
         name = type(self).__name__
@@ -126,6 +160,8 @@ class Optimizer:
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
         self._scratch: list[np.ndarray | None] = [None] * len(self.params)
         self._l2_grads: list[np.ndarray | None] = [None] * len(self.params)
+        self._packs: dict[tuple[int, ...], _Pack] = {}  # Note [fast updates]
+        self._blocks: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
 
     def _make_group(self, owner: str, k: int | None, spec: Mapping[str, Any],
                     seen: dict[int, int | None]) -> dict[str, Any]:
@@ -175,11 +211,22 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """Update every parameter in place by the rule; skip frozen ones and ones without grad."""
+        """Update every parameter in place by the rule; skip frozen ones and ones without grad.
+
+        Note [fast updates]: small parameters of one group and dtype are updated together in one
+        flat buffer, large ones block by block; both run the same elementwise operations as a
+        parameter-by-parameter update, so the results are the same bits.
+        """
+        params, elementwise = self.params, self._elementwise
         update, scratches, states = self._update, self._scratch, self.state
+        counted = bool(self._counter_names)
         i = -1
-        for group in self.param_groups:
+        for k, group in enumerate(self.param_groups):
             decay = self._l2_weight_decay(group)
+            # A rule without state arrays (plain SGD) takes two passes a parameter: copying
+            # weights in and out of a pack would cost more than it saves.
+            pack = elementwise and bool(self._buffers(group))
+            small: dict[Any, list[int]] | None = None
             for p in group["params"]:
                 i += 1
                 g, w = p.grad, p.data
@@ -187,13 +234,125 @@ class Optimizer:
                     continue
                 if getattr(g, "shape", None) != w.shape:
                     self._check_grad(i, p)
-                if decay:
-                    g = self._gradient(i, p, decay)
-                scratch = scratches[i]
-                if scratch is None or scratch.shape != w.shape or scratch.dtype != w.dtype:
-                    scratch = scratches[i] = _fitting(scratch, w)
-                update(w, g, states[i], scratch, group)
+                if (pack and w.size <= _PACK_LIMIT and type(g) is np.ndarray
+                        and g.dtype == w.dtype):
+                    if small is None:
+                        small = {}
+                    small.setdefault(w.dtype, []).append(i)
+                elif elementwise and w.nbytes > _BLOCK_BYTES:
+                    self._update_one(i, p, g, w, decay, group)
+                else:  # the whole array at once
+                    state = states[i]
+                    if counted:
+                        self._count(state)
+                    if decay:
+                        g = self._gradient(i, p, decay)
+                    scratch = scratches[i]
+                    if scratch is None or scratch.shape != w.shape or scratch.dtype != w.dtype:
+                        scratch = scratches[i] = _fitting(scratch, w)
+                    update(w, g, state, scratch, group)
+            if small:
+                for members in small.values():
+                    if len(members) == 1:
+                        j = members[0]
+                        self._update_one(j, params[j], params[j].grad, params[j].data, decay,
+                                         group)
+                    else:
+                        self._update_pack(k, members, decay, group)
         self.step_count += 1
+
+    def _count(self, state: dict[str, np.ndarray]) -> None:
+        """Advance the rule's step counters of one parameter (created at 0 on first use)."""
+        for name in self._counter_names:
+            counter = state.get(name)
+            if counter is None:
+                counter = state[name] = np.zeros((), dtype=np.int64)
+            counter += 1
+
+    def _update_one(self, i: int, p: Parameter, g: np.ndarray, w: np.ndarray, decay: float,
+                    group: dict[str, Any]) -> None:
+        """One parameter's update: the whole array at once, or block by block when it is large
+        and its state exists (a block-sized state array made by the rule would be lost)."""
+        state = self.state[i]
+        if self._counter_names:
+            self._count(state)
+        if self._elementwise and w.nbytes > _BLOCK_BYTES:
+            self._block_buffers(w.dtype, _block(w))  # made on the first step, as the others
+            if (type(g) is np.ndarray and w.flags.c_contiguous and g.flags.c_contiguous
+                    and all(name in state for name in self._buffers(group))
+                    and all(a.flags.c_contiguous for a in state.values())):
+                # whole-array buffers of a first step are not needed any more
+                self._scratch[i] = self._l2_grads[i] = None
+                self._update_blocks(w.reshape(-1), g.reshape(-1), state, decay, group)
+                return
+        if decay:
+            g = self._gradient(i, p, decay)
+        scratch = self._scratch[i]
+        if scratch is None or scratch.shape != w.shape or scratch.dtype != w.dtype:
+            scratch = self._scratch[i] = _fitting(scratch, w)
+        self._update(w, g, state, scratch, group)
+
+    def _update_blocks(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
+                       decay: float, group: dict[str, Any]) -> None:
+        """The rule on flat w, g and state, one cache-sized block at a time (Note [fast
+        updates]): each block's intermediate results stay in the cache."""
+        n, size = w.size, _block(w)
+        scratch, l2 = self._block_buffers(w.dtype, size)
+        counters = {name: state[name] for name in self._counter_names if name in state}
+        flat = [(name, a.reshape(-1)) for name, a in state.items() if name not in counters]
+        update = self._update
+        for a in range(0, n, size):
+            b = min(a + size, n)
+            gb = g[a:b]
+            if decay:
+                gl = l2[:b - a]
+                np.multiply(w[a:b], decay, out=gl)
+                gl += gb
+                gb = gl
+            update(w[a:b], gb, {**counters, **{name: x[a:b] for name, x in flat}},
+                   scratch[:b - a], group)
+
+    def _block_buffers(self, dtype: np.dtype, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """A block-sized scratch array and L2 gradient buffer of `dtype`, made once."""
+        buffers = self._blocks.get(dtype)
+        if buffers is None:
+            buffers = self._blocks[dtype] = (np.empty(size, dtype), np.empty(size, dtype))
+        return buffers
+
+    def _update_pack(self, k: int, members: list[int], decay: float,
+                     group: dict[str, Any]) -> None:
+        """Several small parameters of group `k`, one dtype, updated as one flat array."""
+        key = (k, *members)
+        pack = self._packs.get(key)
+        # A pack not used at the last step may have members that stepped on their own since.
+        if (pack is None or pack.last != self.step_count - 1
+                or not pack.valid(self.params, self.state)):
+            pack = _Pack.build(self, members)
+            if pack is None:  # their states differ (some were updated on their own)
+                for j in members:
+                    p = self.params[j]
+                    self._update_one(j, p, p.grad, p.data, decay, group)
+                return
+            self._packs[key] = pack
+        params = pack.params
+        w, g, scratch, state = pack.w, pack.g, pack.scratch, pack.state
+        np.concatenate([p.data.reshape(-1) for p in params], out=w)
+        np.concatenate([p.grad.reshape(-1) for p in params], out=g)
+        for counter in pack.counters.values():
+            counter += 1
+        if decay:  # g = ∂E/∂W + λ·W, as _gradient computes it
+            np.multiply(w, decay, out=scratch)
+            g += scratch
+        names = len(state)
+        if w.size > _block(w) and all(name in state for name in self._buffers(group)):
+            self._update_blocks(w, g, state, 0.0, group)
+        else:
+            self._update(w, g, state, scratch, group)
+        if len(state) != names:  # the rule made its state arrays: share them out as views
+            pack.adopt(self.state)
+        for p, view in zip(params, pack.views, strict=True):
+            np.copyto(p.data, view)
+        pack.last = self.step_count
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict, scratch: np.ndarray,
                 group: dict[str, Any]) -> None:
@@ -322,6 +481,7 @@ class Optimizer:
         for group, hyper in zip(self.param_groups, hypers, strict=True):
             group.update(hyper)
         self.step_count = step_count
+        self._packs.clear()  # the loaded step counts may differ: packs are made anew
         for state, loaded in zip(self.state, arrays, strict=True):
             for key in [key for key in state if key not in loaded]:
                 del state[key]
@@ -367,6 +527,93 @@ class Optimizer:
                                   f"{array.item()}")
             per_param[i][buffer] = array.astype(dtype, copy=False)
         return per_param
+
+
+#: Parameters of at most this many elements are updated together (Note [fast updates]).
+_PACK_LIMIT = 1 << 14
+#: The bytes of one block of a large update: a few arrays of it fit in a core's L2 cache.
+_BLOCK_BYTES = 1 << 18
+
+
+def _block(w: np.ndarray) -> int:
+    """The elements of one block of `w`'s dtype."""
+    return _BLOCK_BYTES // w.itemsize
+
+
+class _Pack:
+    """Small parameters of one group and dtype, updated as one flat array (Note [fast
+    updates]). Their state arrays are views into the pack's flat state arrays, so the state
+    dict, load_state_dict and the parameter-by-parameter update see them as before; the
+    weights and gradients are copied in and the weights copied back every step, so rebinding
+    a parameter's `.data` keeps working."""
+
+    def __init__(self, params: list[Any], shapes: list[tuple[int, ...]], dtype: np.dtype,
+                 members: list[int]) -> None:
+        self.params, self.shapes, self.dtype, self.members = params, shapes, dtype, members
+        sizes = [math.prod(shape) for shape in shapes]
+        self.bounds = list(zip(np.cumsum([0, *sizes[:-1]]).tolist(),
+                               np.cumsum(sizes).tolist(), strict=True))
+        n = sum(sizes)
+        self.w, self.g, self.scratch = (np.empty(n, dtype) for _ in range(3))
+        self.views = [self._view(self.w, j) for j in range(len(params))]
+        self.state: dict[str, np.ndarray] = {}  # flat arrays (counters: the first member's)
+        self.counters: dict[str, np.ndarray] = {}  # name → every member's count
+        self.member_state: list[dict[str, np.ndarray]] = [{} for _ in params]
+        self.last = -1  # the step_count of the step that last used it
+
+    def _view(self, flat: np.ndarray, j: int) -> np.ndarray:
+        a, b = self.bounds[j]
+        return flat[a:b].reshape(self.shapes[j])
+
+    @classmethod
+    def build(cls, opt: Optimizer, members: list[int]) -> _Pack | None:
+        """The pack of parameters `members`, their present state moved into it; None where
+        their states cannot be packed (different state arrays or step counts)."""
+        params = [opt.params[j] for j in members]
+        states = [opt.state[j] for j in members]
+        names = set(states[0])
+        dtype = params[0].data.dtype
+        for p, state in zip(params, states, strict=True):
+            if set(state) != names:
+                return None
+            for name, array in state.items():
+                if name in opt._counter_names:
+                    if array.shape != () or int(array) != int(states[0][name]):
+                        return None
+                elif array.shape != p.data.shape or array.dtype != dtype:
+                    return None
+        pack = cls(params, [p.data.shape for p in params], dtype, members)
+        for name in opt._counter_names:
+            counts = np.zeros(len(params), dtype=np.int64)
+            if name in names:
+                counts[:] = int(states[0][name])
+            pack.counters[name] = counts
+            pack.state[name] = counts[0:1].reshape(())
+            for j, state in enumerate(states):
+                state[name] = pack.member_state[j][name] = counts[j:j + 1].reshape(())
+        for name in sorted(names - set(opt._counter_names)):
+            pack.state[name] = np.concatenate([state[name].reshape(-1) for state in states])
+        pack.adopt(opt.state)
+        return pack
+
+    def adopt(self, all_states: list[dict[str, np.ndarray]]) -> None:
+        """Give every member views of the flat state arrays it does not have views of yet."""
+        for name, flat in self.state.items():
+            if name in self.counters or name in self.member_state[0]:
+                continue
+            for j, i in enumerate(self.members):
+                all_states[i][name] = self.member_state[j][name] = self._view(flat, j)
+
+    def valid(self, params: list[Any], all_states: list[dict[str, np.ndarray]]) -> bool:
+        """Whether the members still have their shapes and dtype and the pack's state views."""
+        for j, i in enumerate(self.members):
+            data, mine, state = params[i].data, self.member_state[j], all_states[i]
+            if data.shape != self.shapes[j] or data.dtype != self.dtype or len(state) != len(mine):
+                return False
+            for name, view in mine.items():
+                if state.get(name) is not view:
+                    return False
+        return True
 
 
 # --- helpers shared by the optimizers and the schedules ------------------------------------------

@@ -35,6 +35,10 @@ class RMSprop(Optimizer):
     """
 
     _state_names = ("square_avg", "momentum_buffer")
+    _elementwise = True
+
+    def _buffers(self, group: dict) -> tuple[str, ...]:
+        return self._state_names if group["momentum"] > 0.0 else ("square_avg",)
 
     def __init__(
         self,

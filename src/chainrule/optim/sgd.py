@@ -38,6 +38,10 @@ class SGD(Optimizer):
     """
 
     _state_names = ("momentum_buffer",)
+    _elementwise = True
+
+    def _buffers(self, group: dict) -> tuple[str, ...]:
+        return self._state_names if group["momentum"] != 0.0 else ()
 
     def __init__(
         self,
