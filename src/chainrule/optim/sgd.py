@@ -39,6 +39,7 @@ class SGD(Optimizer):
 
     _state_names = ("momentum_buffer",)
     _elementwise = True
+    _packed = False  # two to five passes: packing costs what it saves
 
     def _buffers(self, group: dict) -> tuple[str, ...]:
         return self._state_names if group["momentum"] != 0.0 else ()
