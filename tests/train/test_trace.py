@@ -104,3 +104,73 @@ def test_ops_on_the_batch_alone_are_replayed_on_each_new_batch(traced_equals_eag
     targets = np.random.default_rng(3).standard_normal((4, 5, 1))
     traced_equals_eager(lambda: nn.Sequential(Prepare(), nn.Linear(2, 1, rng=0, dtype="float64")),
                         lambda params: optim.SGD(params, lr=0.1), data, targets)
+
+
+def test_the_replay_is_readable_code_calling_each_ops_forward_and_backward():
+    from chainrule.examples import INPUTS, TARGETS, worked_example_model
+
+    model = worked_example_model()
+    step = TracedStep(model, nn.HalfSquaredError(), optim.SGD(model.parameters(), lr=0.5),
+                      INPUTS, TARGETS)
+    lines = step.source.splitlines()
+    assert lines[0] == "def forward_backward(x, y):"
+    calls = [line.split("=", 1)[1].split("(")[0].strip() for line in lines[1:]
+             if "_forward(" in line or "_backward(" in line]
+    assert calls == ["linear_forward", "sigmoid_forward", "linear_forward", "sigmoid_forward",
+                     "half_squared_error_forward", "half_squared_error_backward",
+                     "sigmoid_backward", "linear_backward", "sigmoid_backward",
+                     "linear_backward"]
+
+
+class Scale(cr.Function):
+    """A user's op out = a·s whose backward gives s no gradient (None) although it needs one,
+    and returns a's gradient at the result's (broadcast) shape."""
+
+    @staticmethod
+    def forward(a, s):
+        return a * s
+
+    @staticmethod
+    def backward(g, inputs, outputs, needs):
+        return g * inputs[1], None
+
+
+def test_a_users_op_returning_none_and_broadcast_gradients_trains_alike_traced(
+        traced_equals_eager):
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.shift = nn.Parameter(np.full((1, 2), 0.5))  # broadcast over the batch
+            self.scale = nn.Parameter(np.full(2, 1.5))  # gets no gradient from Scale
+
+        def forward(self, x):
+            return Scale.apply(x + self.shift, self.scale)
+
+    data = np.random.default_rng(2).standard_normal((3, 4, 2))
+    targets = np.random.default_rng(3).standard_normal((3, 4, 2))
+    traced_equals_eager(lambda: nn.Sequential(nn.Linear(2, 2, rng=0, dtype="float64"),
+                                              Scaled()),
+                        lambda params: optim.SGD(params, lr=0.1), data, targets)
+    model = nn.Sequential(nn.Linear(2, 2, rng=0, dtype="float64"), Scaled())
+    step = TracedStep(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), data[0],
+                      targets[0])
+    step.forward_backward(data[1], targets[1])
+    assert model[1].scale.grad is None and model[1].shift.grad.shape == (1, 2)
+
+
+def test_parameters_that_meet_one_gradient_get_gradients_of_their_own():
+    class TwoBiases(nn.Module):  # the add's backward hands one array to both biases
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(np.zeros(2))
+            self.b = nn.Parameter(np.zeros(2))
+
+        def forward(self, x):
+            return x + (self.a + self.b)
+
+    model = TwoBiases()
+    step = TracedStep(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1),
+                      np.ones((3, 2)), np.zeros((3, 2)))
+    step.forward_backward(np.ones((3, 2)), np.zeros((3, 2)))
+    np.testing.assert_array_equal(model.a.grad, model.b.grad)
+    assert not np.shares_memory(model.a.grad, model.b.grad)
