@@ -282,14 +282,7 @@ class Module:
         Order: a module's own parameters in assignment order, then its sub-modules' in
         assignment order, depth first. A parameter shared by two modules is listed once.
         """
-        modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
-        seen: set[int] = set()
-        for path, module in modules:
-            for name, param in module._parameters.items():
-                if param is None or id(param) in seen:
-                    continue
-                seen.add(id(param))
-                yield (f"{path}.{name}" if path else name), param
+        return self._named("_parameters", prefix, recurse)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, param in self.named_parameters(recurse=recurse):
@@ -299,14 +292,19 @@ class Module:
                       ) -> Iterator[tuple[str, np.ndarray]]:
         """Every buffer with its dotted path ("1.running_mean"), each once, in the order of
         `named_parameters`."""
+        return self._named("_buffers", prefix, recurse)
+
+    def _named(self, table: str, prefix: str, recurse: bool) -> Iterator[tuple[str, Any]]:
+        """The entries of each module's `table` (_parameters or _buffers) by dotted path, each
+        object once: a module's own in assignment order, then its sub-modules', depth first."""
         modules = self.named_modules(prefix) if recurse else iter([(prefix, self)])
         seen: set[int] = set()
         for path, module in modules:
-            for name, array in module._buffers.items():
-                if array is None or id(array) in seen:
+            for name, value in getattr(module, table).items():
+                if value is None or id(value) in seen:
                     continue
-                seen.add(id(array))
-                yield (f"{path}.{name}" if path else name), array
+                seen.add(id(value))
+                yield (f"{path}.{name}" if path else name), value
 
     def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
         for _, array in self.named_buffers(recurse=recurse):
