@@ -203,3 +203,42 @@ def test_logsumexp_of_infinite_rows_is_infinite_with_finite_gradients():
     out.backward(np.ones(5))
     np.testing.assert_array_equal(x.grad[:4], [[0, 0], [1, 0], [0.5, 0.5], [1, 0]])
     np.testing.assert_allclose(x.grad[4], np.exp([1.0, 2.0]) / np.exp([1.0, 2.0]).sum())
+
+
+# --- ops that take out= (Note [replay buffers] in trace.py) ----------------------------------
+
+def _takes_out_cases():
+    from chainrule.ops.activation import ReLUOp, SigmoidOp, TanhOp
+    from chainrule.ops.linalg import LinearOp
+
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((4, 3)), rng.standard_normal((2, 3)), rng.standard_normal(2)
+    net = rng.standard_normal((4, 2))
+    net[0, 0] = 0.0  # ReLU's kink
+    return [
+        (LinearOp, (x, w, b), (True, True, True)),
+        (LinearOp, (x[0], w, b), (True, True, True)),  # one sample: outer product, g for b
+        (LinearOp, (x, w), (False, True)),
+        *[(op, (a,), (True,)) for op in (SigmoidOp, TanhOp, ReLUOp)
+          for a in (net, np.array(0.3), net.astype(np.float32))],
+    ]
+
+
+@pytest.mark.parametrize(("op", "inputs", "needs"), _takes_out_cases(),
+                         ids=lambda v: getattr(v, "name", None))
+def test_an_op_that_takes_out_writes_the_same_bits_into_the_arrays_it_is_given(op, inputs,
+                                                                                needs):
+    assert op.takes_out
+    outputs = op.forward(*inputs)
+    buffers = tuple(np.full_like(a, np.nan) for a in outputs)
+    written = op.forward(*inputs, out=buffers)
+    assert all(a is b for a, b in zip(written, buffers, strict=True))
+    assert [a.tobytes() for a in written] == [np.asarray(a).tobytes() for a in outputs]
+    g = np.random.default_rng(6).standard_normal(np.shape(outputs[0])).astype(outputs[0].dtype)
+    grads = op.backward(g, inputs, outputs, needs)
+    buffers = tuple(None if a is None else np.full_like(a, np.nan) for a in grads)
+    written = op.backward(g, inputs, outputs, needs, out=buffers)
+    for got, want, buffer in zip(written, grads, buffers, strict=True):
+        assert (got is None) == (want is None)
+        if got is not None:
+            assert got is buffer and got.tobytes() == np.asarray(want).tobytes()

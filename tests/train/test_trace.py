@@ -174,3 +174,31 @@ def test_parameters_that_meet_one_gradient_get_gradients_of_their_own():
     step.forward_backward(np.ones((3, 2)), np.zeros((3, 2)))
     np.testing.assert_array_equal(model.a.grad, model.b.grad)
     assert not np.shares_memory(model.a.grad, model.b.grad)
+
+
+def test_a_replay_writes_into_the_traces_own_arrays_but_never_into_what_it_returned():
+    rng = np.random.default_rng(7)
+    batches = [(rng.standard_normal((8, 3)), rng.integers(0, 2, 8)) for _ in range(3)]
+    eager_model, model = (nn.mlp([3, 5, 4, 2], "tanh", rng=2, dtype="float64")
+                          for _ in range(2))
+    eager_opt, opt = (optim.Adam(m.parameters(), lr=0.05) for m in (eager_model, model))
+    step = TracedStep(model, nn.CrossEntropyLoss(), opt, *batches[0])
+    assert "linear_forward(v" in step.source and ", out=b" in step.source
+    assert "tanh_backward(" in step.source and ", out=c" in step.source
+    grads, predictions = [], []
+    for x, y in batches:
+        step(x, y)
+        eager_opt.zero_grad()
+        nn.CrossEntropyLoss()(eager_model(x), y).backward()
+        eager_opt.step()
+        for p, q in zip(model.parameters(), eager_model.parameters(), strict=True):
+            np.testing.assert_array_equal(p.grad, q.grad)
+            np.testing.assert_array_equal(p.data, q.data)
+        grads.append([p.grad for p in model.parameters()])
+        predictions.append((step.prediction, step.prediction.copy()))
+    # the gradients are the trace's arrays, written anew by each replay (as PyTorch's .grad)
+    assert all(a is b for a, b in zip(grads[1], grads[2], strict=True))
+    # the model's outputs it returned stay as they were
+    assert predictions[0][0] is not predictions[1][0]
+    for kept, copy in predictions:
+        np.testing.assert_array_equal(kept, copy)

@@ -25,21 +25,26 @@ class SigmoidOp(Function):
     """
 
     name = "sigmoid"
+    takes_out = True
 
     @staticmethod
-    def forward(net):
-        out = np.empty_like(net)  # an array even for 0-d input, so the in-place steps below work
-        np.negative(net, out=out)
+    def forward(net, out=None):
+        # an array even for 0-d input, so that the in-place steps below work
+        s = np.empty_like(net) if out is None else out[0]
+        np.negative(net, out=s)
         with np.errstate(over="ignore"):
-            np.exp(out, out=out)
-        out += 1
-        np.reciprocal(out, out=out)
-        return (out,)
+            np.exp(s, out=s)
+        s += 1
+        np.reciprocal(s, out=s)
+        return (s,)
 
     @staticmethod
-    def backward(g, inputs, outputs, needs):
-        out = outputs[0]
-        return (g * (out * (1 - out)),)
+    def backward(g, inputs, outputs, needs, out=(None,)):
+        s = outputs[0]
+        d = np.subtract(1, s, out=out[0])  # g·(out·(1 − out)), the products in that order
+        d *= s
+        d *= g
+        return (d,)
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -51,15 +56,19 @@ class TanhOp(Function):
     """out = tanh(net);  ∂out/∂net = 1 − out²."""
 
     name = "tanh"
+    takes_out = True
 
     @staticmethod
-    def forward(net):
-        return (np.tanh(net),)
+    def forward(net, out=None):
+        return (np.tanh(net, out=None if out is None else out[0]),)
 
     @staticmethod
-    def backward(g, inputs, outputs, needs):
-        out = outputs[0]
-        return (g * (1 - out * out),)
+    def backward(g, inputs, outputs, needs, out=(None,)):
+        s = outputs[0]
+        d = np.multiply(s, s, out=out[0])  # g·(1 − out²)
+        d = np.subtract(1, d, out=out[0])
+        d *= g
+        return (d,)
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -71,14 +80,15 @@ class ReLUOp(Function):
     """out = max(0, net);  ∂out/∂net = 1 where net > 0, else 0."""
 
     name = "relu"
+    takes_out = True
 
     @staticmethod
-    def forward(net):
-        return (np.maximum(net, 0),)
+    def forward(net, out=None):
+        return (np.maximum(net, 0, out=None if out is None else out[0]),)
 
     @staticmethod
-    def backward(g, inputs, outputs, needs):
-        return (g * (outputs[0] > 0),)
+    def backward(g, inputs, outputs, needs, out=(None,)):
+        return (np.multiply(g, outputs[0] > 0, out=out[0]),)
 
 
 def relu(x: Any) -> Tensor:
@@ -134,16 +144,25 @@ def softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
     explain's probabilities and predictions all call it). The max is subtracted first (it
     cancels), so large inputs cannot overflow.
     """
-    out = np.exp(z - z.max(axis=axis, keepdims=True))
-    out /= out.sum(axis=axis, keepdims=True)
+    _, out, total = softmax_parts(z, axis)
+    out /= total
     return out
 
 
 def log_softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
     """ln softmax(z) along `axis`: z_i − ln Σ_j e^(z_j), shifted by the max, finite for any
     finite input."""
+    shifted, _, total = softmax_parts(z, axis)
+    return shifted - np.log(total)
+
+
+def softmax_parts(z: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What softmax and log-softmax share: z shifted by its max along `axis`, e^shifted (a new
+    array) and its sum along `axis` (kept as an axis of length 1); the cross-entropy uses
+    both from one pass."""
     shifted = z - z.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    exp = np.exp(shifted)
+    return shifted, exp, exp.sum(axis=axis, keepdims=True)
 
 
 class SoftmaxOp(Function):

@@ -25,6 +25,12 @@ very same two functions and cannot disagree.
 
 A VJP returns gradients of the output's broadcast shape; the engine sums them back to each
 input's shape (Note [broadcasting] in autograd.py), so VJPs stay plain same-shape math.
+
+An op that sets `takes_out = True` also accepts `out=` in forward and backward: a tuple with
+an array (or None) for each array it returns — (result, *kept) for forward, one gradient per
+input for backward — which it writes into and returns instead of allocating. Its math is
+written once, with `out=` arguments that are None in eager mode; a traced step passes arrays
+of its own, reused on every replay (Note [replay buffers] in trace.py).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ class Function:
     name: ClassVar[str] = ""  # set from the class name when a subclass leaves it out
     keeps: ClassVar[tuple[str, ...]] = ()  # names of the arrays forward returns after the result
     differentiable: ClassVar[bool] = True  # False: a result without gradient (comparisons)
+    takes_out: ClassVar[bool] = False  # True: forward and backward accept out= (see above)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

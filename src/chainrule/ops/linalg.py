@@ -77,24 +77,29 @@ class LinearOp(Function):
     """
 
     name = "linear"
+    takes_out = True
 
     @staticmethod
-    def forward(x, w, b=None):
-        z = x @ w.T
+    def forward(x, w, b=None, out=None):
+        z = np.matmul(x, w.T, out=None if out is None else out[0])
         if b is not None:
             z += b
         return (z,)
 
     @staticmethod
-    def backward(g, inputs, outputs, needs):
+    def backward(g, inputs, outputs, needs, out=(None, None, None)):
         x, w = inputs[0], inputs[1]
-        gx = g @ w if needs[0] else None
+        gx = np.matmul(g, w, out=out[0]) if needs[0] else None
         if x.ndim == 1:  # one sample: ∂E/∂W is the outer product g·xᵀ, ∂E/∂b is g
-            gw = np.multiply.outer(g, x) if needs[1] else None
+            gw = np.multiply.outer(g, x, out=out[1]) if needs[1] else None
             gb = g
+            if len(out) == 3 and out[2] is not None:
+                np.copyto(out[2], g)
+                gb = out[2]
         else:
-            gw = g.T @ x if needs[1] else None
-            gb = g.sum(axis=0) if len(needs) == 3 and needs[2] else None
+            gw = np.matmul(g.T, x, out=out[1]) if needs[1] else None
+            gb = (np.add.reduce(g, axis=0, out=out[2]) if len(needs) == 3 and needs[2]
+                  else None)
         return (gx, gw) if len(needs) == 2 else (gx, gw, gb if needs[2] else None)
 
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from chainrule.errors import ConfigError, DataError, ShapeError
-from chainrule.ops.activation import SigmoidOp, log_softmax_array, softmax_array
+from chainrule.ops.activation import SigmoidOp, softmax_parts
 from chainrule.ops.base import Function, floating, lift, operands, run
 from chainrule.tensor import Tensor
 
@@ -209,8 +209,10 @@ class CrossEntropyOp(Function):
     @staticmethod
     def forward(z, labels, reduction, scale):
         picked = (labels,) if z.ndim == 1 else (np.arange(len(labels)), labels)
-        per_sample = -log_softmax_array(z)[picked]
-        return _reduce(per_sample, reduction, scale), softmax_array(z)
+        shifted, probabilities, total = softmax_parts(z)
+        per_sample = -(shifted[picked] - np.log(total[..., 0]))  # −log_softmax(z)[label]
+        probabilities /= total  # softmax(z)
+        return _reduce(per_sample, reduction, scale), probabilities
 
     @staticmethod
     def backward(g, inputs, outputs, needs, reduction, scale):
