@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-import time
 import tracemalloc
 from dataclasses import dataclass
 
@@ -690,18 +688,15 @@ def _bits(params, opt):
     return data, state, opt.step_count
 
 
-@pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @each_config
 def test_packed_and_blocked_updates_match_the_per_parameter_update_bit_for_bit(
-        make, dtype, threads, monkeypatch):
-    # small parameters (packed), large ones (blocked: here blocks of 4 KiB, so that they are
-    # many and shared out among the update threads), two groups; along the way gradients that
-    # are None for some parameters (their step counts then differ), a frozen parameter, signed
-    # zeros, a transposed (non-contiguous) gradient, a rebound .data and a state dict loaded
-    # mid-run
-    monkeypatch.setattr(optimizer_module, "_BLOCK_BYTES", 1 << 12)
-    monkeypatch.setattr(optimizer_module, "update_threads", lambda: threads)
+        make, dtype, monkeypatch):
+    # small parameters (packed), large ones (blocked: here in blocks of 64 KiB, so that there
+    # are many and the last is short), two groups; along the way gradients that are None for
+    # some parameters (their step counts then differ), a frozen parameter, signed zeros, a
+    # transposed (non-contiguous) gradient, a rebound .data and a state dict loaded mid-run
+    monkeypatch.setattr(optimizer_module, "_BLOCK_BYTES", 1 << 16)
     shapes = [(400, 200), (200,), (5, 7), (7,), (70_000,), (3,)]
     runs = []
     for elementwise in (True, False):
@@ -738,58 +733,6 @@ def test_the_real_block_size_updates_large_parameters_as_the_plain_loop_does():
             opt.step()
         runs.append(_bits(params, opt))
     assert runs[0] == runs[1]
-
-
-def test_update_threads_follow_the_blas_thread_variables(monkeypatch):
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-    assert optimizer_module.update_threads() == 1
-    monkeypatch.setenv("OMP_NUM_THREADS", "16")  # read first; capped at 4
-    assert optimizer_module.update_threads() == 4
-    monkeypatch.setenv("OMP_NUM_THREADS", "many")  # not a count: the next variable
-    assert optimizer_module.update_threads() == 1
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
-    import os
-    assert optimizer_module.update_threads() == min(4, len(os.sched_getaffinity(0)))
-
-
-def _record_threads(monkeypatch, threads):
-    monkeypatch.setattr(optimizer_module, "update_threads", lambda: threads)
-    seen = []
-
-    def run(starts, worker):
-        seen.append((worker, list(starts), threading.current_thread().name))
-    optimizer_module._share_out(run, range(0, 10, 2))
-    return sorted(seen)
-
-
-def test_blocks_are_shared_out_in_contiguous_runs_one_per_thread(monkeypatch):
-    seen = _record_threads(monkeypatch, 2)
-    assert [(w, s) for w, s, _ in seen] == [(0, [0, 2, 4]), (1, [6, 8])]
-    assert seen[0][2] == threading.current_thread().name  # the caller runs the first share
-    assert seen[1][2].startswith("chainrule-update")
-    assert [(w, s) for w, s, _ in _record_threads(monkeypatch, 1)] == [(0, [0, 2, 4, 6, 8])]
-
-
-def test_an_interrupted_update_waits_for_its_threads_and_a_threads_error_is_raised(monkeypatch):
-    monkeypatch.setattr(optimizer_module, "update_threads", lambda: 2)
-    done = []
-
-    def interrupted(starts, worker):
-        if worker == 0:
-            raise KeyboardInterrupt
-        time.sleep(0.2)  # still writing when the caller is interrupted
-        done.append(worker)
-    with pytest.raises(KeyboardInterrupt):
-        optimizer_module._share_out(interrupted, range(4))
-    assert done == [1]  # finished before the interrupt reached the caller
-
-    def failing(starts, worker):
-        if worker == 1:
-            raise ValueError("a block failed")
-    with pytest.raises(ValueError, match="a block failed"):
-        optimizer_module._share_out(failing, range(4))
 
 
 def test_a_pack_follows_changes_to_its_parameters_state():

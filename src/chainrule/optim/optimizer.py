@@ -43,24 +43,11 @@ Note [fast updates]
       - blocks: a large parameter (> 1 MiB) whose state arrays exist is updated 1 MiB of
         elements at a time, so a block's intermediate results stay in a core's cache; the
         scratch and L2 buffers are then block-sized, shared by all parameters of a dtype.
-        The blocks are shared out among a few threads (NumPy's loops release the GIL), each
-        with buffers of its own, in contiguous runs (Note [update threads]).
+    Threads were measured and left out: two threads halve the update of a 1024-2048-2048-10
+    network alone, but within a training step on 2 cores they gained nothing (the BLAS's
+    threads still spin after the backward's matrix products, and compete with them).
     Other rules (a subclass's, unless it sets `_elementwise`) are run one whole parameter at a
     time.
-
-Note [update threads]
-    A large update is memory- and loop-bound on one core: on 2 cores, SGD on a 1024-2048-2048-10
-    network's 25 MB of float32 weights takes about half the time on two threads (measured in
-    benchmarks/optim_bench.py). The number of threads is what OpenBLAS would take:
-    OMP_NUM_THREADS or OPENBLAS_NUM_THREADS if set (a sweep's workers set them, Note [BLAS threads
-    in worker processes] in runs/sweep.py), else the cores this process may use; at most 4, and
-    never more than the parameter has blocks. The calling thread runs the first share itself.
-    Every element still sees the same operations in the same order, so the results are the same
-    bits with any number of threads. Ctrl-C: the calling thread waits for the other threads'
-    blocks before the interrupt goes on, so no thread is left writing into a parameter after
-    step() has returned or raised. The threads are started on first use, anew in a forked child.
-    A subclass that sets `_elementwise` must therefore keep its `_update` free of shared writes
-    other than to the arrays it is given.
 
 Note [parameter groups]
     As in PyTorch, `params` may instead be a list of dicts, each a group of parameters with its
@@ -111,10 +98,7 @@ Note [state dict layout]
 from __future__ import annotations
 
 import math
-import os
-import threading
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -182,7 +166,7 @@ class Optimizer:
         self._scratch: list[np.ndarray | None] = [None] * len(self.params)
         self._l2_grads: list[np.ndarray | None] = [None] * len(self.params)
         self._packs: dict[tuple[int, ...], _Pack] = {}  # Note [fast updates]
-        self._blocks: dict[tuple[np.dtype, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._blocks: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
 
     def _make_group(self, owner: str, k: int | None, spec: Mapping[str, Any],
                     seen: dict[int, int | None]) -> dict[str, Any]:
@@ -298,9 +282,7 @@ class Optimizer:
         if self._counter_names:
             self._count(state)
         if self._elementwise and w.nbytes > _BLOCK_BYTES:
-            size = _block(w)
-            for worker in range(len(_shares(range(0, w.size, size)))):
-                self._block_buffers(w.dtype, size, worker)  # made on the first step, as the others
+            self._block_buffers(w.dtype, _block(w))  # made on the first step, as the others
             if (type(g) is np.ndarray and w.flags.c_contiguous and g.flags.c_contiguous
                     and all(name in state for name in self._buffers(group))
                     and all(a.flags.c_contiguous for a in state.values())):
@@ -318,35 +300,28 @@ class Optimizer:
     def _update_blocks(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
                        decay: float, group: dict[str, Any]) -> None:
         """The rule on flat w, g and state, one cache-sized block at a time (Note [fast
-        updates]), the blocks shared out among the update threads (Note [update threads])."""
-        n, size, dtype = w.size, _block(w), w.dtype
+        updates]): each block's intermediate results stay in the cache."""
+        n, size = w.size, _block(w)
+        scratch, l2 = self._block_buffers(w.dtype, size)
         counters = {name: state[name] for name in self._counter_names if name in state}
         flat = [(name, a.reshape(-1)) for name, a in state.items() if name not in counters]
         update = self._update
+        for a in range(0, n, size):
+            b = min(a + size, n)
+            gb = g[a:b]
+            if decay:
+                gl = l2[:b - a]
+                np.multiply(w[a:b], decay, out=gl)
+                gl += gb
+                gb = gl
+            update(w[a:b], gb, {**counters, **{name: x[a:b] for name, x in flat}},
+                   scratch[:b - a], group)
 
-        def run(starts: range, worker: int) -> None:
-            scratch, l2 = self._block_buffers(dtype, size, worker)
-            for a in starts:
-                b = min(a + size, n)
-                gb = g[a:b]
-                if decay:
-                    gl = l2[:b - a]
-                    np.multiply(w[a:b], decay, out=gl)
-                    gl += gb
-                    gb = gl
-                update(w[a:b], gb, {**counters, **{name: x[a:b] for name, x in flat}},
-                       scratch[:b - a], group)
-
-        _share_out(run, range(0, n, size))
-
-    def _block_buffers(self, dtype: np.dtype, size: int,
-                       worker: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """A block-sized scratch array and L2 gradient buffer of `dtype` for update thread
-        `worker`, made once."""
-        buffers = self._blocks.get((dtype, worker))
+    def _block_buffers(self, dtype: np.dtype, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """A block-sized scratch array and L2 gradient buffer of `dtype`, made once."""
+        buffers = self._blocks.get(dtype)
         if buffers is None:
-            buffers = self._blocks[dtype, worker] = (np.empty(size, dtype),
-                                                     np.empty(size, dtype))
+            buffers = self._blocks[dtype] = (np.empty(size, dtype), np.empty(size, dtype))
         return buffers
 
     def _update_pack(self, k: int, members: list[int], decay: float,
@@ -561,97 +536,14 @@ class Optimizer:
 
 #: Parameters of at most this many elements are updated together (Note [fast updates]).
 _PACK_LIMIT = 1 << 14
-#: The bytes of one block of a large update (measured fastest on 2 MiB of L2 cache per 2
-#: cores; 256 KiB took a quarter longer for SGD).
+#: The bytes of one block of a large update (measured fastest with 1 MiB of L2 cache a core:
+#: 256 KiB blocks took a quarter longer for SGD, 4 MiB ones longer for Adam).
 _BLOCK_BYTES = 1 << 20
-#: The most threads a large update uses (Note [update threads]).
-_MAX_THREADS = 4
 
 
 def _block(w: np.ndarray) -> int:
     """The elements of one block of `w`'s dtype."""
     return _BLOCK_BYTES // w.itemsize
-
-
-def update_threads() -> int:
-    """How many threads a large update may use (Note [update threads]): OMP_NUM_THREADS or
-    OPENBLAS_NUM_THREADS if set to a positive number, else the cores this process may use; at
-    most 4."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return min(int(value), _MAX_THREADS)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, _MAX_THREADS))
-
-
-class _UpdateThreads:
-    """This process's update threads: an executor, made on first use and anew in a forked
-    child (which has none of its parent's threads), and a mark on its own threads."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.executor: ThreadPoolExecutor | None = None
-        self.size = self.pid = 0
-        self.local = threading.local()  # .inside: set in the executor's threads
-
-    def inside(self) -> bool:
-        """Whether the calling thread is one of the update threads."""
-        return getattr(self.local, "inside", False)
-
-    def get(self, workers: int) -> ThreadPoolExecutor:
-        with self.lock:
-            if self.executor is None or self.pid != os.getpid() or self.size < workers:
-                self.executor = ThreadPoolExecutor(workers, thread_name_prefix="chainrule-update",
-                                                   initializer=self._mark)
-                self.size, self.pid = workers, os.getpid()
-            return self.executor
-
-    def _mark(self) -> None:
-        self.local.inside = True
-
-
-_threads = _UpdateThreads()
-
-
-def _share_out(run: Callable[[range, int], None], starts: range) -> None:
-    """run(share, worker) on `starts` cut into contiguous shares, one per update thread; this
-    thread runs the first. Returns (or raises) only when every share is done, Ctrl-C included
-    (Note [update threads]); a share's error is raised here."""
-    shares = _shares(starts)
-    if len(shares) == 1:
-        run(starts, 0)
-        return
-    executor = _threads.get(len(shares) - 1)
-    futures = [executor.submit(run, share, worker)
-               for worker, share in enumerate(shares[1:], start=1)]
-    try:
-        run(shares[0], 0)
-    finally:
-        _wait_for(futures)
-    for future in futures:
-        future.result()
-
-
-def _shares(starts: range) -> list[range]:
-    """`starts` cut into contiguous runs, one per update thread (one: in an update thread,
-    which never waits for the others)."""
-    count = 1 if _threads.inside() else min(update_threads(), len(starts))
-    per = -(-len(starts) // max(count, 1))
-    return [starts[k:k + per] for k in range(0, len(starts), per)] or [starts]
-
-
-def _wait_for(futures: list[Future]) -> None:
-    """Wait until every future is done, through Ctrl-C too: the interrupt is raised after."""
-    interrupt: KeyboardInterrupt | None = None
-    while True:
-        try:
-            wait(futures)
-            break
-        except KeyboardInterrupt as error:
-            interrupt = error
-    if interrupt is not None:
-        raise interrupt
 
 
 class _Pack:
