@@ -92,7 +92,6 @@ class TracedStep:
             loss = loss_fn(model(x_in), y_in)
         nodes = autograd.graph(loss, "trace")
         slot = {id(t): i for i, t in enumerate(nodes)}
-        self._nodes = nodes
         self.values: list[Any] = [t.data for t in nodes]
         self.outputs: list[Any] = [t._outputs for t in nodes]
         # The batch may reach the graph through several tensors around the same array (e.g.
@@ -120,14 +119,15 @@ class TracedStep:
                                              for i in self.param_slots], replayed)
         # 2. Write that replay out as straight-line code; it must equal the eager step too.
         self.source = self._generate(nodes, seen, grads)
+        # From here on only the eager step's gradients are needed: the recorded and replayed
+        # arrays go before the generated code runs (a lower peak of memory).
+        del nodes, loss, seen, grads, replayed, self.values, self.outputs
         self._forward_backward = self._compile(self.source)
         self._prediction: Any = None
         replayed = self.forward_backward(x_in.data, y_in.data)
         self._rewind()
+        # the parameters keep the replay's gradients: the eager step's bits, in the trace's arrays
         self._check_same(eager, loss_value, [p.grad for p in self.params], replayed)
-        for p, g in zip(self.params, eager, strict=True):
-            p.grad = g
-        del self._nodes, self.values, self.outputs  # the recorded arrays are not needed again
 
     # --- replay ------------------------------------------------------------------------------
     def __call__(self, x: np.ndarray, y: np.ndarray) -> float:
@@ -254,16 +254,14 @@ class TracedStep:
             if state[out] == "none":
                 continue  # no gradient arrives here: the loop skips the step
             name = op_name(op)
-            call = (f"{name}_backward(g{out}, {_tuple(f'v{i}' for i in inputs)}, o{out}, "
-                    f"{needs!r}"
-                    + "".join(f", {k}=a{out}_{k}" for k in attrs) + ")")
-            for k, v in attrs.items():
-                bind(f"a{out}_{k}", v)
+            args = [f"g{out}", _tuple(f"v{i}" for i in inputs), f"o{out}", repr(needs),
+                    *(f"{k}={bind(f'a{out}_{k}', v)}" for k, v in attrs.items())]
+            got = seen.get(out, ())
+            wanted = [pg if need else None for pg, need in zip(got, needs, strict=False)]
+            if state[out] == "set" and _buffered(op) and _arrays(wanted):
+                args.append(f"out={bind(f'c{out}', _buffers(wanted))}")
+            call = f"{name}_backward({', '.join(args)})"
             if state[out] == "set" and _trusted(op):
-                got = seen[out]
-                wanted = [pg if need else None for pg, need in zip(got, needs, strict=True)]
-                if _buffered(op) and _arrays(wanted):
-                    call = call[:-1] + f", out={bind(f'c{out}', _buffers(wanted))})"
                 targets, after = [], []
                 for j, (i, need) in enumerate(zip(inputs, needs, strict=True)):
                     pg = got[j]
