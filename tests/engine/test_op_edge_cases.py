@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -10,6 +11,8 @@ import pytest
 
 import chainrule as cr
 import chainrule.functional as F
+from chainrule.ops.elementwise import PowOp
+from chainrule.ops.reduce import MeanOp, SumOp
 
 
 def _sigmoid_reference(v: float) -> float:
@@ -115,6 +118,57 @@ def test_pow_integer_exponents_at_negative_and_zero_bases(p):
         np.array([-2.0, -1.0, -0.5, 0.0, 0.5, 1.5])
     cr.gradcheck(lambda x: x**p, bases, atol=1e-7, rtol=1e-6)
     cr.gradcheck(lambda x: x ** cr.tensor(float(p), dtype="float64"), bases, atol=1e-7, rtol=1e-6)
+
+
+def test_a_whole_power_has_the_general_formulas_gradient_bit_for_bit():
+    # x², x³ skip the general path's errstate and b = 0 check, not its arithmetic
+    rng = np.random.default_rng(3)
+    for dtype in ("float32", "float64"):
+        a = rng.standard_normal((4, 5)).astype(dtype)
+        g = rng.standard_normal((4, 5)).astype(dtype)
+        for p in (1.0, 2.0, 3.0, 4.0):
+            b = np.array(p, dtype=dtype)
+            (ga, _) = PowOp.backward(g, (a, b), (a**b,), (True, False))
+            assert ga.dtype == a.dtype
+            np.testing.assert_array_equal(ga, g * (b * a ** (b - 1)), strict=True)
+
+
+# --- reductions: NumPy's results, without NumPy's Python wrappers -----------------------------
+
+def _all_axes(ndim: int):
+    return [axes for r in range(ndim + 1) for axes in itertools.combinations(range(ndim), r)]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_mean_is_numpys_mean_bit_for_bit(dtype):
+    rng = np.random.default_rng(4)
+    for shape in [(), (1,), (7,), (3, 5), (4, 1, 6), (33, 257), (100_000,)]:
+        x = (rng.standard_normal(shape) * 100).astype(dtype)
+        for axes in _all_axes(x.ndim):
+            for keepdims in (False, True):
+                ours = F.mean(cr.tensor(x), axis=axes, keepdims=keepdims).data
+                theirs = np.asarray(x.mean(axis=axes, keepdims=keepdims, dtype=x.dtype))
+                assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+                assert ours.tobytes() == theirs.tobytes(), (shape, axes, keepdims)
+
+
+def test_sum_and_mean_spread_their_gradient_as_read_only_broadcasts():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 5))
+    for axes in _all_axes(3):
+        for keepdims in (False, True):
+            kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+            g = rng.standard_normal(kept if keepdims else
+                                    tuple(n for i, n in enumerate(x.shape) if i not in axes))
+            # C-contiguous (a view made by hand), Fortran-ordered (np.broadcast_to's), a scalar
+            for grad in (g, np.asfortranarray(g), g[()] if g.ndim == 0 else g):
+                wide = np.broadcast_to(np.reshape(grad, kept), x.shape)
+                count = math.prod(x.shape[a] for a in axes)
+                for op, expected in ((SumOp, wide), (MeanOp, wide / count)):
+                    (out,) = op.backward(grad, (x,), None, (True,), axes=axes,
+                                         keepdims=keepdims)
+                    assert out.shape == x.shape and not out.flags.writeable
+                    np.testing.assert_array_equal(out, expected, strict=True)
 
 
 # --- axes -------------------------------------------------------------------------------------

@@ -102,11 +102,14 @@ class PowOp(Function):
         (a, b), out = inputs, outputs[0]
         ga = gb = None
         if needs[0]:
-            with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** (b − 1) for b < 1
-                slope = b * a ** (b - 1)
-            constant = b == 0
-            if np.any(constant):
-                slope = np.where(constant, np.zeros((), slope.dtype), slope)
+            if b.ndim == 0 and (e := float(b)) >= 1 and e.is_integer():  # x², x³: nothing to
+                slope = b * a ** (b - 1)                               # ignore, no b = 0
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** (b − 1) for b < 1
+                    slope = b * a ** (b - 1)
+                constant = b == 0
+                if np.any(constant):
+                    slope = np.where(constant, np.zeros((), slope.dtype), slope)
             ga = g * slope
         if needs[1]:
             positive = a > 0

@@ -2,7 +2,8 @@
 sum cumsum, and how their gradients spread back.
 
 Each op's `axes` attribute is a sorted tuple of non-negative axes (`normalize_axis`), so a
-reduced gradient gets its reduced axes back by `np.expand_dims(g, axes)`.
+reduced gradient gets its reduced axes back as axes of size 1 (`_expand`, what
+`np.expand_dims(g, axes)` does) and is broadcast from there (`_broadcast`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,27 @@ Axis = int | tuple[int, ...] | None
 
 
 def _expand(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
-    """Give a reduced gradient back its reduced axes (as size 1) so it broadcasts to the input."""
-    return g if keepdims else np.expand_dims(g, axes)
+    """Give a reduced gradient back its reduced axes (as size 1) so it broadcasts to the input:
+    np.expand_dims(g, axes) for sorted non-negative axes, without its Python overhead."""
+    if keepdims:
+        return g
+    shape = list(g.shape)
+    for a in axes:  # in increasing order, each 1 lands where its axis was
+        shape.insert(a, 1)
+    return g.reshape(shape)
+
+
+def _broadcast(g: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """`g`, with the input's number of axes (size 1 where reduced), broadcast to `shape`: the
+    read-only view np.broadcast_to(g, shape) returns, made at a third of its cost when g is a
+    C-contiguous array (the usual case)."""
+    if type(g) is np.ndarray and g.flags.c_contiguous:
+        strides = (0,) * len(shape) if g.size == 1 else \
+            tuple(0 if n == 1 else s for n, s in zip(g.shape, g.strides, strict=True))
+        view = np.ndarray(shape, g.dtype, g, 0, strides)
+        view.flags.writeable = False
+        return view
+    return np.broadcast_to(g, shape)
 
 
 def _reduction(op: type[Function], x: Any, axis: Axis, keepdims: bool) -> Tensor:
@@ -40,7 +60,7 @@ class SumOp(Function):
 
     @staticmethod
     def backward(g, inputs, outputs, needs, axes, keepdims):
-        return (np.broadcast_to(_expand(g, axes, keepdims), inputs[0].shape),)
+        return (_broadcast(_expand(g, axes, keepdims), inputs[0].shape),)
 
 
 class MeanOp(Function):
@@ -50,14 +70,21 @@ class MeanOp(Function):
 
     @staticmethod
     def forward(x, axes, keepdims):
-        return (np.asarray(x.mean(axis=axes, keepdims=keepdims,
-                                  dtype=x.dtype if x.dtype.kind == "f" else None)),)
+        if x.dtype.kind != "f":
+            return (np.asarray(x.mean(axis=axes, keepdims=keepdims)),)
+        if x.size and not keepdims and len(axes) == x.ndim:  # a loss's mean, of every element
+            # np.mean's own steps without its Python wrapper (the same bits): the sum in x's
+            # dtype, divided by the count in float64 (NumPy's promotion of a float by an
+            # intp) and rounded back to x's dtype
+            total = np.add.reduce(x, axis=axes, dtype=x.dtype)
+            return (np.asarray(float(total) / x.size, dtype=x.dtype),)
+        return (np.asarray(x.mean(axis=axes, keepdims=keepdims, dtype=x.dtype)),)
 
     @staticmethod
     def backward(g, inputs, outputs, needs, axes, keepdims):
         x = inputs[0]
         n = math.prod([x.shape[a] for a in axes])
-        return (np.broadcast_to(_expand(g, axes, keepdims) / n, x.shape),)
+        return (_broadcast(_expand(g, axes, keepdims) / n, x.shape),)
 
 
 class MaxOp(Function):
